@@ -1,0 +1,89 @@
+/* ocf.h — Avro Object Container Files: reading blocks, writing files.
+ *
+ * The reader maps the file, parses its header (magic, metadata map with
+ * avro.schema and avro.codec, 16-byte sync marker) and hands out raw blocks
+ * one at a time; decompression is a separate, thread-safe call so that
+ * workers can inflate blocks in parallel while one thread walks the file.
+ * Codecs: null, deflate (raw RFC 1951, zlib), snappy (with its 4-byte CRC32
+ * trailer), lzma (Avro C's raw LZMA2) and xz (an .xz stream, as Java, Python
+ * and fastavro write), zstandard. A damaged block (bad count/size, wrong sync
+ * marker) is reported as a damaged region and the reader resynchronises on
+ * the next sync marker, so the caller can dead-letter the lost bytes and go
+ * on. The writer is used by the generator, tests and tools. */
+#ifndef REGSTREAM_OCF_H
+#define REGSTREAM_OCF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum ocf_codec {
+  OCF_CODEC_NULL = 0,
+  OCF_CODEC_DEFLATE,
+  OCF_CODEC_SNAPPY,
+  OCF_CODEC_LZMA, /* Avro C's name: raw LZMA2 */
+  OCF_CODEC_XZ,   /* xz stream */
+  OCF_CODEC_ZSTANDARD,
+} ocf_codec;
+
+typedef struct ocf_reader ocf_reader;
+
+typedef enum ocf_block_kind {
+  OCF_BLOCK_OK = 0, /* a well-framed block: data/size/count valid */
+  OCF_BLOCK_DAMAGED /* bytes that could not be framed as a block; data/size
+                       are the skipped raw bytes, count is -1 */
+} ocf_block_kind;
+
+typedef struct ocf_block {
+  ocf_block_kind kind;
+  const uint8_t *data; /* raw (still compressed) block bytes inside the map */
+  size_t size;
+  int64_t count;        /* records the block claims to hold */
+  uint64_t index;       /* block number in the file, from 0 */
+  uint64_t first_record; /* index in the file of the block's first record */
+  uint64_t file_offset; /* offset of data in the file */
+} ocf_block;
+
+/* Open and parse the header. NULL with a one-line reason in err on a missing
+ * file, a bad magic, a broken header or an unknown codec. */
+ocf_reader *ocf_open(const char *path, char *err, size_t errlen);
+void ocf_close(ocf_reader *r);
+const char *ocf_path(const ocf_reader *r);
+const char *ocf_schema_json(const ocf_reader *r); /* NUL-terminated */
+size_t ocf_schema_json_len(const ocf_reader *r);
+ocf_codec ocf_reader_codec(const ocf_reader *r);
+
+/* Next block: 1 with *out filled, 0 at end of file. Never fails: what cannot
+ * be framed comes back as an OCF_BLOCK_DAMAGED region. Not thread-safe (one
+ * walker per reader). */
+int ocf_next_block(ocf_reader *r, ocf_block *out);
+
+/* A growable buffer for decompressed block bytes, one per worker. */
+typedef struct ocf_buf {
+  uint8_t *data;
+  size_t len, cap;
+} ocf_buf;
+void ocf_buf_free(ocf_buf *b);
+
+/* Decompress a block's bytes into out (replacing its content). 0 on success;
+ * -1 with a reason in err when the bytes do not decompress (or a snappy CRC
+ * mismatches). Thread-safe for distinct out buffers. For the null codec it
+ * copies; callers that want zero copy check ocf_reader_codec first. */
+int ocf_block_decompress(const ocf_reader *r, const ocf_block *b, ocf_buf *out, char *err,
+                         size_t errlen);
+
+typedef struct ocf_writer ocf_writer;
+/* Create path (truncating) with the given writer schema and codec; level is
+ * the codec's compression level (0 = its default). block_bytes is the
+ * uncompressed size at which a block is flushed (0 = 64 KiB). */
+ocf_writer *ocf_writer_open(const char *path, const char *schema_json, ocf_codec codec, int level,
+                            size_t block_bytes, char *err, size_t errlen);
+/* Append one already-encoded datum. 0 or -1 (I/O error, reason in err). */
+int ocf_writer_append(ocf_writer *w, const uint8_t *datum, size_t len, char *err, size_t errlen);
+/* Flush the last block and close. 0 or -1. */
+int ocf_writer_close(ocf_writer *w, char *err, size_t errlen);
+
+/* Codec by its avro.codec name ("null", "deflate", ...); -1 if unknown. */
+int ocf_codec_from_name(const char *name);
+const char *ocf_codec_name(ocf_codec c);
+
+#endif

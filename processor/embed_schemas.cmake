@@ -1,0 +1,10 @@
+# Turns schemas/*.avsc into C string constants (run by CMakeLists.txt at build time).
+function(embed var file)
+  file(READ ${file} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  set(code "${code}const char ${var}[] = {${bytes}0x00};\n" PARENT_SCOPE)
+endfunction()
+set(code "/* Generated from schemas/*.avsc by processor/embed_schemas.cmake. */\n")
+embed(pm_reader_schema_json ${SRC_DIR}/person_month.avsc)
+embed(rollup_schema_json ${SRC_DIR}/rollup.avsc)
+file(WRITE ${OUT} "${code}")
