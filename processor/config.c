@@ -1,5 +1,224 @@
-/* config.c — command-line options into one config struct (being written). */
-int config_placeholder(void);
-int config_placeholder(void) {
+/* config.c — command-line options into one config struct; every bad option,
+ * value or missing argument becomes a one-line error. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int parse_long(const char *text, long min, long max, long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(text, &end, 10);
+  if (errno || end == text || *end || v < min || v > max)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_double(const char *text, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(text, &end);
+  if (errno || end == text || *end)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+enum {
+  OPT_INPUT = 256,
+  OPT_CSV,
+  OPT_DEAD_LETTER,
+  OPT_THREADS,
+  OPT_PROJECT_START,
+  OPT_PROJECT_END,
+  OPT_FULL_TIME,
+  OPT_WINDOW,
+  OPT_RUN,
+  OPT_QUIET,
+  OPT_AT,
+  OPT_CHECK,
+  OPT_TOLERANCE,
+};
+
+/* Options shared by every mode that applies the rules (SPEC §10). */
+static int parse_rule_option(rules_config *rules, int opt, const char *arg, char *err,
+                             size_t errlen) {
+  long v;
+  switch (opt) {
+  case OPT_PROJECT_START:
+  case OPT_PROJECT_END:
+    if (parse_long(arg, 0, 999999, &v) < 0) {
+      snprintf(err, errlen, "--%s needs a month YYYYMM, got '%s'",
+               opt == OPT_PROJECT_START ? "project-start" : "project-end", arg);
+      return -1;
+    }
+    *(opt == OPT_PROJECT_START ? &rules->project_start : &rules->project_end) = (int32_t)v;
+    return 0;
+  case OPT_FULL_TIME:
+    if (parse_double(arg, &rules->full_time_weekly_hours) < 0) {
+      snprintf(err, errlen, "--full-time-weekly-hours needs a number, got '%s'", arg);
+      return -1;
+    }
+    return 0;
+  case OPT_WINDOW:
+  case OPT_RUN:
+    if (parse_long(arg, 0, INT_MAX, &v) < 0) {
+      snprintf(err, errlen, "--%s needs a whole number, got '%s'",
+               opt == OPT_WINDOW ? "durable-window-months" : "durable-run-months", arg);
+      return -1;
+    }
+    *(opt == OPT_WINDOW ? &rules->durable_window_months : &rules->durable_run_months) = (int)v;
+    return 0;
+  }
+  return 1; /* not a rule option */
+}
+
+#define RULE_OPTIONS                                                                               \
+  {"project-start", required_argument, NULL, OPT_PROJECT_START},                                   \
+      {"project-end", required_argument, NULL, OPT_PROJECT_END},                                   \
+      {"full-time-weekly-hours", required_argument, NULL, OPT_FULL_TIME},                          \
+      {"durable-window-months", required_argument, NULL, OPT_WINDOW}, {                            \
+    "durable-run-months", required_argument, NULL, OPT_RUN                                         \
+  }
+
+static void config_defaults(config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  rules_config_default(&cfg->rules);
+  cfg->threads = 1;
+  cfg->report_tolerance = 2.0;
+}
+
+/* getopt's own message names the option; ours repeats it as one line. */
+static void unknown_option(char **argv, char *err, size_t errlen) {
+  snprintf(err, errlen, "unknown or incomplete option '%s' (see 'regstream help')",
+           argv[optind - 1]);
+}
+
+int config_parse_run(config *cfg, int argc, char **argv, char *err, size_t errlen) {
+  static const struct option options[] = {{"input", required_argument, NULL, OPT_INPUT},
+                                          {"csv", required_argument, NULL, OPT_CSV},
+                                          {"dead-letter", required_argument, NULL, OPT_DEAD_LETTER},
+                                          {"threads", required_argument, NULL, OPT_THREADS},
+                                          {"quiet", no_argument, NULL, OPT_QUIET},
+                                          RULE_OPTIONS,
+                                          {NULL, 0, NULL, 0}};
+  config_defaults(cfg);
+  optind = 1;
+  opterr = 0;
+  int opt;
+  long v;
+  while ((opt = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+    switch (opt) {
+    case OPT_INPUT:
+      /* --input takes one or more files: its argument and the following
+       * words up to the next option. */
+      if (strncmp(argv[optind - 1], "--input=", 8) != 0)
+        optind--; /* re-read optarg in the loop below */
+      else
+        cfg->inputs[cfg->input_count++] = optarg;
+      while (optind < argc && strncmp(argv[optind], "--", 2) != 0) {
+        if (cfg->input_count == CONFIG_MAX_INPUTS) {
+          snprintf(err, errlen, "too many input files (at most %d)", CONFIG_MAX_INPUTS);
+          return -1;
+        }
+        cfg->inputs[cfg->input_count++] = argv[optind++];
+      }
+      break;
+    case OPT_CSV:
+      cfg->csv_path = optarg;
+      break;
+    case OPT_DEAD_LETTER:
+      cfg->dead_letter_path = optarg;
+      break;
+    case OPT_THREADS:
+      if (parse_long(optarg, 1, CONFIG_MAX_THREADS, &v) < 0) {
+        snprintf(err, errlen, "--threads needs a number from 1 to %d, got '%s'", CONFIG_MAX_THREADS,
+                 optarg);
+        return -1;
+      }
+      cfg->threads = (int)v;
+      break;
+    case OPT_QUIET:
+      cfg->quiet = 1;
+      break;
+    case '?':
+      unknown_option(argv, err, errlen);
+      return -1;
+    default:
+      if (parse_rule_option(&cfg->rules, opt, optarg, err, errlen))
+        return -1;
+    }
+  }
+  if (optind < argc) {
+    snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+    return -1;
+  }
+  if (cfg->input_count == 0) {
+    snprintf(err, errlen, "run needs --input FILE.avro [FILE.avro ...]");
+    return -1;
+  }
+  if (!cfg->csv_path || !cfg->dead_letter_path) {
+    snprintf(err, errlen, "run needs --csv OUT.csv and --dead-letter DLQ.jsonl");
+    return -1;
+  }
+  char rule_err[200];
+  if (rules_config_prepare(&cfg->rules, rule_err, sizeof rule_err) < 0) {
+    snprintf(err, errlen, "%s", rule_err);
+    return -1;
+  }
+  return 0;
+}
+
+int config_parse_report(config *cfg, int argc, char **argv, char *err, size_t errlen) {
+  static const struct option options[] = {{"csv", required_argument, NULL, OPT_CSV},
+                                          {"at", required_argument, NULL, OPT_AT},
+                                          {"check", no_argument, NULL, OPT_CHECK},
+                                          {"tolerance", required_argument, NULL, OPT_TOLERANCE},
+                                          {NULL, 0, NULL, 0}};
+  config_defaults(cfg);
+  cfg->report_at = 202302;
+  optind = 1;
+  opterr = 0;
+  int opt;
+  long v;
+  while ((opt = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+    switch (opt) {
+    case OPT_CSV:
+      cfg->csv_path = optarg;
+      break;
+    case OPT_AT:
+      if (parse_long(optarg, 199001, 209912, &v) < 0) {
+        snprintf(err, errlen, "--at needs a month YYYYMM, got '%s'", optarg);
+        return -1;
+      }
+      cfg->report_at = (int)v;
+      break;
+    case OPT_CHECK:
+      cfg->report_check = 1;
+      break;
+    case OPT_TOLERANCE:
+      if (parse_double(optarg, &cfg->report_tolerance) < 0 || cfg->report_tolerance < 0) {
+        snprintf(err, errlen, "--tolerance needs a number of percentage points, got '%s'", optarg);
+        return -1;
+      }
+      break;
+    default:
+      unknown_option(argv, err, errlen);
+      return -1;
+    }
+  }
+  if (optind < argc) {
+    snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+    return -1;
+  }
+  if (!cfg->csv_path) {
+    snprintf(err, errlen, "report needs --csv ROLLUP.csv");
+    return -1;
+  }
   return 0;
 }

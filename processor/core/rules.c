@@ -1,0 +1,213 @@
+/* rules.c — SPEC §3 over a 16-byte person_state: month level, status, cohort
+ * entry, accumulated goal in the project window, durable windows, gaps,
+ * corrections of the latest month (retract, then re-apply) and late records.
+ *
+ * Every month m >= entry of a member adds one contribution to row
+ * (m, entry municipality, entry visitation). The latest month's contribution
+ * can always be rebuilt from the state (its level, status, accumulated goal and
+ * the bit histories), so a correction subtracts exactly what was added. */
+#include "core/rules.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/municipality.h"
+#include "core/period.h"
+
+enum {
+  ENTRY_VISITATION = 0x07,
+  ENTRY_MEMBER = 0x08,
+  ENTRY_IN_LATEST = 0x10,
+};
+
+void rules_config_default(rules_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->full_time_weekly_hours = 18.5;
+  cfg->durable_window_months = 6;
+  cfg->durable_run_months = 3;
+}
+
+int rules_config_prepare(rules_config *cfg, char *err, unsigned errlen) {
+  if (!isfinite(cfg->full_time_weekly_hours) || cfg->full_time_weekly_hours < 0 ||
+      cfg->full_time_weekly_hours > 168) {
+    snprintf(err, errlen, "full-time-weekly-hours must be between 0 and 168, got %g",
+             cfg->full_time_weekly_hours);
+    return -1;
+  }
+  if (cfg->durable_window_months < 1 || cfg->durable_window_months > RULES_MAX_WINDOW_MONTHS) {
+    snprintf(err, errlen, "durable-window-months must be between 1 and %d, got %d",
+             RULES_MAX_WINDOW_MONTHS, cfg->durable_window_months);
+    return -1;
+  }
+  if (cfg->durable_run_months < 1 || cfg->durable_run_months > cfg->durable_window_months) {
+    snprintf(err, errlen,
+             "durable-run-months must be between 1 and durable-window-months (%d), got %d",
+             cfg->durable_window_months, cfg->durable_run_months);
+    return -1;
+  }
+  if (cfg->project_start && !period_valid(cfg->project_start)) {
+    snprintf(err, errlen, "project-start must be a month YYYYMM in 199001..209912, got %d",
+             cfg->project_start);
+    return -1;
+  }
+  if (cfg->project_end && !period_valid(cfg->project_end)) {
+    snprintf(err, errlen, "project-end must be a month YYYYMM in 199001..209912, got %d",
+             cfg->project_end);
+    return -1;
+  }
+  if (cfg->project_start && cfg->project_end && cfg->project_start > cfg->project_end) {
+    snprintf(err, errlen, "project-start %d is after project-end %d", cfg->project_start,
+             cfg->project_end);
+    return -1;
+  }
+  for (int days = 0; days < 32; days++)
+    cfg->full_time_limit[days] = cfg->full_time_weekly_hours * days;
+  cfg->project_first_month = cfg->project_start ? period_to_month(cfg->project_start) : 0;
+  cfg->project_last_month =
+      cfg->project_end ? period_to_month(cfg->project_end) : PERIOD_MONTHS - 1;
+  cfg->window_mask = (uint32_t)((1ull << cfg->durable_window_months) - 1);
+  return 0;
+}
+
+/* SPEC §3: weekly hours above the limit, evaluated exactly in double. */
+static int full_time_in(const rules_config *cfg, float paid_hours, int month) {
+  return (double)paid_hours * 7 > cfg->full_time_limit[period_days(month)];
+}
+
+int rules_full_time(const rules_config *cfg, const pm_record *rec) {
+  return full_time_in(cfg, rec->paid_hours, period_to_month(rec->period));
+}
+
+static goal level_of(const pm_record *rec, int full_time) {
+  if ((rec->flags & PM_EDUCATION) || full_time)
+    return GOAL_1;
+  if (rec->paid_hours > 0)
+    return GOAL_2;
+  if (rec->flags & (PM_INTERNSHIP | PM_WAGE_SUBSIDY))
+    return GOAL_3;
+  return GOAL_NONE;
+}
+
+static status status_of(const pm_record *rec, int full_time) {
+  if (rec->flags & PM_EDUCATION)
+    return STATUS_EDUCATION;
+  if (full_time)
+    return STATUS_EMPLOYED_FULL;
+  if (rec->paid_hours > 0)
+    return STATUS_EMPLOYED_PART;
+  if (rec->flags & PM_FLEXJOB)
+    return STATUS_FLEXJOB;
+  if (rec->flags & PM_DISABILITY_PENSION)
+    return STATUS_DISABILITY_PENSION;
+  if (rec->flags & (PM_INTERNSHIP | PM_WAGE_SUBSIDY))
+    return STATUS_COMPANY_PLACEMENT;
+  if (rec->benefit != BENEFIT_NONE)
+    return STATUS_ON_BENEFIT;
+  return STATUS_SELF_SUPPORTING;
+}
+
+goal rules_level(const rules_config *cfg, const pm_record *rec) {
+  return level_of(rec, rules_full_time(cfg, rec));
+}
+
+status rules_status(const rules_config *cfg, const pm_record *rec) {
+  return status_of(rec, rules_full_time(cfg, rec));
+}
+
+/* 1 when x has a run of at least `run` consecutive set bits. */
+static int has_run(uint32_t x, int run) {
+  for (int i = 1; i < run && x; i++)
+    x &= x >> 1;
+  return x != 0;
+}
+
+durable rules_durable(const rules_config *cfg, uint32_t employed_bits, uint32_t fulltime_bits) {
+  if (has_run(fulltime_bits & cfg->window_mask, cfg->durable_run_months))
+    return DURABLE_FULL;
+  if (has_run(employed_bits & cfg->window_mask, cfg->durable_run_months))
+    return DURABLE_PARTIAL;
+  return DURABLE_NONE;
+}
+
+/* Column offset of a goal inside a goal group (goal1, goal2, goal3, none). */
+static inline int goal_column(goal g) {
+  return 3 - (int)g;
+}
+
+/* Add delta (1, or UINT32_MAX to subtract one) for the latest month of st. */
+static void contribute(const rules_config *cfg, const person_state *st, uint32_t delta,
+                       rollup *out) {
+  uint32_t *row =
+      rollup_row(out, st->latest_month, st->entry_municipality, st->entry & ENTRY_VISITATION);
+  goal now = (goal)((st->goals >> 4) & 3), acc = (goal)(st->goals & 3);
+  row[ROLLUP_MEMBERS] += delta;
+  row[ROLLUP_NOW + goal_column(now)] += delta;
+  row[ROLLUP_ACC + goal_column(acc)] += delta;
+  durable d = rules_durable(cfg, st->employed_bits, st->fulltime_bits);
+  if (d == DURABLE_FULL)
+    row[ROLLUP_DURABLE_FULL + goal_column(acc)] += delta;
+  else if (d == DURABLE_PARTIAL)
+    row[ROLLUP_DURABLE_PARTIAL + goal_column(acc)] += delta;
+  row[ROLLUP_STATUS + st->latest_status] += delta;
+}
+
+/* A month with no record between two of the person's records (SPEC §3 gaps). */
+static const pm_record empty_month = {0};
+
+/* Append month `month` with record rec as the person's new latest month. */
+static void push_month(const rules_config *cfg, person_state *st, int month, const pm_record *rec,
+                       rollup *out) {
+  int full_time = full_time_in(cfg, rec->paid_hours, month);
+  goal level = level_of(rec, full_time);
+  goal acc_before = (goal)(st->goals & 3), acc = acc_before;
+  uint8_t entry = st->entry & (uint8_t)~ENTRY_IN_LATEST;
+
+  st->employed_bits = (st->employed_bits << 1) | (rec->paid_hours > 0);
+  st->fulltime_bits = (st->fulltime_bits << 1) | (uint32_t)full_time;
+  if (!(entry & ENTRY_MEMBER) && (rec->flags & PM_ENROLLED)) {
+    entry = (uint8_t)(rec->visitation | ENTRY_MEMBER | ENTRY_IN_LATEST);
+    st->entry_municipality = (uint8_t)municipality_index(rec->municipality);
+  }
+  if ((entry & ENTRY_MEMBER) && month >= cfg->project_first_month &&
+      month <= cfg->project_last_month && level > acc)
+    acc = level;
+  st->entry = entry;
+  st->goals = (uint8_t)(acc | (acc_before << 2) | (level << 4));
+  st->latest_status = (uint8_t)status_of(rec, full_time);
+  st->latest_month = (uint16_t)month;
+  if (entry & ENTRY_MEMBER)
+    contribute(cfg, st, 1, out);
+}
+
+/* Undo the latest month: its contribution and its effect on the state. */
+static void retract_latest(const rules_config *cfg, person_state *st, rollup *out) {
+  if (st->entry & ENTRY_MEMBER)
+    contribute(cfg, st, UINT32_MAX, out);
+  st->employed_bits >>= 1;
+  st->fulltime_bits >>= 1;
+  st->goals = (uint8_t)((st->goals >> 2) & 3);
+  if (st->entry & ENTRY_IN_LATEST)
+    st->entry = 0;
+}
+
+void rules_first(const rules_config *cfg, person_state *st, const pm_record *rec, rollup *out) {
+  memset(st, 0, sizeof *st);
+  push_month(cfg, st, period_to_month(rec->period), rec, out);
+}
+
+rules_result rules_apply(const rules_config *cfg, person_state *st, const pm_record *rec,
+                         rollup *out) {
+  int month = period_to_month(rec->period);
+  if (month < st->latest_month)
+    return RULES_LATE;
+  if (month == st->latest_month) {
+    retract_latest(cfg, st, out);
+    push_month(cfg, st, month, rec, out);
+    return RULES_CORRECTED;
+  }
+  for (int gap = st->latest_month + 1; gap < month; gap++)
+    push_month(cfg, st, gap, &empty_month, out);
+  push_month(cfg, st, month, rec, out);
+  return RULES_APPLIED;
+}

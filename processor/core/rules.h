@@ -1,0 +1,92 @@
+/* rules.h — SPEC §3: the domain rules over one person's stream of months.
+ *
+ * The idea: a person's whole history that the rules ever need fits in a
+ * 16-byte person_state — two bit histories (employed, full-time) for the
+ * durable window, the accumulated goal, cohort entry, and just enough of the
+ * latest month (its level, status, the goal before it, whether entry happened
+ * in it) to retract that month exactly when a correction replaces it.
+ * rules_apply takes one validated record, updates the state and adds the
+ * record's contribution (and any gap months') to the rollup counters. Pure:
+ * no I/O, no threads, no allocation but the rollup's lazily made month blocks. */
+#ifndef REGSTREAM_RULES_H
+#define REGSTREAM_RULES_H
+
+#include <stdint.h>
+
+#include "core/record.h"
+#include "core/rollup.h"
+
+/* Goals ranked so that max() is "higher in the hierarchy" (mål 1 highest). */
+typedef enum goal { GOAL_NONE = 0, GOAL_3 = 1, GOAL_2 = 2, GOAL_1 = 3 } goal;
+
+typedef enum status {
+  STATUS_EDUCATION = 0,
+  STATUS_EMPLOYED_FULL,
+  STATUS_EMPLOYED_PART,
+  STATUS_FLEXJOB,
+  STATUS_DISABILITY_PENSION,
+  STATUS_COMPANY_PLACEMENT,
+  STATUS_ON_BENEFIT,
+  STATUS_SELF_SUPPORTING,
+  STATUS_COUNT
+} status;
+
+typedef enum durable { DURABLE_NONE = 0, DURABLE_PARTIAL, DURABLE_FULL } durable;
+
+enum { RULES_MAX_WINDOW_MONTHS = 31 };
+
+typedef struct rules_config {
+  double full_time_weekly_hours; /* default 18.5 */
+  int durable_window_months;     /* default 6, 1..RULES_MAX_WINDOW_MONTHS */
+  int durable_run_months;        /* default 3, 1..durable_window_months */
+  int32_t project_start;         /* yyyymm, 0 = unbounded */
+  int32_t project_end;           /* yyyymm, 0 = unbounded */
+  /* Derived by rules_config_prepare: */
+  double full_time_limit[32];                  /* full_time_weekly_hours * days, by days */
+  int project_first_month, project_last_month; /* month indexes */
+  uint32_t window_mask;
+} rules_config;
+
+/* Defaults of SPEC §3. */
+void rules_config_default(rules_config *cfg);
+/* Check ranges and fill the derived fields. 0, or -1 with a reason in err. */
+int rules_config_prepare(rules_config *cfg, char *err, unsigned errlen);
+
+typedef struct person_state {
+  uint32_t employed_bits;     /* bit i: month (latest - i) had paid hours */
+  uint32_t fulltime_bits;     /* bit i: month (latest - i) was full-time */
+  uint16_t latest_month;      /* month index of the person's latest month */
+  uint8_t entry_municipality; /* dense index, valid when member */
+  uint8_t entry;              /* bits 0-2 entry visitation, 3 member, 4 entered in latest month */
+  uint8_t goals; /* bits 0-1 accumulated goal, 2-3 goal before latest month, 4-5 latest level */
+  uint8_t latest_status; /* status of the latest month */
+  uint16_t reserved;
+} person_state;
+
+typedef enum rules_result {
+  RULES_APPLIED = 0, /* a new month (gap months filled before it) */
+  RULES_CORRECTED,   /* replaced the latest month */
+  RULES_LATE         /* earlier than the latest month: nothing changed */
+} rules_result;
+
+/* Month-level derivations of a single record (exposed for tests/tools). */
+int rules_full_time(const rules_config *cfg, const pm_record *rec);
+goal rules_level(const rules_config *cfg, const pm_record *rec);
+status rules_status(const rules_config *cfg, const pm_record *rec);
+/* D for the month whose bits are the low bits of the histories. */
+durable rules_durable(const rules_config *cfg, uint32_t employed_bits, uint32_t fulltime_bits);
+
+/* Start the state of a person whose first valid record is rec. */
+void rules_first(const rules_config *cfg, person_state *st, const pm_record *rec, rollup *out);
+/* Apply a later valid record of a known person. */
+rules_result rules_apply(const rules_config *cfg, person_state *st, const pm_record *rec,
+                         rollup *out);
+
+static inline int person_is_member(const person_state *st) {
+  return (st->entry >> 3) & 1;
+}
+static inline goal person_accumulated_goal(const person_state *st) {
+  return (goal)(st->goals & 3);
+}
+
+#endif

@@ -1,0 +1,38 @@
+/* dead_letter.h — where rejected records go (SPEC §5): each with its original
+ * bytes, its source and a reason code, counted per reason. File mode writes
+ * JSON Lines; the Kafka mode will add a topic behind the same calls.
+ * Thread-safe: workers report rejects concurrently (rare, off the hot path). */
+#ifndef REGSTREAM_DEAD_LETTER_H
+#define REGSTREAM_DEAD_LETTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/validate.h"
+
+typedef struct dead_letter dead_letter;
+
+/* Where a rejected record came from. In file mode: file, file_index and
+ * record (index in the file); block and offset locate bytes that could not be
+ * framed as records (record_count then says how many records they held, or
+ * -1 when unknown). */
+typedef struct dead_letter_source {
+  const char *file;
+  int file_index;
+  int64_t record;
+  int64_t record_count; /* 1 for a single record */
+  int64_t block;        /* -1 when not applicable */
+  int64_t offset;       /* byte offset in the file, -1 when not applicable */
+} dead_letter_source;
+
+dead_letter *dead_letter_open_file(const char *path, char *err, size_t errlen);
+/* detail: optional free text (why it could not be decoded). 0, or -1 on a
+ * write error (then the run must fail: nothing may be lost). */
+int dead_letter_write(dead_letter *dl, reason why, const dead_letter_source *src,
+                      const uint8_t *bytes, size_t len, const char *detail);
+/* Rejected records so far, per reason (REASON_COUNT entries). */
+void dead_letter_counts(dead_letter *dl, uint64_t counts[REASON_COUNT]);
+/* Flush, fsync and close. 0, or -1 with a reason. */
+int dead_letter_close(dead_letter *dl, char *err, size_t errlen);
+
+#endif
