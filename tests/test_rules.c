@@ -1,0 +1,394 @@
+/* test_rules.c — unit tests of every rule of SPEC §3 on the pure core:
+ * month level and status, the 18.5-hour boundary with float inputs, leap
+ * Februaries, durable windows and their edges, gaps, cohort entry,
+ * corrections (including ones that undo or move an entry), identical
+ * repeats, late records, the project window, validation order. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/municipality.h"
+#include "core/period.h"
+#include "core/personmap.h"
+#include "core/rollup.h"
+#include "core/rules.h"
+#include "core/validate.h"
+
+enum { AARHUS = 751, AALBORG = 851 };
+
+static pm_record rec(int32_t period, float hours, uint8_t flags) {
+  pm_record r = {0};
+  r.person_id = 42;
+  r.period = period;
+  r.municipality = AARHUS;
+  r.paid_hours = hours;
+  r.visitation = VISITATION_AKTIVITETSPARAT;
+  r.benefit = BENEFIT_KONTANTHJAELP;
+  r.flags = flags;
+  return r;
+}
+
+static rules_config config(void) {
+  rules_config cfg;
+  char err[200];
+  rules_config_default(&cfg);
+  assert_int_equal(rules_config_prepare(&cfg, err, sizeof err), 0);
+  return cfg;
+}
+
+/* The row (period, municipality code, visitation), or NULL when untouched. */
+static const uint32_t *row(rollup *r, int32_t period, int code, visitation v) {
+  int month = period_to_month(period);
+  if (!r->months[month])
+    return NULL;
+  return rollup_row(r, month, municipality_index(code), v);
+}
+
+static uint32_t column(rollup *r, int32_t period, int code, visitation v, int c) {
+  const uint32_t *counts = row(r, period, code, v);
+  return counts ? counts[c] : 0;
+}
+
+/* Members of the default (Aarhus, aktivitetsparat) row. */
+static uint32_t at(rollup *r, int32_t period, int c) {
+  return column(r, period, AARHUS, VISITATION_AKTIVITETSPARAT, c);
+}
+
+static void test_full_time_boundary(void **unused) {
+  (void)unused;
+  rules_config cfg = config();
+  /* February 2023 has 28 days: 74 h is exactly 18.5 h/week: part-time. */
+  pm_record r = rec(202302, 74.0f, 0);
+  assert_false(rules_full_time(&cfg, &r));
+  assert_int_equal(rules_level(&cfg, &r), GOAL_2);
+  assert_int_equal(rules_status(&cfg, &r), STATUS_EMPLOYED_PART);
+  r.paid_hours = nextafterf(74.0f, 1000.0f);
+  assert_true(rules_full_time(&cfg, &r));
+  assert_int_equal(rules_level(&cfg, &r), GOAL_1);
+  /* Leap February 2024 (29 days): boundary 76.642857... h. */
+  r = rec(202402, 76.642857f, 0);
+  assert_int_equal(rules_full_time(&cfg, &r),
+                   (double)76.642857f * 7 > 18.5 * 29); /* exactly as SPEC evaluates */
+  r.paid_hours = 76.64f;
+  assert_false(rules_full_time(&cfg, &r));
+  r.paid_hours = 76.65f;
+  assert_true(rules_full_time(&cfg, &r));
+  /* 74 h in February 2024 is part-time, but in February 2023 it is not full-time either. */
+  r = rec(202402, 74.5f, 0);
+  assert_false(rules_full_time(&cfg, &r));
+  r = rec(202302, 74.5f, 0);
+  assert_true(rules_full_time(&cfg, &r));
+  /* 31-day month: 81.92857 h is the boundary. */
+  r = rec(202301, 81.9f, 0);
+  assert_false(rules_full_time(&cfg, &r));
+  r.paid_hours = 81.95f;
+  assert_true(rules_full_time(&cfg, &r));
+  /* eIndkomst full time, 160.33 h, is full-time in every month. */
+  r = rec(202304, 160.33f, 0);
+  assert_true(rules_full_time(&cfg, &r));
+}
+
+static void test_level_and_status_hierarchy(void **unused) {
+  (void)unused;
+  rules_config cfg = config();
+  pm_record r = rec(202301, 0, PM_EDUCATION | PM_INTERNSHIP | PM_FLEXJOB);
+  assert_int_equal(rules_level(&cfg, &r), GOAL_1);
+  assert_int_equal(rules_status(&cfg, &r), STATUS_EDUCATION);
+  r = rec(202301, 10, PM_INTERNSHIP);
+  assert_int_equal(rules_level(&cfg, &r), GOAL_2);
+  assert_int_equal(rules_status(&cfg, &r), STATUS_EMPLOYED_PART);
+  r = rec(202301, 0, PM_WAGE_SUBSIDY | PM_FLEXJOB);
+  assert_int_equal(rules_level(&cfg, &r), GOAL_3);
+  assert_int_equal(rules_status(&cfg, &r), STATUS_FLEXJOB);
+  r = rec(202301, 0, PM_DISABILITY_PENSION | PM_INTERNSHIP);
+  assert_int_equal(rules_status(&cfg, &r), STATUS_DISABILITY_PENSION);
+  r = rec(202301, 0, PM_INTERNSHIP);
+  assert_int_equal(rules_status(&cfg, &r), STATUS_COMPANY_PLACEMENT);
+  r = rec(202301, 0, 0);
+  assert_int_equal(rules_level(&cfg, &r), GOAL_NONE);
+  assert_int_equal(rules_status(&cfg, &r), STATUS_ON_BENEFIT);
+  r.benefit = BENEFIT_NONE;
+  assert_int_equal(rules_status(&cfg, &r), STATUS_SELF_SUPPORTING);
+}
+
+static void test_durable_windows(void **unused) {
+  (void)unused;
+  rules_config cfg = config();
+  /* bit 0 = current month. */
+  assert_int_equal(rules_durable(&cfg, 0x7, 0x7), DURABLE_FULL);
+  assert_int_equal(rules_durable(&cfg, 0x7, 0x3), DURABLE_PARTIAL);
+  assert_int_equal(rules_durable(&cfg, 0x5, 0x5), DURABLE_NONE);
+  /* The run sits at the window's oldest edge (months m-5..m-3): counts. */
+  assert_int_equal(rules_durable(&cfg, 0x38, 0x38), DURABLE_FULL);
+  /* One month further back (m-6..m-4): only two months inside. */
+  assert_int_equal(rules_durable(&cfg, 0x70, 0x70), DURABLE_NONE);
+  /* Full-time months are employed months: full-time run beats partial. */
+  assert_int_equal(rules_durable(&cfg, 0x3f, 0x15), DURABLE_PARTIAL);
+  cfg.durable_run_months = 1;
+  char err[100];
+  assert_int_equal(rules_config_prepare(&cfg, err, sizeof err), 0);
+  assert_int_equal(rules_durable(&cfg, 0x20, 0), DURABLE_PARTIAL);
+  assert_int_equal(rules_durable(&cfg, 0x40, 0x40), DURABLE_NONE);
+}
+
+static void test_entry_and_contributions(void **unused) {
+  (void)unused;
+  rules_config cfg = config();
+  rollup out;
+  rollup_init(&out);
+  person_state st;
+  /* Two months of history before entry: not members, no rows. */
+  pm_record r = rec(202301, 100, 0);
+  rules_first(&cfg, &st, &r, &out);
+  r = rec(202302, 100, 0);
+  assert_int_equal(rules_apply(&cfg, &st, &r, &out), RULES_APPLIED);
+  assert_null(row(&out, 202302, AARHUS, VISITATION_AKTIVITETSPARAT));
+  /* Entry in March, full-time third month in a row: durable full, goal 1. */
+  r = rec(202303, 100, PM_ENROLLED);
+  assert_int_equal(rules_apply(&cfg, &st, &r, &out), RULES_APPLIED);
+  assert_int_equal(at(&out, 202303, ROLLUP_MEMBERS), 1);
+  assert_int_equal(at(&out, 202303, ROLLUP_NOW + 0), 1);
+  assert_int_equal(at(&out, 202303, ROLLUP_ACC + 0), 1);
+  assert_int_equal(at(&out, 202303, ROLLUP_DURABLE_FULL + 0), 1);
+  assert_int_equal(at(&out, 202303, ROLLUP_STATUS + STATUS_EMPLOYED_FULL), 1);
+  /* April: moves to Aalborg, not enrolled, no hours: still a member of the
+   * entry row, goal stays 1, now NONE, on benefit, durable still full. */
+  r = rec(202304, 0, 0);
+  r.municipality = AALBORG;
+  r.visitation = VISITATION_JOBPARAT;
+  rules_apply(&cfg, &st, &r, &out);
+  assert_int_equal(at(&out, 202304, ROLLUP_MEMBERS), 1);
+  assert_int_equal(at(&out, 202304, ROLLUP_NOW + 3), 1);
+  assert_int_equal(at(&out, 202304, ROLLUP_ACC + 0), 1);
+  assert_int_equal(at(&out, 202304, ROLLUP_DURABLE_FULL + 0), 1);
+  assert_int_equal(at(&out, 202304, ROLLUP_STATUS + STATUS_ON_BENEFIT), 1);
+  assert_int_equal(column(&out, 202304, AALBORG, VISITATION_JOBPARAT, ROLLUP_MEMBERS), 0);
+  rollup_free(&out);
+}
+
+static void test_gap_months(void **unused) {
+  (void)unused;
+  rules_config cfg = config();
+  rollup out;
+  rollup_init(&out);
+  person_state st;
+  pm_record r = rec(202301, 100, PM_ENROLLED);
+  rules_first(&cfg, &st, &r, &out);
+  r = rec(202302, 100, 0);
+  rules_apply(&cfg, &st, &r, &out);
+  /* March and April missing: empty months (self-supporting, no hours). */
+  r = rec(202305, 100, 0);
+  rules_apply(&cfg, &st, &r, &out);
+  for (int32_t p = 202303; p <= 202304; p++) {
+    assert_int_equal(at(&out, p, ROLLUP_MEMBERS), 1);
+    assert_int_equal(at(&out, p, ROLLUP_NOW + 3), 1);
+    assert_int_equal(at(&out, p, ROLLUP_ACC + 0), 1);
+    assert_int_equal(at(&out, p, ROLLUP_STATUS + STATUS_SELF_SUPPORTING), 1);
+    assert_int_equal(at(&out, p, ROLLUP_DURABLE_FULL + 0) + at(&out, p, ROLLUP_DURABLE_PARTIAL + 0),
+                     0);
+  }
+  /* The gap broke the run: May is not durable (Jan, Feb, May). */
+  assert_int_equal(at(&out, 202305, ROLLUP_DURABLE_FULL + 0), 0);
+  /* June, July: three in a row again. */
+  r = rec(202306, 100, 0);
+  rules_apply(&cfg, &st, &r, &out);
+  r = rec(202307, 100, 0);
+  rules_apply(&cfg, &st, &r, &out);
+  assert_int_equal(at(&out, 202306, ROLLUP_DURABLE_FULL + 0), 0);
+  assert_int_equal(at(&out, 202307, ROLLUP_DURABLE_FULL + 0), 1);
+  rollup_free(&out);
+}
+
+static void test_corrections_and_repeats(void **unused) {
+  (void)unused;
+  rules_config cfg = config();
+  rollup out, expect;
+  rollup_init(&out);
+  rollup_init(&expect);
+  person_state st, st_expect;
+  /* History: the same sequence with and without a correction must agree. */
+  pm_record a = rec(202301, 100, PM_ENROLLED), b = rec(202302, 20, 0), b2 = rec(202302, 0, 0);
+  rules_first(&cfg, &st, &a, &out);
+  rules_apply(&cfg, &st, &b, &out);
+  assert_int_equal(rules_apply(&cfg, &st, &b, &out), RULES_CORRECTED); /* identical repeat */
+  assert_int_equal(rules_apply(&cfg, &st, &b2, &out), RULES_CORRECTED);
+  rules_first(&cfg, &st_expect, &a, &expect);
+  rules_apply(&cfg, &st_expect, &b2, &expect);
+  assert_memory_equal(&st, &st_expect, sizeof st);
+  for (int c = 0; c < ROLLUP_COLUMNS; c++)
+    assert_int_equal(at(&out, 202302, c), at(&expect, 202302, c));
+  /* Late: an earlier month changes nothing. */
+  pm_record late = rec(202301, 0, 0);
+  assert_int_equal(rules_apply(&cfg, &st, &late, &out), RULES_LATE);
+  assert_memory_equal(&st, &st_expect, sizeof st);
+  rollup_free(&out);
+  rollup_free(&expect);
+}
+
+static void test_correction_undoes_entry(void **unused) {
+  (void)unused;
+  rules_config cfg = config();
+  rollup out;
+  rollup_init(&out);
+  person_state st;
+  pm_record a = rec(202301, 0, 0), b = rec(202302, 0, PM_EDUCATION | PM_ENROLLED);
+  rules_first(&cfg, &st, &a, &out);
+  rules_apply(&cfg, &st, &b, &out);
+  assert_int_equal(at(&out, 202302, ROLLUP_MEMBERS), 1);
+  assert_true(person_is_member(&st));
+  /* The correction says she was not enrolled: no longer a member at all. */
+  b.flags = PM_EDUCATION;
+  rules_apply(&cfg, &st, &b, &out);
+  assert_int_equal(at(&out, 202302, ROLLUP_MEMBERS), 0);
+  assert_int_equal(at(&out, 202302, ROLLUP_ACC + 0), 0);
+  assert_false(person_is_member(&st));
+  /* Enrolled again in March; goal starts from March (education in Feb does not count). */
+  pm_record c = rec(202303, 0, PM_ENROLLED);
+  rules_apply(&cfg, &st, &c, &out);
+  assert_int_equal(at(&out, 202303, ROLLUP_ACC + 3), 1);
+  /* A correction of the entry month that moves the entry to Aalborg/jobparat. */
+  c.municipality = AALBORG;
+  c.visitation = VISITATION_JOBPARAT;
+  rules_apply(&cfg, &st, &c, &out);
+  assert_int_equal(at(&out, 202303, ROLLUP_MEMBERS), 0);
+  assert_int_equal(column(&out, 202303, AALBORG, VISITATION_JOBPARAT, ROLLUP_MEMBERS), 1);
+  rollup_free(&out);
+}
+
+static void test_project_window(void **unused) {
+  (void)unused;
+  rules_config cfg;
+  char err[200];
+  rules_config_default(&cfg);
+  cfg.project_start = 202303;
+  cfg.project_end = 202304;
+  assert_int_equal(rules_config_prepare(&cfg, err, sizeof err), 0);
+  rollup out;
+  rollup_init(&out);
+  person_state st;
+  /* Education before the project: member, but accumulated goal is NONE. */
+  pm_record r = rec(202302, 0, PM_ENROLLED | PM_EDUCATION);
+  rules_first(&cfg, &st, &r, &out);
+  assert_int_equal(at(&out, 202302, ROLLUP_ACC + 3), 1);
+  assert_int_equal(at(&out, 202302, ROLLUP_NOW + 0), 1);
+  r = rec(202303, 0, PM_INTERNSHIP);
+  rules_apply(&cfg, &st, &r, &out);
+  assert_int_equal(at(&out, 202303, ROLLUP_ACC + 2), 1);
+  r = rec(202304, 10, 0);
+  rules_apply(&cfg, &st, &r, &out);
+  assert_int_equal(at(&out, 202304, ROLLUP_ACC + 1), 1);
+  /* After the project end, education no longer raises the goal. */
+  r = rec(202305, 0, PM_EDUCATION);
+  rules_apply(&cfg, &st, &r, &out);
+  assert_int_equal(at(&out, 202305, ROLLUP_ACC + 1), 1);
+  assert_int_equal(at(&out, 202305, ROLLUP_NOW + 0), 1);
+  rollup_free(&out);
+}
+
+static void test_config_validation(void **unused) {
+  (void)unused;
+  rules_config cfg;
+  char err[200];
+  rules_config_default(&cfg);
+  cfg.durable_run_months = 7;
+  assert_int_equal(rules_config_prepare(&cfg, err, sizeof err), -1);
+  rules_config_default(&cfg);
+  cfg.project_start = 202313;
+  assert_int_equal(rules_config_prepare(&cfg, err, sizeof err), -1);
+  rules_config_default(&cfg);
+  cfg.project_start = 202305;
+  cfg.project_end = 202301;
+  assert_int_equal(rules_config_prepare(&cfg, err, sizeof err), -1);
+  rules_config_default(&cfg);
+  cfg.durable_window_months = RULES_MAX_WINDOW_MONTHS + 1;
+  assert_int_equal(rules_config_prepare(&cfg, err, sizeof err), -1);
+}
+
+static void test_validation_order(void **unused) {
+  (void)unused;
+  pm_record r = rec(202301, 10, 0);
+  assert_int_equal(validate_record(&r), REASON_OK);
+  r.person_id = 0;
+  r.period = 202313;
+  assert_int_equal(validate_record(&r), REASON_PERSON_ID);
+  r.person_id = 1;
+  assert_int_equal(validate_record(&r), REASON_PERIOD);
+  r.period = 198912;
+  assert_int_equal(validate_record(&r), REASON_PERIOD);
+  r.period = 210001;
+  assert_int_equal(validate_record(&r), REASON_PERIOD);
+  r.period = 209912;
+  r.municipality = 100;
+  assert_int_equal(validate_record(&r), REASON_MUNICIPALITY);
+  r.municipality = 101;
+  r.paid_hours = -0.5f;
+  assert_int_equal(validate_record(&r), REASON_PAID_HOURS);
+  r.paid_hours = 744.01f;
+  assert_int_equal(validate_record(&r), REASON_PAID_HOURS);
+  r.paid_hours = NAN;
+  assert_int_equal(validate_record(&r), REASON_PAID_HOURS);
+  r.paid_hours = 744.0f;
+  assert_int_equal(validate_record(&r), REASON_OK);
+  assert_string_equal(reason_code(REASON_LATE), "late");
+  assert_string_equal(reason_code(REASON_PAID_HOURS), "paid_hours");
+}
+
+static void test_periods(void **unused) {
+  (void)unused;
+  assert_int_equal(period_to_month(199001), 0);
+  assert_int_equal(period_to_month(209912), PERIOD_MONTHS - 1);
+  assert_int_equal(period_from_month(period_to_month(202402)), 202402);
+  assert_int_equal(period_days(period_to_month(202402)), 29);
+  assert_int_equal(period_days(period_to_month(202302)), 28);
+  assert_int_equal(period_days(period_to_month(200002)), 29); /* divisible by 400 */
+  assert_int_equal(period_days(period_to_month(209912)), 31);
+  assert_int_equal(municipality_index(101), 0);
+  assert_int_equal(municipality_index(102), -1);
+  assert_int_equal(municipality_codes[MUNICIPALITY_COUNT - 1], 860);
+}
+
+static void test_personmap_growth(void **unused) {
+  (void)unused;
+  personmap m;
+  assert_int_equal(personmap_init(&m, 0), 0);
+  for (int64_t id = 1; id <= 100000; id++) {
+    int created;
+    person_slot *s = personmap_upsert(&m, id * 7919, personmap_hash(id * 7919), &created);
+    assert_non_null(s);
+    assert_true(created);
+    s->state.latest_month = (uint16_t)(id % 1000);
+  }
+  assert_int_equal(m.count, 100000);
+  for (int64_t id = 1; id <= 100000; id++) {
+    person_slot *s = personmap_find(&m, id * 7919, personmap_hash(id * 7919));
+    assert_non_null(s);
+    assert_int_equal(s->state.latest_month, id % 1000);
+  }
+  assert_null(personmap_find(&m, 3, personmap_hash(3)));
+  /* grown at 3/4 load: between 24/0.75 = 32 and 24/0.375 = 64 bytes a person */
+  assert_true(personmap_bytes(&m) / m.count <= 64);
+  personmap_free(&m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_full_time_boundary),
+      cmocka_unit_test(test_level_and_status_hierarchy),
+      cmocka_unit_test(test_durable_windows),
+      cmocka_unit_test(test_entry_and_contributions),
+      cmocka_unit_test(test_gap_months),
+      cmocka_unit_test(test_corrections_and_repeats),
+      cmocka_unit_test(test_correction_undoes_entry),
+      cmocka_unit_test(test_project_window),
+      cmocka_unit_test(test_config_validation),
+      cmocka_unit_test(test_validation_order),
+      cmocka_unit_test(test_periods),
+      cmocka_unit_test(test_personmap_growth),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
