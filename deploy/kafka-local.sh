@@ -1,0 +1,445 @@
+#!/usr/bin/env bash
+# deploy/kafka-local.sh - a real, local, single-node Apache Kafka broker for
+# development, integration tests and benchmarks of regstream.
+#
+# Owned by infrastructure, together with deploy/kafka-tool.sh and deploy/kafka/
+# (pom.xml: the jars; log4j2-broker.xml / log4j2-tools.xml: logging).
+#
+# Usage:
+#   deploy/kafka-local.sh start  [--port 9092] [--dir DIR] [--partitions 6]
+#       Fetches the Kafka jars if needed, formats a fresh KRaft storage dir
+#       (new cluster id) when DIR is new, starts one broker+controller JVM in
+#       the background and waits (at most 60 s) until it answers a Metadata
+#       request. Prints exactly one line on stdout, the bootstrap address
+#       "127.0.0.1:PORT"; everything else goes to stderr. Idempotent: if this
+#       script's broker already runs on PORT, prints its address and exits 0.
+#         BOOTSTRAP=$(deploy/kafka-local.sh start)
+#   deploy/kafka-local.sh stop   [--port 9092] [--keep]
+#       SIGTERM, up to 30 s, then SIGKILL; removes the data dir unless --keep.
+#   deploy/kafka-local.sh status [--port 9092]
+#       Prints "running 127.0.0.1:PORT pid=... dir=..." (exit 0), "unhealthy ..."
+#       (process alive but not answering, exit 1) or "stopped" (exit 3).
+#   deploy/kafka-local.sh fetch
+#       Only fetches the jars into the cache (e.g. to warm a CI machine).
+#
+# Facts:
+#   - Kafka 4.3.1 (kafka_2.13 + kafka-tools + their dependencies) from Maven
+#     Central via `mvn dependency:copy-dependencies` on deploy/kafka/pom.xml,
+#     into $REGSTREAM_KAFKA_CACHE (default ~/.cache/regstream/kafka-4.3.1), a
+#     flat dir of jars used as the classpath "<cache>/*". Never in the repo.
+#   - Needs Java >= 17 and (for the first fetch) Maven; when missing they are
+#     installed by deploy/install-deps.sh --kafka if present, else apt-get.
+#   - KRaft, node.id 1, broker+controller in one JVM, listening on 127.0.0.1
+#     only: PLAINTEXT on PORT, CONTROLLER on PORT+1.
+#   - Data dir: --dir, else $REGSTREAM_KAFKA_DIR, else /tmp/regstream-kafka-PORT
+#     (server.properties, data/, logs/server.log, kafka.pid). The script only
+#     ever deletes a dir that carries its marker file .regstream-kafka.
+#   - Heap: $REGSTREAM_KAFKA_HEAP_OPTS (default "-Xms1g -Xmx2g").
+#   - Which dir belongs to which port is remembered in
+#     $REGSTREAM_KAFKA_RUN (default /tmp/regstream-kafka-run/PORT.dir).
+set -euo pipefail
+
+KAFKA_VERSION=4.3.1 # keep in step with kafka.version in deploy/kafka/pom.xml
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+POM="$HERE/kafka/pom.xml"
+BROKER_LOG4J2="$HERE/kafka/log4j2-broker.xml"
+CACHE=${REGSTREAM_KAFKA_CACHE:-$HOME/.cache/regstream/kafka-$KAFKA_VERSION}
+RUN_DIR=${REGSTREAM_KAFKA_RUN:-/tmp/regstream-kafka-run}
+HEAP_OPTS=${REGSTREAM_KAFKA_HEAP_OPTS:--Xms1g -Xmx2g}
+HOST=127.0.0.1 # never anything else
+MARKER=.regstream-kafka
+READY_TIMEOUT=60
+STOP_TIMEOUT=30
+
+log() { printf 'kafka-local: %s\n' "$*" >&2; }
+die() {
+  printf 'kafka-local: error: %s\n' "$*" >&2
+  exit 2
+}
+
+usage() {
+  sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
+  exit 2
+}
+
+# ---------------------------------------------------------------- java & maven
+
+java_bin() {
+  if [[ -n ${JAVA_HOME:-} && -x $JAVA_HOME/bin/java ]]; then
+    printf '%s\n' "$JAVA_HOME/bin/java"
+  else
+    command -v java || true
+  fi
+}
+
+# Major version of a java binary: 17 for "17.0.15", 8 for "1.8.0_392".
+java_major() {
+  local v
+  v=$("$1" -version 2>&1 | sed -n 's/.*version "\([^"]*\)".*/\1/p' | head -n1)
+  v=${v#1.}
+  printf '%s\n' "${v%%[.+-]*}"
+}
+
+have_java17() {
+  local j m
+  j=$(java_bin)
+  [[ -n $j ]] || return 1
+  m=$(java_major "$j")
+  [[ $m =~ ^[0-9]+$ ]] && ((m >= 17))
+}
+
+# Install Java 17 and Maven. deploy/install-deps.sh --kafka owns this when it
+# exists; the apt-get below is only a fallback until it does.
+install_deps() {
+  if [[ -f $ROOT/deploy/install-deps.sh ]]; then
+    log "installing Java 17 / Maven with deploy/install-deps.sh --kafka"
+    bash "$ROOT/deploy/install-deps.sh" --kafka >&2
+    return
+  fi
+  command -v apt-get >/dev/null ||
+    die "Java >= 17 and Maven are needed and there is no apt-get: install openjdk-17-jre-headless and maven yourself"
+  local sudo=()
+  if ((EUID != 0)); then
+    command -v sudo >/dev/null ||
+      die "Java >= 17 and Maven are needed: run as root, or install sudo, or: apt-get install -y openjdk-17-jre-headless maven"
+    sudo=(sudo)
+  fi
+  log "installing openjdk-17-jre-headless and maven with apt-get"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    openjdk-17-jre-headless maven >&2
+}
+
+# need_tools java [mvn]
+need_tools() {
+  local missing=0
+  have_java17 || missing=1
+  if [[ ${1:-} == mvn || ${2:-} == mvn ]]; then
+    command -v mvn >/dev/null || missing=1
+  fi
+  ((missing)) || return 0
+  install_deps
+  have_java17 || die "no Java >= 17 found (java -version: $("$(java_bin)" -version 2>&1 | head -n1))"
+  if [[ ${1:-} == mvn || ${2:-} == mvn ]]; then
+    command -v mvn >/dev/null || die "mvn not found after installing"
+  fi
+}
+
+# ------------------------------------------------------------------- the jars
+
+pom_stamp() { sha256sum "$POM" | cut -d' ' -f1; }
+
+cache_ok() {
+  [[ -f $CACHE/.fetched && $(cat "$CACHE/.fetched") == "$(pom_stamp)" ]] &&
+    [[ -f $CACHE/kafka_2.13-$KAFKA_VERSION.jar && -f $CACHE/kafka-tools-$KAFKA_VERSION.jar ]]
+}
+
+fetch_jars() {
+  cache_ok && return 0
+  need_tools java mvn
+  mkdir -p "$(dirname "$CACHE")"
+  exec 8>"$CACHE.lock"
+  flock -w 600 8 || die "another fetch holds $CACHE.lock for more than 10 minutes"
+  if cache_ok; then
+    exec 8>&-
+    return 0
+  fi
+  local tmp flog t0 rc=0
+  tmp="$CACHE.tmp.$$"
+  flog="$(dirname "$CACHE")/fetch-kafka-$KAFKA_VERSION.log"
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  t0=$SECONDS
+  log "fetching Kafka $KAFKA_VERSION jars from Maven Central into $CACHE (full log: $flog)"
+  # Progress: one line per downloaded jar.
+  mvn -B -f "$POM" dependency:copy-dependencies \
+    -DoutputDirectory="$tmp" -DincludeScope=runtime 2>&1 |
+    tee "$flog" |
+    sed -n -u 's|^\[INFO\] Downloaded from [^:]*: .*/\([^/]*\.jar\) (\(.*\))$|  fetched \1 (\2)|p' >&2 ||
+    rc=$?
+  if ((rc != 0)) || [[ ! -f $tmp/kafka_2.13-$KAFKA_VERSION.jar ]]; then
+    tail -n 30 "$flog" >&2 || true
+    rm -rf "$tmp"
+    die "fetching the Kafka jars failed (mvn exit $rc); see $flog. Is Maven Central reachable (mvn -v, ~/.m2/settings.xml)?"
+  fi
+  pom_stamp >"$tmp/.fetched"
+  rm -rf "$CACHE"
+  mv "$tmp" "$CACHE"
+  log "fetched $(find "$CACHE" -name '*.jar' | wc -l) jars ($(du -sh "$CACHE" | cut -f1)) in $((SECONDS - t0)) s"
+  exec 8>&-
+}
+
+# --------------------------------------------------------------- broker state
+
+# probe PORT: 0 when a Kafka broker on 127.0.0.1:PORT answers a Metadata (v4)
+# request listing at least one live broker. Pure bash, no JVM: the request is
+# the 23 bytes below (size 19; api key 3 = Metadata, version 4, correlation id
+# 0x52530001, client id "rsmd", topics null = all, no auto-creation); the
+# response starts with size, correlation id, throttle time, number of brokers.
+probe() {
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  timeout 5 bash -c '
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf "\x00\x00\x00\x13\x00\x03\x00\x04\x52\x53\x00\x01\x00\x04rsmd\xff\xff\xff\xff\x00" >&3
+    hex=$(head -c 16 <&3 | od -An -v -tx1 | tr -d " \n")
+    exec 3<&-
+    [[ ${#hex} -eq 32 && ${hex:8:8} == 52530001 && ${hex:24:8} != 00000000 ]]
+  ' probe "$1" 2>/dev/null
+}
+
+# port_busy PORT: something accepts TCP connections on 127.0.0.1:PORT
+port_busy() {
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' busy "$1" 2>/dev/null
+}
+
+state_file() { printf '%s/%s.dir\n' "$RUN_DIR" "$1"; }
+
+# dir_for PORT [DIR]: the data dir of that port's broker
+dir_for() {
+  if [[ -n ${2:-} ]]; then
+    printf '%s\n' "$2"
+  elif [[ -s $(state_file "$1") ]]; then
+    cat "$(state_file "$1")"
+  else
+    printf '%s\n' "${REGSTREAM_KAFKA_DIR:-/tmp/regstream-kafka-$1}"
+  fi
+}
+
+# running_pid DIR: pid of the broker JVM that this script started from DIR,
+# if it is alive (checked against its command line, so a recycled pid is not
+# mistaken for it)
+running_pid() {
+  local dir=$1 pid
+  [[ -s $dir/kafka.pid ]] || return 1
+  pid=$(cat "$dir/kafka.pid")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  [[ -r /proc/$pid/cmdline ]] || return 1
+  tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF "$dir/server.properties" || return 1
+  printf '%s\n' "$pid"
+}
+
+# ---------------------------------------------------------------- subcommands
+
+write_properties() {
+  local dir=$1 port=$2 partitions=$3 cport=$(($2 + 1))
+  cat >"$dir/server.properties" <<EOF
+# written by deploy/kafka-local.sh - single-node KRaft broker+controller on 127.0.0.1
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=$HOST:$cport
+listeners=PLAINTEXT://$HOST:$port,CONTROLLER://$HOST:$cport
+advertised.listeners=PLAINTEXT://$HOST:$port
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+
+log.dirs=$dir/data
+num.partitions=$partitions
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+
+# a 2-core machine shared with the processor under test
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+background.threads=4
+socket.request.max.bytes=104857600
+log.retention.hours=24
+log.segment.bytes=268435456
+EOF
+}
+
+cmd_start() {
+  local port=$1 dir=$2 partitions=$3
+  local cport=$((port + 1)) pid jv t0 sl
+  mkdir -p "$RUN_DIR"
+  exec 9>"$RUN_DIR/$port.lock"
+  flock -w 120 9 || die "another kafka-local.sh holds $RUN_DIR/$port.lock"
+
+  local known
+  known=$(dir_for "$port" "")
+  if [[ -n $dir && $known != "$dir" ]] && pid=$(running_pid "$known"); then
+    die "a broker of this script already runs on $HOST:$port with dir $known (pid $pid); stop it first or choose another --port"
+  fi
+  dir=$(dir_for "$port" "$dir")
+  if pid=$(running_pid "$dir"); then
+    if probe "$port"; then
+      log "broker already running on $HOST:$port (pid $pid, dir $dir)"
+      printf '%s:%s\n' "$HOST" "$port"
+      return 0
+    fi
+    die "a broker started by this script runs (pid $pid, dir $dir) but does not answer on $HOST:$port; see $dir/logs/server.log, or: $0 stop --port $port"
+  fi
+  # the port's previous dir (if any) is not running: start from $dir
+  for p in "$port" "$cport"; do
+    port_busy "$p" && die "$HOST:$p is already in use by another program (ss -ltnp 'sport = :$p'); choose another --port"
+  done
+
+  fetch_jars
+  need_tools java
+
+  if [[ -e $dir && ! -e $dir/$MARKER ]]; then
+    [[ -d $dir && -z $(ls -A "$dir") ]] ||
+      die "$dir exists and was not made by this script; choose another --dir or remove it"
+  fi
+  if [[ -f $dir/$MARKER && $(cat "$dir/$MARKER") != "port=$port" ]]; then
+    die "$dir holds a cluster formatted for another port ($(cat "$dir/$MARKER")); remove it or choose another --dir"
+  fi
+  mkdir -p "$dir/data" "$dir/logs"
+  dir=$(cd "$dir" && pwd)
+  printf 'port=%s\n' "$port" >"$dir/$MARKER"
+  printf '%s\n' "$dir" >"$(state_file "$port")"
+  write_properties "$dir" "$port" "$partitions"
+
+  jv=$(java_bin)
+  local common=(-Dlog4j2.configurationFile="$BROKER_LOG4J2" -Dkafka.logs.dir="$dir/logs"
+    -Djava.awt.headless=true -cp "$CACHE/*")
+
+  if [[ ! -f $dir/data/meta.properties ]]; then
+    local cid
+    cid=$("$jv" "${common[@]}" kafka.tools.StorageTool random-uuid 2>>"$dir/logs/format.log")
+    log "formatting $dir/data (cluster id $cid)"
+    "$jv" "${common[@]}" kafka.tools.StorageTool format --standalone \
+      -t "$cid" -c "$dir/server.properties" >>"$dir/logs/format.log" 2>&1 ||
+      {
+        tail -n 20 "$dir/logs/format.log" >&2
+        die "formatting the storage failed; see $dir/logs/format.log"
+      }
+  fi
+
+  t0=$(date +%s.%N)
+  rm -f "$dir/kafka.pid"
+  # shellcheck disable=SC2086,SC2016 # HEAP_OPTS is a list of JVM flags; $$ is the inner bash's
+  setsid nohup bash -c 'echo $$ >"$1"; shift; exec "$@"' kafka-local "$dir/kafka.pid" \
+    "$jv" $HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
+    "${common[@]}" kafka.Kafka "$dir/server.properties" \
+    >"$dir/logs/stdout.log" 2>&1 </dev/null &
+  disown || true
+  log "starting broker on $HOST:$port (controller $HOST:$cport, dir $dir)"
+
+  local deadline=$((SECONDS + READY_TIMEOUT))
+  while ((SECONDS < deadline)); do
+    sleep 0.2
+    if ! pid=$(running_pid "$dir") && [[ -s $dir/kafka.pid ]]; then
+      sl="the broker JVM exited during startup"
+      break
+    fi
+    if probe "$port"; then
+      log "ready after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s (pid $pid)"
+      printf '%s:%s\n' "$HOST" "$port"
+      return 0
+    fi
+    sl="the broker did not answer on $HOST:$port within $READY_TIMEOUT s"
+  done
+  log "$sl; last lines of $dir/logs:"
+  tail -n 25 "$dir/logs/server.log" >&2 2>/dev/null || true
+  tail -n 10 "$dir/logs/stdout.log" >&2 2>/dev/null || true
+  if pid=$(running_pid "$dir"); then
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/kafka.pid"
+  die "start failed; the dir is kept for a look. What to do: read $dir/logs/server.log; check the ports ($port, $cport) are free ('ss -ltnp'), memory is there for $HEAP_OPTS, and 'java -version' is >= 17; then '$0 stop --port $port' (removes $dir) and start again"
+}
+
+cmd_stop() {
+  local port=$1 dir=$2 keep=$3 pid i
+  mkdir -p "$RUN_DIR"
+  exec 9>"$RUN_DIR/$port.lock"
+  flock -w 120 9 || die "another kafka-local.sh holds $RUN_DIR/$port.lock"
+  dir=$(dir_for "$port" "$dir")
+  if pid=$(running_pid "$dir"); then
+    log "stopping broker on $HOST:$port (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < STOP_TIMEOUT * 5; i++)); do
+      [[ -d /proc/$pid ]] || break
+      sleep 0.2
+    done
+    if [[ -d /proc/$pid ]]; then
+      log "no exit after $STOP_TIMEOUT s: SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      for ((i = 0; i < 50; i++)); do
+        [[ -d /proc/$pid ]] || break
+        sleep 0.1
+      done
+    fi
+  else
+    log "no broker of this script runs on $HOST:$port"
+  fi
+  rm -f "$dir/kafka.pid"
+  if [[ $keep == 0 && -f $dir/$MARKER ]]; then
+    rm -rf "$dir"
+    log "removed $dir"
+  elif [[ -d $dir ]]; then
+    log "kept $dir"
+  fi
+  rm -f "$(state_file "$port")"
+  echo stopped
+}
+
+cmd_status() {
+  local port=$1 dir=$2 pid
+  local known
+  known=$(dir_for "$port" "")
+  if [[ -n $dir && $known != "$dir" ]] && pid=$(running_pid "$known"); then
+    die "a broker of this script already runs on $HOST:$port with dir $known (pid $pid); stop it first or choose another --port"
+  fi
+  dir=$(dir_for "$port" "$dir")
+  if pid=$(running_pid "$dir"); then
+    if probe "$port"; then
+      echo "running $HOST:$port pid=$pid dir=$dir"
+      return 0
+    fi
+    echo "unhealthy $HOST:$port pid=$pid dir=$dir (process alive, not answering; see $dir/logs/server.log)"
+    return 1
+  fi
+  echo stopped
+  return 3
+}
+
+# ----------------------------------------------------------------------- main
+
+main() {
+  (($# >= 1)) || usage
+  local cmd=$1
+  shift
+  local port=9092 dir="" partitions=6 keep=0
+  while (($#)); do
+    case $1 in
+    --port) port=${2:?--port needs a value}; shift 2 ;;
+    --port=*) port=${1#*=}; shift ;;
+    --dir) dir=${2:?--dir needs a value}; shift 2 ;;
+    --dir=*) dir=${1#*=}; shift ;;
+    --partitions) partitions=${2:?--partitions needs a value}; shift 2 ;;
+    --partitions=*) partitions=${1#*=}; shift ;;
+    --keep) keep=1; shift ;;
+    -h | --help) usage ;;
+    *) die "unknown argument: $1 (see $0 --help)" ;;
+    esac
+  done
+  if ! [[ $port =~ ^[0-9]{4,5}$ ]] || ((port < 1024 || port > 65534)); then
+    die "--port must be 1024..65534 (the controller takes PORT+1)"
+  fi
+  if ! [[ $partitions =~ ^[0-9]{1,5}$ ]] || ((partitions < 1)); then
+    die "--partitions must be a number >= 1"
+  fi
+  case $cmd in
+  start) cmd_start "$port" "$dir" "$partitions" ;;
+  stop) cmd_stop "$port" "$dir" "$keep" ;;
+  status) cmd_status "$port" "$dir" ;;
+  fetch) fetch_jars; log "jars in $CACHE" ;;
+  -h | --help | help) usage ;;
+  *) die "unknown command: $cmd (start|stop|status|fetch)" ;;
+  esac
+}
+
+main "$@"
