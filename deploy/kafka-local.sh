@@ -323,7 +323,7 @@ cmd_start() {
     "$jv" $HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
     "${common[@]}" kafka.Kafka "$dir/server.properties" \
-    >"$dir/logs/stdout.log" 2>&1 </dev/null &
+    >"$dir/logs/stdout.log" 2>&1 </dev/null 9>&- &
   disown || true
   log "starting broker on $HOST:$port (controller $HOST:$cport, dir $dir)"
 
