@@ -21,6 +21,9 @@
 #       (process alive but not answering, exit 1) or "stopped" (exit 3).
 #   deploy/kafka-local.sh fetch
 #       Only fetches the jars into the cache (e.g. to warm a CI machine).
+#   deploy/kafka-local.sh java
+#       Prints the path of the Java >= 17 it uses (installing one if missing);
+#       deploy/kafka-tool.sh uses it.
 #
 # Facts:
 #   - Kafka 4.3.1 (kafka_2.13 + kafka-tools + their dependencies) from Maven
@@ -34,7 +37,8 @@
 #   - Data dir: --dir, else $REGSTREAM_KAFKA_DIR, else /tmp/regstream-kafka-PORT
 #     (server.properties, data/, logs/server.log, kafka.pid). The script only
 #     ever deletes a dir that carries its marker file .regstream-kafka.
-#   - Heap: $REGSTREAM_KAFKA_HEAP_OPTS (default "-Xms1g -Xmx2g").
+#   - Heap: $REGSTREAM_KAFKA_HEAP_OPTS (default "-Xms1g -Xmx2g"); readiness
+#     timeout: $REGSTREAM_KAFKA_READY_TIMEOUT seconds (default 60).
 #   - Which dir belongs to which port is remembered in
 #     $REGSTREAM_KAFKA_RUN (default /tmp/regstream-kafka-run/PORT.dir).
 set -euo pipefail
@@ -49,7 +53,7 @@ RUN_DIR=${REGSTREAM_KAFKA_RUN:-/tmp/regstream-kafka-run}
 HEAP_OPTS=${REGSTREAM_KAFKA_HEAP_OPTS:--Xms1g -Xmx2g}
 HOST=127.0.0.1 # never anything else
 MARKER=.regstream-kafka
-READY_TIMEOUT=60
+READY_TIMEOUT=${REGSTREAM_KAFKA_READY_TIMEOUT:-60}
 STOP_TIMEOUT=30
 
 log() { printf 'kafka-local: %s\n' "$*" >&2; }
@@ -65,14 +69,6 @@ usage() {
 
 # ---------------------------------------------------------------- java & maven
 
-java_bin() {
-  if [[ -n ${JAVA_HOME:-} && -x $JAVA_HOME/bin/java ]]; then
-    printf '%s\n' "$JAVA_HOME/bin/java"
-  else
-    command -v java || true
-  fi
-}
-
 # Major version of a java binary: 17 for "17.0.15", 8 for "1.8.0_392".
 java_major() {
   local v
@@ -81,13 +77,29 @@ java_major() {
   printf '%s\n' "${v%%[.+-]*}"
 }
 
-have_java17() {
-  local j m
-  j=$(java_bin)
-  [[ -n $j ]] || return 1
-  m=$(java_major "$j")
-  [[ $m =~ ^[0-9]+$ ]] && ((m >= 17))
+# The java to use: the first of $JAVA_HOME/bin/java, java on PATH, and
+# /usr/lib/jvm/*/bin/java (e.g. a Java 17 installed beside an older default)
+# whose version is >= 17.
+find_java() {
+  local j m cands=()
+  [[ -n ${JAVA_HOME:-} ]] && cands+=("$JAVA_HOME/bin/java")
+  j=$(command -v java || true)
+  [[ -n $j ]] && cands+=("$j")
+  for j in /usr/lib/jvm/*/bin/java; do
+    [[ -x $j ]] && cands+=("$j")
+  done
+  for j in "${cands[@]}"; do
+    [[ -x $j ]] || continue
+    m=$(java_major "$j")
+    if [[ $m =~ ^[0-9]+$ ]] && ((m >= 17)); then
+      printf '%s\n' "$j"
+      return 0
+    fi
+  done
+  return 1
 }
+
+have_java17() { find_java >/dev/null; }
 
 # Install Java 17 and Maven. deploy/install-deps.sh --kafka owns this when it
 # exists; the apt-get below is only a fallback until it does.
@@ -120,7 +132,7 @@ need_tools() {
   fi
   ((missing)) || return 0
   install_deps
-  have_java17 || die "no Java >= 17 found (java -version: $("$(java_bin)" -version 2>&1 | head -n1))"
+  have_java17 || die "no Java >= 17 found (java -version: $(java -version 2>&1 | head -n1)); install openjdk-17-jre-headless or set JAVA_HOME"
   if [[ ${1:-} == mvn || ${2:-} == mvn ]]; then
     command -v mvn >/dev/null || die "mvn not found after installing"
   fi
@@ -260,7 +272,7 @@ EOF
 
 cmd_start() {
   local port=$1 dir=$2 partitions=$3
-  local cport=$((port + 1)) pid jv t0 sl
+  local cport=$((port + 1)) pid jv t0 sl i
   mkdir -p "$RUN_DIR"
   exec 9>"$RUN_DIR/$port.lock"
   flock -w 120 9 || die "another kafka-local.sh holds $RUN_DIR/$port.lock"
@@ -300,7 +312,7 @@ cmd_start() {
   printf '%s\n' "$dir" >"$(state_file "$port")"
   write_properties "$dir" "$port" "$partitions"
 
-  jv=$(java_bin)
+  jv=$(find_java)
   local common=(-Dlog4j2.configurationFile="$BROKER_LOG4J2" -Dkafka.logs.dir="$dir/logs"
     -Djava.awt.headless=true -cp "$CACHE/*")
 
@@ -346,6 +358,10 @@ cmd_start() {
   tail -n 10 "$dir/logs/stdout.log" >&2 2>/dev/null || true
   if pid=$(running_pid "$dir"); then
     kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+      [[ -d /proc/$pid ]] || break
+      sleep 0.1
+    done
   fi
   rm -f "$dir/kafka.pid"
   die "start failed; the dir is kept for a look. What to do: read $dir/logs/server.log; check the ports ($port, $cport) are free ('ss -ltnp'), memory is there for $HEAP_OPTS, and 'java -version' is >= 17; then '$0 stop --port $port' (removes $dir) and start again"
@@ -437,6 +453,7 @@ main() {
   stop) cmd_stop "$port" "$dir" "$keep" ;;
   status) cmd_status "$port" "$dir" ;;
   fetch) fetch_jars; log "jars in $CACHE" ;;
+  java) need_tools java; find_java ;; # helper for kafka-tool.sh: the java to use
   -h | --help | help) usage ;;
   *) die "unknown command: $cmd (start|stop|status|fetch)" ;;
   esac

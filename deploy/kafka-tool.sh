@@ -65,14 +65,8 @@ if [[ ! -f $CACHE/.fetched || ! -f $CACHE/kafka-tools-$KAFKA_VERSION.jar ]]; the
   "$HERE/kafka-local.sh" fetch
 fi
 
-if [[ -n ${JAVA_HOME:-} && -x $JAVA_HOME/bin/java ]]; then
-  java=$JAVA_HOME/bin/java
-else
-  java=$(command -v java) || {
-    printf 'kafka-tool: java not found; run deploy/kafka-local.sh fetch (installs it) or install openjdk-17-jre-headless\n' >&2
-    exit 2
-  }
-fi
+# the same Java >= 17 that the broker uses (installed if missing)
+java=$("$HERE/kafka-local.sh" java)
 
 # shellcheck disable=SC2086 # HEAP_OPTS is a list of JVM flags
 exec "$java" $HEAP_OPTS -XX:+UseG1GC -Djava.awt.headless=true \
