@@ -448,6 +448,8 @@ main() {
   if ! [[ $partitions =~ ^[0-9]{1,5}$ ]] || ((partitions < 1)); then
     die "--partitions must be a number >= 1"
   fi
+  # absolute, so that it matches the broker's command line
+  [[ -z $dir ]] || dir=$(realpath -m -- "$dir")
   case $cmd in
   start) cmd_start "$port" "$dir" "$partitions" ;;
   stop) cmd_stop "$port" "$dir" "$keep" ;;
