@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# tests/run-all.sh — THE test command (README, .ci/run): installs what is
+# missing, builds and runs every test, in stages:
+#
+#   deps          deploy/install-deps.sh --test
+#   build         build/       Release, Ninja
+#   test          ctest on build/
+#   asan-build    build-asan/  Debug, -DREGSTREAM_SANITIZE=address,undefined
+#   asan-test     ctest on build-asan/ with REGSTREAM_SANITIZED=1 exported
+#                 (tests read it to shrink their sizes under the sanitizers)
+#   fuzz-smoke    tests/fuzz/run-smoke.sh, when that script exists
+#
+# A failed stage does not stop the others (a test stage whose build failed is
+# counted as failed, not run). Exit status 0 only when every stage passed; the
+# last line is always "run-all: N passed, M failed", counting stages.
+#
+# Environment: REGSTREAM_TEST_TIMEOUT, the default per-test ctest timeout in
+# seconds (1200; a test's own TIMEOUT property wins).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$(pwd)
+
+timeout_s=${REGSTREAM_TEST_TIMEOUT:-1200}
+total_stages=5
+if [ -f tests/fuzz/run-smoke.sh ]; then
+  total_stages=6
+fi
+
+stage_names=()
+stage_results=()
+stage_seconds=()
+stage_notes=()
+passed=0
+failed=0
+stage_no=0
+run_start=$(date +%s)
+
+say() { printf 'run-all: %s\n' "$*"; }
+
+fmt_seconds() {
+  local s=$1
+  if [ "$s" -ge 60 ]; then
+    printf '%dm%02ds' $((s / 60)) $((s % 60))
+  else
+    printf '%ds' "$s"
+  fi
+}
+
+# record NAME RESULT SECONDS NOTE
+record() {
+  stage_names+=("$1")
+  stage_results+=("$2")
+  stage_seconds+=("$3")
+  stage_notes+=("$4")
+  if [ "$2" = passed ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+  fi
+}
+
+# stage NAME COMMAND... — runs one stage with a header, its timing and result.
+# Sets last_ok=1/0. A ctest stage's note comes from ctest_note (set by run_ctest).
+last_ok=0
+ctest_note=""
+stage() {
+  local name=$1
+  shift
+  stage_no=$((stage_no + 1))
+  ctest_note=""
+  say "[$stage_no/$total_stages] $name: $*"
+  local t0 t1 rc=0
+  t0=$(date +%s)
+  "$@" || rc=$?
+  t1=$(date +%s)
+  local took=$((t1 - t0))
+  if [ "$rc" -eq 0 ]; then
+    last_ok=1
+    say "[$stage_no/$total_stages] $name: passed in $(fmt_seconds "$took") $ctest_note"
+    record "$name" passed "$took" "$ctest_note"
+  else
+    last_ok=0
+    say "[$stage_no/$total_stages] $name: FAILED (exit $rc) after $(fmt_seconds "$took") $ctest_note"
+    record "$name" FAILED "$took" "$ctest_note"
+  fi
+}
+
+# A stage that cannot run because the one it needs failed.
+not_run() {
+  stage_no=$((stage_no + 1))
+  say "[$stage_no/$total_stages] $1: FAILED, not run: $2"
+  record "$1" FAILED 0 "(not run: $2)"
+}
+
+# configure DIR CMAKE-ARGS... — Ninja for a new build dir; an existing one keeps
+# its generator (CMake refuses to switch) and gets the given settings.
+configure() {
+  local dir=$1
+  shift
+  local cache=$dir/CMakeCache.txt
+  if [ -f "$cache" ]; then
+    local home
+    home=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$cache")
+    if [ -n "$home" ] && [ "$home" != "$root" ]; then
+      say "$dir/ was configured for $home; starting it afresh"
+      rm -rf "${dir:?}/CMakeCache.txt" "${dir:?}/CMakeFiles"
+    fi
+  fi
+  if [ -f "$cache" ]; then
+    cmake -S . -B "$dir" "$@"
+  else
+    cmake -S . -B "$dir" -G Ninja "$@"
+  fi
+}
+
+build_dir() {
+  local dir=$1
+  shift
+  configure "$dir" "$@" && cmake --build "$dir"
+}
+
+# run_ctest DIR — ctest with its output also kept in DIR/run-all-ctest.log; the
+# count of tests (and the names of failed ones) go into ctest_note.
+run_ctest() {
+  local dir=$1 log=$1/run-all-ctest.log rc=0
+  ctest --test-dir "$dir" --output-on-failure -j2 --timeout "$timeout_s" 2>&1 | tee "$log" || rc=$?
+  local line failed_names
+  line=$(grep -E '^[0-9]+% tests passed' "$log" | tail -n 1 || true)
+  failed_names=$(sed -n '/The following tests FAILED:/,$p' "$log" |
+    sed -n 's/^[[:space:]]*[0-9]* - \([^ ]*\).*/\1/p' | tr '\n' ' ' || true)
+  if [ -n "$line" ]; then
+    ctest_note="($line${failed_names:+: $failed_names})"
+  elif grep -q 'No tests were found' "$log"; then
+    ctest_note="(no tests found)"
+    rc=1
+  fi
+  return "$rc"
+}
+
+run_asan_ctest() {
+  REGSTREAM_SANITIZED=1 \
+    ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1} \
+    UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+    run_ctest build-asan
+}
+
+say "regstream tests in $root ($(nproc 2>/dev/null || echo '?') cores)"
+
+stage deps bash deploy/install-deps.sh --test
+
+stage build build_dir build -DCMAKE_BUILD_TYPE=Release
+if [ "$last_ok" = 1 ]; then
+  stage test run_ctest build
+else
+  not_run test "build failed"
+fi
+
+stage asan-build build_dir build-asan -DCMAKE_BUILD_TYPE=Debug -DREGSTREAM_SANITIZE=address,undefined
+if [ "$last_ok" = 1 ]; then
+  stage asan-test run_asan_ctest
+else
+  not_run asan-test "asan-build failed"
+fi
+
+# ---- fuzz smoke hook -------------------------------------------------------
+# tests/fuzz/run-smoke.sh (owned by the fuzzing work) is a stage of its own as
+# soon as it exists: a short libFuzzer/corpus run, exit 0 when clean.
+if [ -f tests/fuzz/run-smoke.sh ]; then
+  stage fuzz-smoke bash tests/fuzz/run-smoke.sh
+else
+  say "fuzz-smoke: no tests/fuzz/run-smoke.sh yet, stage not counted"
+fi
+# ---------------------------------------------------------------------------
+
+run_end=$(date +%s)
+say "---- summary ($(fmt_seconds $((run_end - run_start))) in all) ----"
+for i in "${!stage_names[@]}"; do
+  printf 'run-all:   %-7s %-11s %7s %s\n' "${stage_results[$i]}" "${stage_names[$i]}" \
+    "$(fmt_seconds "${stage_seconds[$i]}")" "${stage_notes[$i]}"
+done
+say "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
