@@ -234,6 +234,17 @@ running_pid() {
 
 # ---------------------------------------------------------------- subcommands
 
+# A fresh cluster id as `kafka-storage random-uuid` makes one (a random 16-byte
+# Uuid, base64url without padding, never starting with "-"), without a JVM.
+cluster_id() {
+  local id
+  while :; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    [[ ${#id} == 22 && $id != -* ]] && break
+  done
+  printf '%s\n' "$id"
+}
+
 write_properties() {
   local dir=$1 port=$2 partitions=$3 cport=$(($2 + 1))
   cat >"$dir/server.properties" <<EOF
@@ -318,7 +329,7 @@ cmd_start() {
 
   if [[ ! -f $dir/data/meta.properties ]]; then
     local cid
-    cid=$("$jv" "${common[@]}" kafka.tools.StorageTool random-uuid 2>>"$dir/logs/format.log")
+    cid=$(cluster_id)
     log "formatting $dir/data (cluster id $cid)"
     "$jv" "${common[@]}" kafka.tools.StorageTool format --standalone \
       -t "$cid" -c "$dir/server.properties" >>"$dir/logs/format.log" 2>&1 ||
