@@ -7,6 +7,7 @@
 #
 # Usage:
 #   deploy/kafka-local.sh start  [--port 9092] [--dir DIR] [--partitions 6]
+#       (--partitions: the broker's num.partitions for auto-created topics.)
 #       Fetches the Kafka jars if needed, formats a fresh KRaft storage dir
 #       (new cluster id) when DIR is new, starts one broker+controller JVM in
 #       the background and waits (at most 60 s) until it answers a Metadata
