@@ -127,7 +127,7 @@ run_ctest() {
   local line failed_names
   line=$(grep -E '^[0-9]+% tests passed' "$log" | tail -n 1 || true)
   failed_names=$(sed -n '/The following tests FAILED:/,$p' "$log" |
-    sed -n 's/^[[:space:]]*[0-9]* - \([^ ]*\).*/\1/p' | tr '\n' ' ' || true)
+    sed -n 's/^[[:space:]]*[0-9]* - \([^ ]*\).*/\1/p' | tr '\n' ' ' | sed 's/ $//' || true)
   if [ -n "$line" ]; then
     ctest_note="($line${failed_names:+: $failed_names})"
   elif grep -q 'No tests were found' "$log"; then
