@@ -16,12 +16,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "avro/schemas.h"
 #include "core/record.h"
 
 typedef struct pm_plan pm_plan;
 
-/* The reader schema JSON (schemas/person_month.avsc), NUL-terminated. */
-extern const char pm_reader_schema_json[];
+/* The reader schema JSON (schemas/person_month.avsc), NUL-terminated, is
+ * pm_reader_schema_json from avro/schemas.h. */
 
 /* Plan for a writer schema given as JSON text. Returns NULL and writes a
  * one-line reason to err when the schema does not parse or cannot be resolved
