@@ -6,6 +6,7 @@
  * Exit status: 0 done; 1 the run failed (I/O, memory); 2 bad command line. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "config.h"
 #include "replay.h"
@@ -20,6 +21,11 @@ static void usage(FILE *out) {
         "      prints the evaluation report's headline measures (KIB, 2023) next to the\n"
         "      rollup's; --check exits 1 when one is off by more than the tolerance\n",
         out);
+}
+
+static double peak_rss_mib(void) {
+  struct rusage usage;
+  return getrusage(RUSAGE_SELF, &usage) == 0 ? (double)usage.ru_maxrss / 1024.0 : 0.0;
 }
 
 static int command_run(int argc, char **argv) {
@@ -40,11 +46,12 @@ static int command_run(int argc, char **argv) {
   if (!cfg.quiet) {
     fprintf(stderr,
             "regstream: %llu records from %d file(s) in %.2f s (%.2f M records/s), %d thread(s)\n"
-            "regstream: %llu persons, %.1f bytes of state per person; %llu corrections\n",
+            "regstream: %llu persons, %.1f bytes of state per person, peak RSS %.0f MiB; %llu "
+            "corrections\n",
             (unsigned long long)res.records, cfg.input_count, res.seconds,
             res.seconds > 0 ? (double)res.records / res.seconds / 1e6 : 0.0, cfg.threads,
             (unsigned long long)res.persons,
-            res.persons ? (double)res.state_bytes / (double)res.persons : 0.0,
+            res.persons ? (double)res.state_bytes / (double)res.persons : 0.0, peak_rss_mib(),
             (unsigned long long)res.corrected);
     fprintf(stderr, "regstream: %llu rejected", (unsigned long long)rejected);
     for (int r = 1; r < REASON_COUNT; r++)
