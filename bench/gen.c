@@ -987,7 +987,7 @@ static const uint16_t national_population[MUNICIPALITY_COUNT] = {
 enum { NC_FULL, NC_PART, NC_EDU, NC_FLEX, NC_DP, NC_PLACEMENT, NC_BENEFIT, NC_SELF, NC_COUNT };
 /* Cumulative class shares (in 1/1000) and the chance of being enrolled. */
 static const uint16_t national_class_cum[NC_COUNT] = {470, 550, 650, 670, 710, 730, 870, 1000};
-static const uint16_t national_enrol_permille[NC_COUNT] = {5, 150, 50, 50, 10, 700, 600, 20};
+static const uint16_t national_enrol_permille[NC_COUNT] = {6, 180, 60, 60, 10, 800, 680, 20};
 
 typedef struct national_person {
   int64_t id;
@@ -1272,6 +1272,7 @@ typedef struct emitter {
   late_item *queue;
   size_t q_head, q_len;
   double start, last_progress;
+  int err_names_file; /* err already names the file (open failures) */
   char name[4200];
   char err[512];
 } emitter;
@@ -1300,6 +1301,7 @@ static int emitter_open(emitter *e, int k) {
       ocf_writer_open(e->name, pm_reader_schema_json, e->g->opt.codec, 0, 0, e->err, sizeof e->err);
   e->file = k;
   e->file_records = 0;
+  e->err_names_file = !e->w;
   return e->w ? 0 : -1;
 }
 
@@ -1586,7 +1588,10 @@ int main(int argc, char **argv) {
   free(e.queue);
   free(g.kib);
   if (rc < 0) {
-    fprintf(stderr, "regstream-gen: %s: %s\n", e.name, e.err);
+    if (e.err_names_file)
+      fprintf(stderr, "regstream-gen: %s\n", e.err);
+    else
+      fprintf(stderr, "regstream-gen: %s: %s\n", e.name, e.err);
     return 1;
   }
   double secs = now_seconds() - t0;

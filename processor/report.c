@@ -436,8 +436,9 @@ int report_check(const char *csv_path, int at_period, double tolerance_points, c
       continue;
     bad++;
     if (used < errlen) {
-      int k = snprintf(err + used, errlen - used, "%s%s %.1f vs %.0f", used ? "; " : "",
-                       ms[i].label, ms[i].value, ms[i].report);
+      const char *label = ms[i].label + strspn(ms[i].label, " ");
+      int k = snprintf(err + used, errlen - used, "%s%s %.1f vs %.0f", used ? "; " : "", label,
+                       ms[i].value, ms[i].report);
       if (k > 0)
         used += (size_t)k;
     }
