@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "replay.h"
+#include "report.h"
 
 static void usage(FILE *out) {
   fputs("usage:\n"
@@ -62,6 +63,33 @@ static int command_run(int argc, char **argv) {
   return 0;
 }
 
+static int command_report(int argc, char **argv) {
+  static config cfg;
+  char err[512];
+  if (config_parse_report(&cfg, argc, argv, err, sizeof err) < 0) {
+    fprintf(stderr, "regstream report: %s\n", err);
+    return 2;
+  }
+  if (report_print(stdout, cfg.csv_path, cfg.report_at, err, sizeof err) < 0) {
+    fprintf(stderr, "regstream report: %s\n", err);
+    return 1;
+  }
+  if (cfg.report_check) {
+    int off = report_check(cfg.csv_path, cfg.report_at, cfg.report_tolerance, err, sizeof err);
+    if (off < 0) {
+      fprintf(stderr, "regstream report: %s\n", err);
+      return 1;
+    }
+    if (off > 0) {
+      fprintf(stderr,
+              "regstream report: %d measure(s) differ from the report by more than %.1f points\n",
+              off, cfg.report_tolerance);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
       !strcmp(argv[1], "-h")) {
@@ -70,6 +98,8 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(argv[1], "run"))
     return command_run(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "report"))
+    return command_report(argc - 1, argv + 1);
   fprintf(stderr, "regstream: unknown command '%s' (try 'regstream help')\n", argv[1]);
   return 2;
 }
