@@ -84,6 +84,7 @@ def plan_case(seed, order, sanitized):
         "months": months,
         "start": start,
         "files": rng.randint(1, 3),
+        "codec": rng.choice(["null", "null", "deflate", "snappy", "lzma"]),
         "repeat": rng.choice(rates),
         "correction": rng.choice(rates),
         "late": rng.choice(rates),
@@ -166,10 +167,11 @@ def run_case(args, case, workdir):
            "--correction-rate", str(case["correction"]), "--late-rate", str(case["late"]),
            "--invalid-rate", str(case["invalid"]), "--files", str(case["files"]),
            "--persons", str(case["persons"]), "--months", str(case["months"]),
-           "--start-period", str(case["start"])]
-    title = "seed %d, order %s (%d persons x %d months, %d file(s), rates repeat %g correction %g " \
-            "late %g invalid %g, rules: %s)" % (
+           "--start-period", str(case["start"]), "--codec", case["codec"]]
+    title = "seed %d, order %s (%d persons x %d months, %d %s file(s), rates repeat %g " \
+            "correction %g late %g invalid %g, rules: %s)" % (
                 case["seed"], case["order"], case["persons"], case["months"], case["files"],
+                case["codec"],
                 case["repeat"], case["correction"], case["late"], case["invalid"],
                 " ".join(case["rules"]) or "defaults")
     rc, _, err, _ = run(gen)
