@@ -1,0 +1,267 @@
+/* ocf.c — reads Avro Object Container Files: maps the file, parses the
+ * header (magic, metadata map with avro.schema and avro.codec, sync marker)
+ * and frames blocks one at a time (count, size, data, sync). What cannot be
+ * framed comes back as an OCF_BLOCK_DAMAGED region: when only the trailing
+ * sync marker is wrong but the next block frames cleanly, the region is the
+ * one block; otherwise it runs to the end of the next occurrence of the
+ * file's sync marker (or to the end of the file). Decompression (codec.c) is
+ * separate and thread-safe. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "avro/codec.h"
+#include "avro/ocf.h"
+
+struct ocf_reader {
+  char *path;
+  const uint8_t *map;
+  size_t size;
+  char *schema;
+  size_t schema_len;
+  ocf_codec codec;
+  uint8_t sync[16];
+  size_t pos; /* where the next block starts */
+  uint64_t block_index, record_index;
+};
+
+/* Varint in [*p, end) (at most 10 bytes); 0 or -1. */
+static int ocf_read_long(const uint8_t **p, const uint8_t *end, int64_t *out) {
+  uint64_t r = 0;
+  for (unsigned i = 0; i < 10; i++) {
+    if (*p >= end)
+      return -1;
+    uint64_t b = *(*p)++;
+    r |= (b & 0x7f) << (7 * i);
+    if (!(b & 0x80)) {
+      *out = (int64_t)(r >> 1) ^ -(int64_t)(r & 1);
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* A length-prefixed string/bytes in [*p, end). */
+static int ocf_read_bytes(const uint8_t **p, const uint8_t *end, const uint8_t **data,
+                          size_t *len) {
+  int64_t n;
+  if (ocf_read_long(p, end, &n) < 0 || n < 0 || n > end - *p)
+    return -1;
+  *data = *p;
+  *len = (size_t)n;
+  *p += n;
+  return 0;
+}
+
+static int ocf_parse_header(ocf_reader *r, char *err, size_t errlen) {
+  const uint8_t *p = r->map, *end = r->map + r->size;
+  if (r->size < 4 || memcmp(p, "Obj\x01", 4) != 0) {
+    snprintf(err, errlen, "%s: not an Avro container file (bad magic)", r->path);
+    return -1;
+  }
+  p += 4;
+  const uint8_t *schema = NULL, *codec = NULL;
+  size_t schema_len = 0, codec_len = 0;
+  for (;;) {
+    int64_t count, bytes;
+    if (ocf_read_long(&p, end, &count) < 0)
+      goto broken;
+    if (count == 0)
+      break;
+    if (count < 0) {
+      if (count == INT64_MIN || ocf_read_long(&p, end, &bytes) < 0)
+        goto broken;
+      count = -count;
+    }
+    if (count > end - p)
+      goto broken;
+    for (int64_t i = 0; i < count; i++) {
+      const uint8_t *k, *v;
+      size_t kl, vl;
+      if (ocf_read_bytes(&p, end, &k, &kl) < 0 || ocf_read_bytes(&p, end, &v, &vl) < 0)
+        goto broken;
+      if (kl == 11 && memcmp(k, "avro.schema", 11) == 0) {
+        schema = v;
+        schema_len = vl;
+      } else if (kl == 10 && memcmp(k, "avro.codec", 10) == 0) {
+        codec = v;
+        codec_len = vl;
+      }
+    }
+  }
+  if (end - p < 16)
+    goto broken;
+  memcpy(r->sync, p, 16);
+  p += 16;
+  if (!schema) {
+    snprintf(err, errlen, "%s: header has no avro.schema", r->path);
+    return -1;
+  }
+  r->codec = OCF_CODEC_NULL;
+  if (codec) {
+    char name[32];
+    int c = -1;
+    if (codec_len < sizeof name) {
+      memcpy(name, codec, codec_len);
+      name[codec_len] = '\0';
+      c = ocf_codec_from_name(name);
+    }
+    if (c < 0) {
+      snprintf(err, errlen, "%s: unknown codec '%.*s'", r->path,
+               (int)(codec_len > 40 ? 40 : codec_len), (const char *)codec);
+      return -1;
+    }
+    r->codec = (ocf_codec)c;
+  }
+  r->schema = malloc(schema_len + 1);
+  if (!r->schema) {
+    snprintf(err, errlen, "%s: out of memory", r->path);
+    return -1;
+  }
+  memcpy(r->schema, schema, schema_len);
+  r->schema[schema_len] = '\0';
+  r->schema_len = schema_len;
+  r->pos = (size_t)(p - r->map);
+  return 0;
+broken:
+  snprintf(err, errlen, "%s: broken container header", r->path);
+  return -1;
+}
+
+ocf_reader *ocf_open(const char *path, char *err, size_t errlen) {
+  ocf_reader *r = calloc(1, sizeof *r);
+  if (!r || !(r->path = strdup(path))) {
+    snprintf(err, errlen, "%s: out of memory", path);
+    free(r);
+    return NULL;
+  }
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    ocf_close(r);
+    return NULL;
+  }
+  struct stat st;
+  errno = 0;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    snprintf(err, errlen, "%s: %s", path, errno ? strerror(errno) : "not a regular file");
+    close(fd);
+    ocf_close(r);
+    return NULL;
+  }
+  r->size = (size_t)st.st_size;
+  if (r->size > 0) {
+    void *m = mmap(NULL, r->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m == MAP_FAILED) {
+      snprintf(err, errlen, "%s: mmap: %s", path, strerror(errno));
+      close(fd);
+      r->size = 0;
+      ocf_close(r);
+      return NULL;
+    }
+    r->map = m;
+    madvise(m, r->size, MADV_SEQUENTIAL);
+  }
+  close(fd);
+  if (ocf_parse_header(r, err, errlen) < 0) {
+    ocf_close(r);
+    return NULL;
+  }
+  return r;
+}
+
+void ocf_close(ocf_reader *r) {
+  if (!r)
+    return;
+  if (r->map)
+    munmap((void *)r->map, r->size);
+  free(r->schema);
+  free(r->path);
+  free(r);
+}
+
+const char *ocf_path(const ocf_reader *r) {
+  return r->path;
+}
+const char *ocf_schema_json(const ocf_reader *r) {
+  return r->schema;
+}
+size_t ocf_schema_json_len(const ocf_reader *r) {
+  return r->schema_len;
+}
+ocf_codec ocf_reader_codec(const ocf_reader *r) {
+  return r->codec;
+}
+
+/* Frame a block at pos. 1: fully framed (data/size/count and the offset
+ * after its sync in *next). 0: the header parses and the block fits in the
+ * file but its sync marker is wrong (*next as if it were right). -1: no. */
+static int ocf_frame(const ocf_reader *r, size_t pos, ocf_block *out, size_t *next) {
+  const uint8_t *p = r->map + pos, *end = r->map + r->size;
+  int64_t count, size;
+  if (ocf_read_long(&p, end, &count) < 0 || ocf_read_long(&p, end, &size) < 0)
+    return -1;
+  if (count < 0 || size < 0 || (uint64_t)count > CODEC_MAX_BLOCK)
+    return -1;
+  if (r->codec == OCF_CODEC_NULL && count > size)
+    return -1; /* every datum of a PersonMonth writer takes bytes */
+  if (size > end - p || end - p - size < 16)
+    return -1;
+  out->kind = OCF_BLOCK_OK;
+  out->data = p;
+  out->size = (size_t)size;
+  out->count = count;
+  out->file_offset = (uint64_t)(p - r->map);
+  *next = (size_t)(p + size + 16 - r->map);
+  return memcmp(p + size, r->sync, 16) == 0 ? 1 : 0;
+}
+
+int ocf_next_block(ocf_reader *r, ocf_block *out) {
+  if (r->pos >= r->size)
+    return 0;
+  size_t next;
+  int framed = ocf_frame(r, r->pos, out, &next);
+  if (framed == 1) {
+    out->index = r->block_index++;
+    out->first_record = r->record_index;
+    r->record_index += (uint64_t)out->count;
+    r->pos = next;
+    return 1;
+  }
+  /* Damaged. If only the sync marker is off and a good block (or the end of
+   * the file) follows, lose just this block. */
+  size_t stop = 0;
+  if (framed == 0) {
+    ocf_block probe;
+    size_t after;
+    if (next == r->size || ocf_frame(r, next, &probe, &after) == 1)
+      stop = next;
+  }
+  if (!stop) {
+    const uint8_t *hit = memmem(r->map + r->pos, r->size - r->pos, r->sync, 16);
+    stop = hit ? (size_t)(hit - r->map) + 16 : r->size;
+  }
+  out->kind = OCF_BLOCK_DAMAGED;
+  out->data = r->map + r->pos;
+  out->size = stop - r->pos;
+  out->count = -1;
+  out->index = r->block_index++;
+  out->first_record = r->record_index;
+  out->file_offset = r->pos;
+  r->pos = stop;
+  return 1;
+}
+
+int ocf_block_decompress(const ocf_reader *r, const ocf_block *b, ocf_buf *out, char *err,
+                         size_t errlen) {
+  if (b->kind != OCF_BLOCK_OK) {
+    snprintf(err, errlen, "damaged block");
+    return -1;
+  }
+  return codec_decompress(r->codec, b->data, b->size, out, err, errlen);
+}
