@@ -97,7 +97,7 @@ static uint32_t rng_below(uint32_t n) {
 #define F_BEN "{\"name\":\"benefit\",\"type\":@B@}"
 #define RECORD(ns, fields)                                                                         \
   "{\"type\":\"record\",\"name\":\"PersonMonth\",\"namespace\":\"" ns "\",\"fields\":[" fields "]" \
-                                                                                               "}"
+  "}"
 
 typedef struct schema_case {
   const char *name;

@@ -220,8 +220,10 @@ static inline const uint8_t *decode_int(const uint8_t *p, const uint8_t *end, in
   return p;
 }
 
-static const uint8_t *decode_op(const pm_plan *pl, const plan_op *op, const uint8_t *p,
-                                const uint8_t *end, pm_record *out) {
+/* One value op (not a union, not a skip). */
+static inline __attribute__((always_inline)) const uint8_t *
+decode_value(const pm_plan *pl, const plan_op *op, const uint8_t *p, const uint8_t *end,
+             pm_record *out) {
   uint64_t u;
   int32_t i32;
   switch ((plan_kind)op->kind) {
@@ -263,10 +265,7 @@ static const uint8_t *decode_op(const pm_plan *pl, const plan_op *op, const uint
   case PK_BOOL:
     if (p >= end)
       return NULL;
-    if (*p)
-      out->flags |= (uint8_t)op->arg;
-    else
-      out->flags &= (uint8_t)~op->arg;
+    out->flags |= (uint8_t)((*p != 0) * op->arg); /* branchless: flags are random */
     return p + 1;
   case PK_ENUM_VIS:
   case PK_ENUM_BEN: {
@@ -282,21 +281,10 @@ static const uint8_t *decode_op(const pm_plan *pl, const plan_op *op, const uint
       out->benefit = sym;
     return p;
   }
-  case PK_UNION: {
-    if (!(p = decode_varint(p, end, &u)))
-      return NULL;
-    int64_t idx = decode_zigzag(u);
-    if (idx < 0 || idx >= (int64_t)op->n)
-      return NULL;
-    const plan_op *br = &pl->branches[op->arg + (uint32_t)idx];
-    if (br->kind == PK_FAIL)
-      return NULL;
-    return decode_op(pl, br, p, end, out);
-  }
+  case PK_UNION:
   case PK_FAIL:
-    return NULL;
   case PK_SKIP:
-    return decode_skip(pl, op->arg, p, end, 0);
+    break;
   }
   return NULL;
 }
@@ -304,10 +292,25 @@ static const uint8_t *decode_op(const pm_plan *pl, const plan_op *op, const uint
 static int decode_interpret(const pm_plan *pl, const uint8_t **pos, const uint8_t *end,
                             pm_record *out) {
   const uint8_t *p = *pos;
-  *out = pl->init;
-  for (uint32_t i = 0; i < pl->nops; i++)
-    if (!(p = decode_op(pl, &pl->ops[i], p, end, out)))
+  *out = pl->init; /* flags 0: PK_BOOL only sets bits */
+  const plan_op *op = pl->ops, *last = pl->ops + pl->nops;
+  for (; op < last; op++) {
+    if (op->kind == PK_SKIP) {
+      p = decode_skip(pl, op->arg, p, end, 0);
+    } else if (op->kind == PK_UNION) {
+      uint64_t u;
+      if (!(p = decode_varint(p, end, &u)))
+        return -1;
+      int64_t idx = decode_zigzag(u);
+      if (idx < 0 || idx >= (int64_t)op->n)
+        return -1;
+      p = decode_value(pl, &pl->branches[op->arg + (uint32_t)idx], p, end, out);
+    } else {
+      p = decode_value(pl, op, p, end, out);
+    }
+    if (!p)
       return -1;
+  }
   *pos = p;
   return 0;
 }

@@ -37,10 +37,11 @@ typedef struct ocf_block {
   ocf_block_kind kind;
   const uint8_t *data; /* raw (still compressed) block bytes inside the map */
   size_t size;
-  int64_t count;        /* records the block claims to hold */
-  uint64_t index;       /* block number in the file, from 0 */
-  uint64_t first_record; /* index in the file of the block's first record */
-  uint64_t file_offset; /* offset of data in the file */
+  int64_t count;         /* records the block claims to hold */
+  uint64_t index;        /* block number in the file, from 0 */
+  uint64_t first_record; /* index in the file of the block's first record
+                            (counting the records of framed blocks only) */
+  uint64_t file_offset;  /* offset of data in the file */
 } ocf_block;
 
 /* Open and parse the header. NULL with a one-line reason in err on a missing
