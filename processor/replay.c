@@ -267,6 +267,8 @@ static void *worker_main(void *arg) {
     if (atomic_load_explicit(&s->tag, memory_order_acquire) == (next << 2 | SLOT_READY)) {
       apply_block(rp, s, self->index);
       if (atomic_fetch_add(&s->done, 1) + 1 == rp->workers) {
+        /* Blocks are freed in input order: all bytes before this one's end are done. */
+        ocf_release(rp->inputs[s->file_index].reader, s->raw.file_offset + s->raw.size);
         atomic_store(&s->done, 0);
         atomic_store_explicit(&s->tag, next << 2 | SLOT_FREE, memory_order_release);
         wake_all(rp);

@@ -185,6 +185,17 @@ void ocf_close(ocf_reader *r) {
   free(r);
 }
 
+void ocf_release(const ocf_reader *r, uint64_t end_offset) {
+  /* Whole pages below end_offset only: the page holding it may still carry
+   * bytes of a block in flight. Dropping a mapped page is always safe: a
+   * later touch faults it in again from the page cache. */
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t end = end_offset < r->size ? (size_t)end_offset : r->size;
+  end -= end % page;
+  if (r->map && end > 0)
+    madvise((void *)r->map, end, MADV_DONTNEED);
+}
+
 const char *ocf_path(const ocf_reader *r) {
   return r->path;
 }

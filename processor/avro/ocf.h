@@ -59,6 +59,11 @@ ocf_codec ocf_reader_codec(const ocf_reader *r);
 int ocf_next_block(ocf_reader *r, ocf_block *out);
 
 /* A growable buffer for decompressed block bytes, one per worker. */
+/* The caller is done with every byte before end_offset (a block's
+ * file_offset + size): give those pages of the mapping back, so a long
+ * replay's resident memory stays the size of its state, not of its input. */
+void ocf_release(const ocf_reader *r, uint64_t end_offset);
+
 typedef struct ocf_buf {
   uint8_t *data;
   size_t len, cap;
