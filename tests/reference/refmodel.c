@@ -198,6 +198,8 @@ static void parse_options(int argc, char **argv) {
   }
   if (opt.input_count == 0 || !opt.csv_path || !opt.rejects_path)
     die(2, "%s", "usage: --input FILE.avro [FILE.avro ...] --csv OUT.csv --rejects REJECTS.txt");
+  if (opt.has_start && opt.has_end && opt.project_start > opt.project_end)
+    die(2, "%s", "--project-start must not be after --project-end");
   if (opt.run > opt.window)
     die(2, "%s", "--durable-run-months must not exceed --durable-window-months");
 }
