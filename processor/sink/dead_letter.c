@@ -66,6 +66,14 @@ int dead_letter_write(dead_letter *dl, reason why, const dead_letter_source *src
     json_object_set_new(source, "block", json_integer(src->block));
   if (src->offset >= 0)
     json_object_set_new(source, "offset", json_integer(src->offset));
+  /* A damaged region can be as large as the rest of its file: keep the first
+   * DEAD_LETTER_MAX_BYTES here; length and the source's offset locate all of
+   * them in the input, which still holds them. */
+  if (len > DEAD_LETTER_MAX_BYTES) {
+    json_object_set_new(source, "length", json_integer((json_int_t)len));
+    json_object_set_new(source, "value_truncated", json_true());
+    len = DEAD_LETTER_MAX_BYTES;
+  }
   char *value = base64(bytes, len);
   json_t *line = json_pack("{s:s, s:o, s:s?, s:s?}", "reason", reason_code(why), "source", source,
                            "value_base64", value, "detail", detail);

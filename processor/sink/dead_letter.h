@@ -12,6 +12,9 @@
 
 typedef struct dead_letter dead_letter;
 
+/* At most this many of a rejected item's bytes are copied into the output. */
+enum { DEAD_LETTER_MAX_BYTES = 1 << 20 };
+
 /* Where a rejected record came from. In file mode: file, file_index and
  * record (index in the file); block and offset locate bytes that could not be
  * framed as records (record_count then says how many records they held, or
