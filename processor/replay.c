@@ -304,7 +304,7 @@ static int open_inputs(replay *rp, char *err, size_t errlen) {
     input *in = &rp->inputs[f];
     in->reader = ocf_open(cfg->inputs[f], why, sizeof why);
     if (!in->reader) {
-      snprintf(err, errlen, "input %s: %s", cfg->inputs[f], why);
+      snprintf(err, errlen, "%s", why); /* names the file already */
       return -1;
     }
     in->plan = pm_plan_from_json(ocf_schema_json(in->reader), ocf_schema_json_len(in->reader), why,
