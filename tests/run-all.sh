@@ -76,11 +76,11 @@ stage() {
   local took=$((t1 - t0))
   if [ "$rc" -eq 0 ]; then
     last_ok=1
-    say "[$stage_no/$total_stages] $name: passed in $(fmt_seconds "$took") $ctest_note"
+    say "[$stage_no/$total_stages] $name: passed in $(fmt_seconds "$took")${ctest_note:+ $ctest_note}"
     record "$name" passed "$took" "$ctest_note"
   else
     last_ok=0
-    say "[$stage_no/$total_stages] $name: FAILED (exit $rc) after $(fmt_seconds "$took") $ctest_note"
+    say "[$stage_no/$total_stages] $name: FAILED (exit $rc) after $(fmt_seconds "$took")${ctest_note:+ $ctest_note}"
     record "$name" FAILED "$took" "$ctest_note"
   fi
 }
@@ -124,12 +124,15 @@ build_dir() {
 run_ctest() {
   local dir=$1 log=$1/run-all-ctest.log rc=0
   ctest --test-dir "$dir" --output-on-failure -j2 --timeout "$timeout_s" 2>&1 | tee "$log" || rc=$?
-  local line failed_names
+  local line failed_names skipped_names
   line=$(grep -E '^[0-9]+% tests passed' "$log" | tail -n 1 || true)
   failed_names=$(sed -n '/The following tests FAILED:/,$p' "$log" |
     sed -n 's/^[[:space:]]*[0-9]* - \([^ ]*\).*/\1/p' | tr '\n' ' ' | sed 's/ $//' || true)
+  # Tests that exit 77 (SKIP_RETURN_CODE) count as passed for ctest: name them.
+  skipped_names=$(sed -n '/The following tests did not run:/,/^$/p' "$log" |
+    sed -n 's/^[[:space:]]*[0-9]* - \([^ ]*\).*/\1/p' | tr '\n' ' ' | sed 's/ $//' || true)
   if [ -n "$line" ]; then
-    ctest_note="($line${failed_names:+: $failed_names})"
+    ctest_note="($line${failed_names:+: $failed_names}${skipped_names:+; skipped: $skipped_names})"
   elif grep -q 'No tests were found' "$log"; then
     ctest_note="(no tests found)"
     rc=1
