@@ -518,6 +518,7 @@ static void read_file(int file_index, const char *path) {
   }
   avro_value_decref(&d.value);
   avro_value_iface_decref(d.value_class);
+  avro_schema_decref(d.writer); /* avro_file_reader_get_writer_schema gave a reference */
   avro_file_reader_close(reader);
 }
 
