@@ -134,7 +134,11 @@ def read_dead_letters(path):
             try:
                 obj = json.loads(line)
                 src = obj["source"]
-                out.append((int(src["file_index"]), int(src["record"]), str(obj["reason"])))
+                # one line may stand for several records ("records": N, e.g. the rest of a
+                # block after lost framing): each of them counts as rejected
+                for k in range(max(1, int(src.get("records", 1)))):
+                    out.append((int(src["file_index"]), int(src["record"]) + k,
+                                str(obj["reason"])))
             except (ValueError, KeyError, TypeError) as e:
                 out.append((-1, n, "unparsable dead-letter line (%s): %s" % (e, line.strip()[:200])))
     return sorted(out)

@@ -413,6 +413,52 @@ scenario("writer_schema_resolution", [[
 ], schemas=[EVOLVED_SCHEMA, None])
 
 
+# -- promotions (SPEC §2): paid_hours written as long, person_id as int, read as float and long
+PROMOTING_SCHEMA = json.loads(json.dumps(EVOLVED_SCHEMA))
+PROMOTING_SCHEMA["fields"] = [
+    {"name": "person_id", "type": "int"},
+    {"name": "period", "type": "int"},
+    {"name": "municipality", "type": "int"},
+    {"name": "visitation", "type": {
+        "type": "enum", "name": "Visitation", "default": "UNKNOWN",
+        "symbols": ["UNKNOWN", "JOBPARAT", "AKTIVITETSPARAT", "UDDANNELSESPARAT",
+                    "SELVFORSOERGENDE", "OEVRIG"]}},
+    {"name": "enrolled", "type": "boolean"},
+    {"name": "paid_hours", "type": "long"},
+    {"name": "education", "type": "boolean"},
+    {"name": "internship", "type": "boolean"},
+    {"name": "wage_subsidy", "type": "boolean"},
+    {"name": "flexjob", "type": "boolean"},
+    {"name": "disability_pension", "type": "boolean"},
+    {"name": "benefit", "type": {
+        "type": "enum", "name": "Benefit", "default": "OTHER",
+        "symbols": ["NONE", "KONTANTHJAELP", "INTEGRATIONSYDELSE", "UDDANNELSESHJAELP",
+                    "RESSOURCEFORLOEB", "SYGEDAGPENGE", "LEDIGHEDSYDELSE", "DAGPENGE",
+                    "OTHER"]}},
+]
+scenario("writer_promotions", [[
+    rec(1, 202302, enrolled=E, hours=74),    # 74 h in February 2023: exactly 18.5 h/week
+    rec(2, 202302, 147, enrolled=E, hours=75),
+    rec(3, 202302, 151, enrolled=E, hours=745),
+]], [
+    row(202302, 101, "JOBPARAT", member("goal2", "goal2", "employed_part")),
+    row(202302, 147, "JOBPARAT", member("goal1", "goal1", "employed_full")),
+], rejects=[(0, 2, "paid_hours")], schemas=[PROMOTING_SCHEMA])
+
+# -- a bad enum index is undecodable (SPEC §5) but leaves the record's framing intact: the
+#    records after it in the same block decode and count as usual
+scenario("undecodable_enum_index", [[
+    rec(1, 202301, enrolled=E),
+    rec(1, 202302, visitation=6),              # Visitation has 6 symbols: index 6 is bad
+    rec(1, 202302, benefit=9),                 # Benefit has 9 symbols
+    rec(2, 202301, visitation=-1, enrolled=E),
+    rec(1, 202302, education=True),
+]], [
+    row(202301, 101, "JOBPARAT", member("none", "none", "on_benefit")),
+    row(202302, 101, "JOBPARAT", member("goal1", "goal1", "education")),
+], rejects=[(0, 1, "undecodable"), (0, 2, "undecodable"), (0, 3, "undecodable")])
+
+
 def fmt(cmd):
     return " ".join(shlex.quote(c) for c in cmd)
 
@@ -492,8 +538,11 @@ def read_dead_letters(path):
         for line in f:
             if line.strip():
                 obj = json.loads(line)
-                out.append((int(obj["source"]["file_index"]), int(obj["source"]["record"]),
-                            obj["reason"]))
+                src = obj["source"]
+                # one line may stand for several records ("records": N, e.g. the rest of a
+                # block after lost framing): each of them counts as rejected
+                for k in range(max(1, int(src.get("records", 1)))):
+                    out.append((int(src["file_index"]), int(src["record"]) + k, obj["reason"]))
     return out
 
 
