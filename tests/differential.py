@@ -199,8 +199,8 @@ def run_case(args, case, workdir):
     if rc != 0:
         return False, "FAIL %s\n  reference model failed (exit %d): %s\n  %s\n  %s" % (
             title, rc, err.strip()[-500:], fmt(gen), fmt(ref))
-    with open(ref_csv, encoding="utf-8") as f:
-        expected_csv = f.read().splitlines(keepends=True)
+    with open(ref_csv, "rb") as f:  # bytes: the comparison is byte for byte
+        expected_csv = f.read().decode("utf-8", "replace").splitlines(keepends=True)
     expected_rej = read_rejects(ref_rej)
 
     problems = []
@@ -216,8 +216,8 @@ def run_case(args, case, workdir):
                             "    %s\n    %s" % (rc, threads, err.strip()[-500:], fmt(gen),
                                                 fmt(prod)))
             break  # the same failure with the other thread counts says nothing new
-        with open(out_csv, encoding="utf-8", errors="replace") as f:
-            actual_csv = f.read().splitlines(keepends=True)
+        with open(out_csv, "rb") as f:
+            actual_csv = f.read().decode("utf-8", "replace").splitlines(keepends=True)
         actual_rej = read_dead_letters(dlq)
         what = []
         if actual_csv != expected_csv:

@@ -490,8 +490,8 @@ def compare(sc, program, cmd, csv_path, rejects):
     expected = [HEADER] + sc["rows"]
     problems = []
     try:
-        with open(csv_path, encoding="utf-8") as f:
-            text = f.read()
+        with open(csv_path, "rb") as f:  # bytes: "\r\n" must not pass for "\n"
+            text = f.read().decode("utf-8", "replace")
     except OSError as e:
         text = None
         problems.append("    no CSV: %s" % e)
