@@ -164,7 +164,13 @@ static void decode_block(replay *rp, block_slot *s) {
   for (i = 0; i < raw->count; i++) {
     const uint8_t *start = pos;
     pm_record rec;
-    if (pm_decode(in->plan, &pos, end, &rec) < 0) {
+    int decoded = pm_decode(in->plan, &pos, end, &rec);
+    if (decoded == PM_DECODE_BAD_VALUE) {
+      reject(rp, s, REASON_UNDECODABLE, (int64_t)raw->first_record + i, 1, start,
+             (size_t)(pos - start), "a value out of range (enum index or int)");
+      continue;
+    }
+    if (decoded < 0) {
       char detail[200];
       snprintf(detail, sizeof detail,
                "record %lld of the block does not decode; it and the %lld after it in the block "

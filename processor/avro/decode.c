@@ -8,7 +8,10 @@
  * beyond 64 dropped), ints range-checked when read (not when skipped),
  * booleans true for any nonzero byte, little-endian floats, negative
  * string/bytes lengths rejected, union indexes checked. Unlike Avro C, enum
- * indexes are range-checked and mapped by symbol name. */
+ * indexes are range-checked and mapped by symbol name. A value that is
+ * wrong but whole (an enum index or an int out of range) still lets the
+ * decoder find the datum's end: PM_DECODE_BAD_VALUE, so a container block
+ * loses only that record. */
 #include <string.h>
 
 #include "avro/plan.h"
@@ -208,14 +211,19 @@ static const uint8_t *decode_skip(const pm_plan *pl, uint32_t node, const uint8_
   return NULL;
 }
 
-/* Reads an Avro int (range-checked like Avro C's read_int). */
-static inline const uint8_t *decode_int(const uint8_t *p, const uint8_t *end, int32_t *out) {
+/* Reads an Avro int (range-checked like Avro C's read_int). An int out of
+ * range is a complete varint: the datum stays framed, so it sets *bad and
+ * decoding goes on to find the datum's end. */
+static inline const uint8_t *decode_int(const uint8_t *p, const uint8_t *end, int32_t *out,
+                                        int *bad) {
   uint64_t u;
   if (!(p = decode_varint(p, end, &u)))
     return NULL;
   int64_t v = decode_zigzag(u);
-  if (v < INT32_MIN || v > INT32_MAX)
-    return NULL;
+  if (v < INT32_MIN || v > INT32_MAX) {
+    *bad = 1;
+    v = 0;
+  }
   *out = (int32_t)v;
   return p;
 }
@@ -223,7 +231,7 @@ static inline const uint8_t *decode_int(const uint8_t *p, const uint8_t *end, in
 /* One value op (not a union, not a skip). */
 static inline __attribute__((always_inline)) const uint8_t *
 decode_value(const pm_plan *pl, const plan_op *op, const uint8_t *p, const uint8_t *end,
-             pm_record *out) {
+             pm_record *out, int *bad) {
   uint64_t u;
   int32_t i32;
   switch ((plan_kind)op->kind) {
@@ -233,22 +241,22 @@ decode_value(const pm_plan *pl, const plan_op *op, const uint8_t *p, const uint8
     out->person_id = decode_zigzag(u);
     return p;
   case PK_INT_PID:
-    if (!(p = decode_int(p, end, &i32)))
+    if (!(p = decode_int(p, end, &i32, bad)))
       return NULL;
     out->person_id = i32;
     return p;
   case PK_INT_PERIOD:
-    if (!(p = decode_int(p, end, &i32)))
+    if (!(p = decode_int(p, end, &i32, bad)))
       return NULL;
     out->period = i32;
     return p;
   case PK_INT_MUNI:
-    if (!(p = decode_int(p, end, &i32)))
+    if (!(p = decode_int(p, end, &i32, bad)))
       return NULL;
     out->municipality = i32;
     return p;
   case PK_INT_HOURS:
-    if (!(p = decode_int(p, end, &i32)))
+    if (!(p = decode_int(p, end, &i32, bad)))
       return NULL;
     out->paid_hours = (float)i32;
     return p;
@@ -272,8 +280,10 @@ decode_value(const pm_plan *pl, const plan_op *op, const uint8_t *p, const uint8
     if (!(p = decode_varint(p, end, &u)))
       return NULL;
     int64_t v = decode_zigzag(u);
-    if (v < 0 || v >= (int64_t)op->n)
-      return NULL;
+    if (v < 0 || v >= (int64_t)op->n) {
+      *bad = 1; /* a whole varint: the datum is still framed */
+      return p;
+    }
     uint8_t sym = pl->maps[op->arg + (uint32_t)v];
     if (op->kind == PK_ENUM_VIS)
       out->visitation = sym;
@@ -292,6 +302,7 @@ decode_value(const pm_plan *pl, const plan_op *op, const uint8_t *p, const uint8
 static int decode_interpret(const pm_plan *pl, const uint8_t **pos, const uint8_t *end,
                             pm_record *out) {
   const uint8_t *p = *pos;
+  int bad = 0;
   *out = pl->init; /* flags 0: PK_BOOL only sets bits */
   const plan_op *op = pl->ops, *last = pl->ops + pl->nops;
   for (; op < last; op++) {
@@ -304,24 +315,25 @@ static int decode_interpret(const pm_plan *pl, const uint8_t **pos, const uint8_
       int64_t idx = decode_zigzag(u);
       if (idx < 0 || idx >= (int64_t)op->n)
         return -1;
-      p = decode_value(pl, &pl->branches[op->arg + (uint32_t)idx], p, end, out);
+      p = decode_value(pl, &pl->branches[op->arg + (uint32_t)idx], p, end, out, &bad);
     } else {
-      p = decode_value(pl, op, p, end, out);
+      p = decode_value(pl, op, p, end, out, &bad);
     }
     if (!p)
       return -1;
   }
   *pos = p;
-  return 0;
+  return bad ? PM_DECODE_BAD_VALUE : 0;
 }
 
 int pm_decode(const pm_plan *plan, const uint8_t **pos, const uint8_t *end, pm_record *out) {
   if (LIKELY(plan->identity) && LIKELY(end - *pos >= DECODE_WIRE_MAX)) {
     const uint8_t *p = decode_identity_fast(*pos, out);
-    if (UNLIKELY(!p))
-      return -1;
-    *pos = p;
-    return 0;
+    if (LIKELY(p != NULL)) {
+      *pos = p;
+      return 0;
+    }
+    /* Rare: let the interpreter tell a bad value from lost framing. */
   }
   return decode_interpret(plan, pos, end, out);
 }
@@ -329,7 +341,8 @@ int pm_decode(const pm_plan *plan, const uint8_t **pos, const uint8_t *end, pm_r
 int pm_decode_exact(const pm_plan *plan, const uint8_t *data, size_t len, pm_record *out) {
   const uint8_t *p = data;
   const uint8_t *end = data + len;
-  if (pm_decode(plan, &p, end, out) < 0 || p != end)
-    return -1;
-  return 0;
+  int rc = pm_decode(plan, &p, end, out);
+  if (rc == PM_DECODE_LOST || p != end)
+    return PM_DECODE_LOST;
+  return rc;
 }

@@ -32,15 +32,25 @@ void pm_plan_free(pm_plan *plan);
 /* 1 when the plan is the reader schema itself (fast path), else 0. */
 int pm_plan_is_identity(const pm_plan *plan);
 
+/* Results of pm_decode besides 0 (decoded). */
+enum {
+  /* The bytes cannot be framed as a datum (truncated, varint longer than 10
+   * bytes, union index out of range, negative length, a union branch that
+   * cannot resolve): where the datum ends is unknown; *pos unspecified. */
+  PM_DECODE_LOST = -1,
+  /* The datum is whole but a value in it is not (an enum index or an int out
+   * of range): *pos is advanced past it, *out is unspecified. */
+  PM_DECODE_BAD_VALUE = -2,
+};
+
 /* Decode one datum from [*pos, end). On success returns 0, fills *out and
- * advances *pos past the datum. On malformed input (truncated, varint longer
- * than 10 bytes, int out of range, enum or union index out of range, negative
- * length, a union branch that cannot resolve) returns -1; *pos and *out are
- * then unspecified. Never reads outside [*pos, end). Thread-safe: a plan is
- * immutable after creation. */
+ * advances *pos past the datum; else PM_DECODE_LOST or PM_DECODE_BAD_VALUE.
+ * Never reads outside [*pos, end). Thread-safe: a plan is immutable after
+ * creation. */
 int pm_decode(const pm_plan *plan, const uint8_t **pos, const uint8_t *end, pm_record *out);
 
-/* Decode exactly one datum filling [data, data+len): -1 also for trailing bytes. */
+/* Decode exactly one datum filling [data, data+len): PM_DECODE_LOST also for
+ * trailing bytes. */
 int pm_decode_exact(const pm_plan *plan, const uint8_t *data, size_t len, pm_record *out);
 
 /* Encode with the reader schema into buf (PM_ENCODED_MAX bytes suffice);
