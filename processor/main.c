@@ -2,6 +2,8 @@
  *
  *   regstream run --input FILE.avro... --csv OUT.csv --dead-letter DLQ.jsonl [options]
  *   regstream report --csv ROLLUP.csv [--at YYYYMM] [--check [--tolerance POINTS]]
+ *   regstream produce --brokers B --topic T --input FILE.avro... [options]   (produce.h)
+ *   regstream export --brokers B --topic O --csv OUT.csv [options]           (export.h)
  *
  * Exit status: 0 done; 1 the run failed (I/O, memory); 2 bad command line. */
 #include <stdio.h>
@@ -9,6 +11,8 @@
 #include <sys/resource.h>
 
 #include "config.h"
+#include "export.h"
+#include "produce.h"
 #include "replay.h"
 #include "report.h"
 
@@ -20,7 +24,17 @@ static void usage(FILE *out) {
         "                [--durable-run-months N] [--quiet]\n"
         "  regstream report --csv ROLLUP.csv [--at YYYYMM] [--check [--tolerance POINTS]]\n"
         "      prints the evaluation report's headline measures (KIB, 2023) next to the\n"
-        "      rollup's; --check exits 1 when one is off by more than the tolerance\n",
+        "      rollup's; --check exits 1 when one is off by more than the tolerance\n"
+        "  regstream produce --brokers HOST:PORT --topic T --input FILE.avro [FILE.avro ...]\n"
+        "                [--partitions N] [--replication-factor R]\n"
+        "                [--framing plain|confluent --schema-id ID] [-X key=value]...\n"
+        "                [--keep-going] [--quiet]\n"
+        "      loads container files onto a topic, keyed by person_id (made with N\n"
+        "      partitions, default 6, if missing); exits 1 if a record could not be read\n"
+        "      (unless --keep-going)\n"
+        "  regstream export --brokers HOST:PORT --topic O --csv OUT.csv [-X key=value]...\n"
+        "                [--timeout SECONDS] [--quiet]\n"
+        "      the latest rollup row per key of an output topic, as the rollup CSV\n",
         out);
 }
 
@@ -90,6 +104,57 @@ static int command_report(int argc, char **argv) {
   return 0;
 }
 
+static int command_produce(int argc, char **argv) {
+  static produce_options opts;
+  char err[1024];
+  if (produce_parse(&opts, argc, argv, err, sizeof err) < 0) {
+    fprintf(stderr, "regstream produce: %s\n", err);
+    return 2;
+  }
+  produce_result res;
+  if (produce_run(&opts, &res, err, sizeof err) < 0) {
+    fprintf(stderr, "regstream produce: %s\n", err);
+    return 1;
+  }
+  if (!opts.quiet)
+    fprintf(stderr,
+            "regstream produce: %llu records (%.1f MB of values) to %s%s in %.2f s, %.0f "
+            "records/s; %llu skipped\n",
+            (unsigned long long)res.records, (double)res.bytes / 1e6, opts.topic,
+            res.created_topic ? " (created)" : "", res.seconds,
+            res.seconds > 0 ? (double)res.records / res.seconds : 0.0,
+            (unsigned long long)res.skipped);
+  if (res.skipped && !opts.keep_going) {
+    fprintf(stderr,
+            "regstream produce: %llu unreadable record(s) or region(s) skipped (--keep-going "
+            "to accept)\n",
+            (unsigned long long)res.skipped);
+    return 1;
+  }
+  return 0;
+}
+
+static int command_export(int argc, char **argv) {
+  static export_options opts;
+  char err[1024];
+  if (export_parse(&opts, argc, argv, err, sizeof err) < 0) {
+    fprintf(stderr, "regstream export: %s\n", err);
+    return 2;
+  }
+  export_result res;
+  if (export_run(&opts, &res, err, sizeof err) < 0) {
+    fprintf(stderr, "regstream export: %s\n", err);
+    return 1;
+  }
+  if (!opts.quiet)
+    fprintf(stderr,
+            "regstream export: %llu messages (%llu tombstones) from %d partition(s) of %s, %zu "
+            "keys; wrote %s (%zu rows) in %.2f s\n",
+            (unsigned long long)res.messages, (unsigned long long)res.tombstones, res.partitions,
+            opts.topic, res.keys, opts.csv_path, res.rows, res.seconds);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
       !strcmp(argv[1], "-h")) {
@@ -100,6 +165,10 @@ int main(int argc, char **argv) {
     return command_run(argc - 1, argv + 1);
   if (!strcmp(argv[1], "report"))
     return command_report(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "produce"))
+    return command_produce(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "export"))
+    return command_export(argc - 1, argv + 1);
   fprintf(stderr, "regstream: unknown command '%s' (try 'regstream help')\n", argv[1]);
   return 2;
 }

@@ -1,0 +1,585 @@
+/* produce.c — `regstream produce`: Avro container files onto a Kafka topic,
+ * keyed by person_id, plain or Confluent-framed; creates the topic; also the
+ * small librdkafka helpers the Kafka tools share (see produce.h). */
+#include "produce.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "avro/decode.h"
+#include "avro/ocf.h"
+
+/* ---- shared Kafka helpers ---- */
+
+/* librdkafka's own log lines and error events (broker down, retries) would
+ * break the one-line error rule: the tools report what failed themselves.
+ * Only critical log lines get through. */
+static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+  (void)rk;
+  if (level <= 2)
+    fprintf(stderr, "regstream: librdkafka %s: %s\n", fac, buf);
+}
+
+static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+  (void)rk;
+  (void)err;
+  (void)reason;
+  (void)opaque;
+}
+
+int kafka_conf_apply(rd_kafka_conf_t *conf, const char *brokers, const char *const *items,
+                     int count, char *err, size_t errlen) {
+  char why[512];
+  rd_kafka_conf_set_log_cb(conf, kafka_log);
+  rd_kafka_conf_set_error_cb(conf, kafka_error);
+  if (brokers &&
+      rd_kafka_conf_set(conf, "bootstrap.servers", brokers, why, sizeof why) != RD_KAFKA_CONF_OK) {
+    snprintf(err, errlen, "bootstrap.servers: %s", why);
+    return -1;
+  }
+  for (int i = 0; i < count; i++) {
+    const char *eq = strchr(items[i], '=');
+    if (!eq || eq == items[i]) {
+      snprintf(err, errlen, "-X needs key=value, got '%s'", items[i]);
+      return -1;
+    }
+    char key[256];
+    snprintf(key, sizeof key, "%.*s", (int)(eq - items[i]), items[i]);
+    if (rd_kafka_conf_set(conf, key, eq + 1, why, sizeof why) != RD_KAFKA_CONF_OK) {
+      snprintf(err, errlen, "-X %s: %s", items[i], why);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int kafka_conf_check(const char *const *items, int count, char *err, size_t errlen) {
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  int rc = kafka_conf_apply(conf, NULL, items, count, err, errlen);
+  rd_kafka_conf_destroy(conf);
+  return rc;
+}
+
+const rd_kafka_metadata_t *kafka_metadata_fetch(rd_kafka_t *rk, const char *brokers, int timeout_ms,
+                                                char *err, size_t errlen) {
+  const rd_kafka_metadata_t *md = NULL;
+  rd_kafka_resp_err_t rc = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+  if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    snprintf(err, errlen, "cannot reach Kafka at %s within %d s: %s", brokers, timeout_ms / 1000,
+             rd_kafka_err2str(rc));
+    return NULL;
+  }
+  return md;
+}
+
+const rd_kafka_metadata_topic_t *kafka_metadata_topic(const rd_kafka_metadata_t *md,
+                                                      const char *topic) {
+  for (int i = 0; i < md->topic_cnt; i++)
+    if (!strcmp(md->topics[i].topic, topic))
+      return &md->topics[i];
+  return NULL;
+}
+
+/* ---- options ---- */
+
+static int parse_long(const char *text, long min, long max, long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(text, &end, 10);
+  if (errno || end == text || *end || v < min || v > max)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+enum {
+  OPT_BROKERS = 256,
+  OPT_TOPIC,
+  OPT_INPUT,
+  OPT_PARTITIONS,
+  OPT_REPLICATION,
+  OPT_FRAMING,
+  OPT_SCHEMA_ID,
+  OPT_KEEP_GOING,
+  OPT_QUIET,
+};
+
+int produce_parse(produce_options *o, int argc, char **argv, char *err, size_t errlen) {
+  static const struct option options[] = {
+      {"brokers", required_argument, NULL, OPT_BROKERS},
+      {"topic", required_argument, NULL, OPT_TOPIC},
+      {"input", required_argument, NULL, OPT_INPUT},
+      {"partitions", required_argument, NULL, OPT_PARTITIONS},
+      {"replication-factor", required_argument, NULL, OPT_REPLICATION},
+      {"framing", required_argument, NULL, OPT_FRAMING},
+      {"schema-id", required_argument, NULL, OPT_SCHEMA_ID},
+      {"keep-going", no_argument, NULL, OPT_KEEP_GOING},
+      {"quiet", no_argument, NULL, OPT_QUIET},
+      {NULL, 0, NULL, 0}};
+  memset(o, 0, sizeof *o);
+  o->partitions = 6;
+  o->replication_factor = 1;
+  o->framing = FRAMING_PLAIN;
+  o->schema_id = -1;
+  optind = 1;
+  opterr = 0;
+  int opt;
+  long v;
+  while ((opt = getopt_long(argc, argv, "+X:", options, NULL)) != -1) {
+    switch (opt) {
+    case OPT_BROKERS:
+      o->brokers = optarg;
+      break;
+    case OPT_TOPIC:
+      o->topic = optarg;
+      break;
+    case OPT_INPUT:
+      /* --input takes one or more files: its argument and the following
+       * words up to the next option. */
+      if (strncmp(argv[optind - 1], "--input=", 8) != 0)
+        optind--;
+      else
+        o->inputs[o->input_count++] = optarg;
+      while (optind < argc && argv[optind][0] != '-') {
+        if (o->input_count == PRODUCE_MAX_INPUTS) {
+          snprintf(err, errlen, "too many input files (at most %d)", PRODUCE_MAX_INPUTS);
+          return -1;
+        }
+        o->inputs[o->input_count++] = argv[optind++];
+      }
+      break;
+    case OPT_PARTITIONS:
+      if (parse_long(optarg, 1, 100000, &v) < 0) {
+        snprintf(err, errlen, "--partitions needs a number from 1 to 100000, got '%s'", optarg);
+        return -1;
+      }
+      o->partitions = (int)v;
+      break;
+    case OPT_REPLICATION:
+      if (parse_long(optarg, 1, 1000, &v) < 0) {
+        snprintf(err, errlen, "--replication-factor needs a number from 1, got '%s'", optarg);
+        return -1;
+      }
+      o->replication_factor = (int)v;
+      break;
+    case OPT_FRAMING:
+      if (!strcmp(optarg, "plain"))
+        o->framing = FRAMING_PLAIN;
+      else if (!strcmp(optarg, "confluent"))
+        o->framing = FRAMING_CONFLUENT;
+      else {
+        snprintf(err, errlen, "--framing is plain or confluent, got '%s'", optarg);
+        return -1;
+      }
+      break;
+    case OPT_SCHEMA_ID:
+      if (parse_long(optarg, 0, INT32_MAX, &v) < 0) {
+        snprintf(err, errlen, "--schema-id needs a number from 0 to %d, got '%s'", INT32_MAX,
+                 optarg);
+        return -1;
+      }
+      o->schema_id = v;
+      break;
+    case 'X':
+      if (o->conf_count == KAFKA_MAX_CONF) {
+        snprintf(err, errlen, "too many -X options (at most %d)", KAFKA_MAX_CONF);
+        return -1;
+      }
+      if (!strchr(optarg, '=') || optarg[0] == '=') {
+        snprintf(err, errlen, "-X needs key=value, got '%s'", optarg);
+        return -1;
+      }
+      o->conf[o->conf_count++] = optarg;
+      if (kafka_conf_check(o->conf + o->conf_count - 1, 1, err, errlen) < 0)
+        return -1;
+      break;
+    case OPT_KEEP_GOING:
+      o->keep_going = 1;
+      break;
+    case OPT_QUIET:
+      o->quiet = 1;
+      break;
+    default:
+      snprintf(err, errlen, "unknown or incomplete option '%s' (see 'regstream help')",
+               argv[optind - 1]);
+      return -1;
+    }
+  }
+  if (optind < argc) {
+    snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+    return -1;
+  }
+  if (!o->brokers || !o->topic) {
+    snprintf(err, errlen, "produce needs --brokers HOST:PORT and --topic NAME");
+    return -1;
+  }
+  if (o->input_count == 0) {
+    snprintf(err, errlen, "produce needs --input FILE.avro [FILE.avro ...]");
+    return -1;
+  }
+  if (o->framing == FRAMING_CONFLUENT && o->schema_id < 0) {
+    snprintf(err, errlen, "--framing confluent needs --schema-id ID");
+    return -1;
+  }
+  if (o->framing == FRAMING_PLAIN && o->schema_id >= 0) {
+    snprintf(err, errlen, "--schema-id goes with --framing confluent");
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- producing ---- */
+
+typedef struct delivery {
+  uint64_t delivered;
+  uint64_t failed;
+  rd_kafka_resp_err_t first_error;
+} delivery;
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  (void)rk;
+  delivery *d = opaque;
+  if (m->err) {
+    if (!d->failed++)
+      d->first_error = m->err;
+  } else {
+    d->delivered++;
+  }
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int create_topic(rd_kafka_t *rk, const produce_options *o, char *err, size_t errlen) {
+  char why[512];
+  rd_kafka_NewTopic_t *nt =
+      rd_kafka_NewTopic_new(o->topic, o->partitions, o->replication_factor, why, sizeof why);
+  if (!nt) {
+    snprintf(err, errlen, "cannot create topic %s: %s", o->topic, why);
+    return -1;
+  }
+  rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_operation_timeout(ao, 10000, why, sizeof why);
+  rd_kafka_AdminOptions_set_request_timeout(ao, 15000, why, sizeof why);
+  rd_kafka_CreateTopics(rk, &nt, 1, ao, q);
+  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 20000);
+  int rc = 0;
+  if (!ev) {
+    snprintf(err, errlen, "creating topic %s timed out", o->topic);
+    rc = -1;
+  } else if (rd_kafka_event_error(ev)) {
+    snprintf(err, errlen, "creating topic %s: %s", o->topic, rd_kafka_event_error_string(ev));
+    rc = -1;
+  } else {
+    size_t n;
+    const rd_kafka_topic_result_t **res =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    for (size_t i = 0; i < n; i++) {
+      rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+      if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        const char *msg = rd_kafka_topic_result_error_string(res[i]);
+        snprintf(err, errlen, "creating topic %s: %s", o->topic, msg ? msg : rd_kafka_err2str(e));
+        rc = -1;
+      }
+    }
+  }
+  if (ev)
+    rd_kafka_event_destroy(ev);
+  rd_kafka_AdminOptions_destroy(ao);
+  rd_kafka_NewTopic_destroy(nt);
+  rd_kafka_queue_destroy(q);
+  return rc;
+}
+
+/* Makes the topic unless it exists; then waits until every partition has a
+ * leader. */
+static int ensure_topic(rd_kafka_t *rk, const produce_options *o, int *created, char *err,
+                        size_t errlen) {
+  const rd_kafka_metadata_t *md = kafka_metadata_fetch(rk, o->brokers, 10000, err, errlen);
+  if (!md)
+    return -1;
+  const rd_kafka_metadata_topic_t *t = kafka_metadata_topic(md, o->topic);
+  int exists = t && t->err == RD_KAFKA_RESP_ERR_NO_ERROR && t->partition_cnt > 0;
+  if (exists && t->partition_cnt != o->partitions && !o->quiet)
+    fprintf(stderr, "regstream produce: topic %s exists with %d partitions; using them\n", o->topic,
+            t->partition_cnt);
+  rd_kafka_metadata_destroy(md);
+  *created = 0;
+  if (exists)
+    return 0;
+  if (create_topic(rk, o, err, errlen) < 0)
+    return -1;
+  *created = 1;
+  for (double until = now_seconds() + 15; now_seconds() < until;) {
+    md = kafka_metadata_fetch(rk, o->brokers, 5000, err, errlen);
+    if (!md)
+      return -1;
+    t = kafka_metadata_topic(md, o->topic);
+    int ready = t && t->err == 0 && t->partition_cnt > 0;
+    for (int p = 0; ready && p < t->partition_cnt; p++)
+      ready = t->partitions[p].err == 0 && t->partitions[p].leader >= 0;
+    rd_kafka_metadata_destroy(md);
+    if (ready)
+      return 0;
+    struct timespec pause = {0, 100 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+  }
+  snprintf(err, errlen, "topic %s was created but has no leaders after 15 s", o->topic);
+  return -1;
+}
+
+static size_t format_key(int64_t v, char *buf) {
+  char tmp[24];
+  size_t n = 0;
+  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  do {
+    tmp[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  size_t len = 0;
+  if (v < 0)
+    buf[len++] = '-';
+  while (n)
+    buf[len++] = tmp[--n];
+  return len;
+}
+
+typedef struct producer {
+  const produce_options *o;
+  rd_kafka_t *rk;
+  rd_kafka_topic_t *rkt;
+  produce_result *res;
+  uint8_t *frame; /* Confluent: header + datum */
+  size_t frame_cap;
+  uint64_t queued;
+  double started, next_progress;
+} producer;
+
+static int produce_one(producer *p, const uint8_t *datum, size_t len, int64_t person_id, char *err,
+                       size_t errlen) {
+  char key[24];
+  size_t klen = format_key(person_id, key);
+  const uint8_t *value = datum;
+  size_t vlen = len;
+  if (p->o->framing == FRAMING_CONFLUENT) {
+    if (len + FRAMING_CONFLUENT_HEADER > p->frame_cap) {
+      size_t cap = (len + FRAMING_CONFLUENT_HEADER) * 2;
+      uint8_t *grown = realloc(p->frame, cap);
+      if (!grown) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+      }
+      p->frame = grown;
+      p->frame_cap = cap;
+      framing_confluent_header((uint32_t)p->o->schema_id, p->frame);
+    }
+    memcpy(p->frame + FRAMING_CONFLUENT_HEADER, datum, len);
+    value = p->frame;
+    vlen = len + FRAMING_CONFLUENT_HEADER;
+  }
+  while (rd_kafka_produce(p->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)value, vlen,
+                          key, klen, NULL) != 0) {
+    rd_kafka_resp_err_t e = rd_kafka_last_error();
+    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      snprintf(err, errlen, "producing to %s: %s", p->o->topic, rd_kafka_err2str(e));
+      return -1;
+    }
+    rd_kafka_poll(p->rk, 5);
+  }
+  p->res->bytes += vlen;
+  if ((++p->queued & 0x3fff) == 0) {
+    rd_kafka_poll(p->rk, 0);
+    double now = now_seconds();
+    if (now >= p->next_progress) {
+      p->next_progress = now + 5;
+      if (!p->o->quiet)
+        fprintf(stderr, "regstream produce: %" PRIu64 " records queued, %.0f records/s\n",
+                p->queued, (double)p->queued / (now - p->started));
+    }
+  }
+  return 0;
+}
+
+/* Produce every record of one file. Skips are counted and reported. */
+static int produce_file(producer *p, ocf_reader *r, const pm_plan *plan, char *err, size_t errlen) {
+  ocf_block b;
+  ocf_buf buf = {0};
+  int rc = 0;
+  char why[512];
+  while (rc == 0 && ocf_next_block(r, &b)) {
+    if (b.kind == OCF_BLOCK_DAMAGED) {
+      p->res->skipped++;
+      fprintf(stderr,
+              "regstream produce: %s: damaged region of %zu bytes at offset %" PRIu64 " skipped\n",
+              ocf_path(r), b.size, b.file_offset);
+      continue;
+    }
+    const uint8_t *pos = b.data, *end = b.data + b.size;
+    if (ocf_reader_codec(r) != OCF_CODEC_NULL) {
+      if (ocf_block_decompress(r, &b, &buf, why, sizeof why) < 0) {
+        p->res->skipped += (uint64_t)b.count;
+        fprintf(stderr,
+                "regstream produce: %s: block %" PRIu64 " (%" PRId64 " records) skipped: %s\n",
+                ocf_path(r), b.index, b.count, why);
+        continue;
+      }
+      pos = buf.data;
+      end = buf.data + buf.len;
+    }
+    for (int64_t i = 0; i < b.count; i++) {
+      const uint8_t *start = pos;
+      pm_record rec;
+      if (pm_decode(plan, &pos, end, &rec) < 0) {
+        p->res->skipped += (uint64_t)(b.count - i);
+        fprintf(stderr,
+                "regstream produce: %s: record %" PRIu64 " does not decode; the %" PRId64
+                " record(s) left in its block skipped\n",
+                ocf_path(r), b.first_record + (uint64_t)i, b.count - i);
+        pos = end;
+        break;
+      }
+      if (produce_one(p, start, (size_t)(pos - start), rec.person_id, err, errlen) < 0) {
+        rc = -1;
+        break;
+      }
+    }
+    if (rc == 0 && pos != end) {
+      p->res->skipped++;
+      fprintf(stderr,
+              "regstream produce: %s: block %" PRIu64 " has %zu bytes after its %" PRId64
+              " records (skipped)\n",
+              ocf_path(r), b.index, (size_t)(end - pos), b.count);
+    }
+    ocf_release(r, b.file_offset + b.size);
+  }
+  ocf_buf_free(&buf);
+  return rc;
+}
+
+/* 1 with a reason when the idempotent producer hit a fatal error. */
+static int fatal_error_check(rd_kafka_t *rk, char *err, size_t errlen) {
+  char why[512];
+  rd_kafka_resp_err_t e = rd_kafka_fatal_error(rk, why, sizeof why);
+  if (!e)
+    return 0;
+  snprintf(err, errlen, "Kafka producer failed: %s", why);
+  return 1;
+}
+
+int produce_run(const produce_options *o, produce_result *res, char *err, size_t errlen) {
+  memset(res, 0, sizeof *res);
+  int rc = -1;
+  char why[512];
+  ocf_reader **readers = calloc((size_t)o->input_count, sizeof *readers);
+  pm_plan *plan = NULL;
+  rd_kafka_t *rk = NULL;
+  rd_kafka_topic_t *rkt = NULL;
+  delivery dr = {0};
+  producer p = {.o = o, .res = res};
+  if (!readers) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  /* every file opens, and they share one writer schema */
+  for (int f = 0; f < o->input_count; f++) {
+    readers[f] = ocf_open(o->inputs[f], why, sizeof why);
+    if (!readers[f]) {
+      snprintf(err, errlen, "%s", why);
+      goto done;
+    }
+    if (f > 0 && (ocf_schema_json_len(readers[f]) != ocf_schema_json_len(readers[0]) ||
+                  memcmp(ocf_schema_json(readers[f]), ocf_schema_json(readers[0]),
+                         ocf_schema_json_len(readers[0])) != 0)) {
+      snprintf(err, errlen,
+               "%s has another writer schema than %s; a topic carries one: produce them "
+               "separately",
+               o->inputs[f], o->inputs[0]);
+      goto done;
+    }
+  }
+  plan = pm_plan_from_json(ocf_schema_json(readers[0]), ocf_schema_json_len(readers[0]), why,
+                           sizeof why);
+  if (!plan) {
+    snprintf(err, errlen, "%s: %s", o->inputs[0], why);
+    goto done;
+  }
+
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  static const char *const defaults[] = {"linger.ms=10",
+                                         "batch.num.messages=100000",
+                                         "batch.size=4000000",
+                                         "compression.type=lz4",
+                                         "enable.idempotence=true",
+                                         "queue.buffering.max.messages=2000000",
+                                         "queue.buffering.max.kbytes=2097151",
+                                         "message.timeout.ms=60000",
+                                         "partitioner=murmur2_random",
+                                         "client.id=regstream-produce"};
+  if (kafka_conf_apply(conf, o->brokers, defaults, (int)(sizeof defaults / sizeof *defaults), err,
+                       errlen) < 0 ||
+      kafka_conf_apply(conf, NULL, o->conf, o->conf_count, err, errlen) < 0) {
+    rd_kafka_conf_destroy(conf);
+    goto done;
+  }
+  rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+  rd_kafka_conf_set_opaque(conf, &dr);
+  rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    snprintf(err, errlen, "cannot make a Kafka producer: %s", why);
+    goto done;
+  }
+  if (ensure_topic(rk, o, &res->created_topic, err, errlen) < 0)
+    goto done;
+  rkt = rd_kafka_topic_new(rk, o->topic, NULL);
+  if (!rkt) {
+    snprintf(err, errlen, "topic %s: %s", o->topic, rd_kafka_err2str(rd_kafka_last_error()));
+    goto done;
+  }
+  p.rk = rk;
+  p.rkt = rkt;
+  p.started = now_seconds();
+  p.next_progress = p.started + 5;
+  for (int f = 0; f < o->input_count; f++)
+    if (produce_file(&p, readers[f], plan, err, errlen) < 0)
+      goto done;
+  /* flush: wait for every acknowledgement (bounded by message.timeout.ms) */
+  while (rd_kafka_outq_len(rk) > 0) {
+    rd_kafka_flush(rk, 1000);
+    if (fatal_error_check(rk, err, errlen))
+      goto done;
+  }
+  res->seconds = now_seconds() - p.started;
+  res->records = dr.delivered;
+  if (dr.failed) {
+    snprintf(err, errlen, "%" PRIu64 " of %" PRIu64 " records were not delivered to %s: %s",
+             dr.failed, dr.failed + dr.delivered, o->topic, rd_kafka_err2str(dr.first_error));
+    goto done;
+  }
+  rc = 0;
+done:
+  if (rkt)
+    rd_kafka_topic_destroy(rkt);
+  if (rk) {
+    if (rc < 0)
+      rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_destroy(rk);
+  }
+  free(p.frame);
+  pm_plan_free(plan);
+  for (int f = 0; f < o->input_count; f++)
+    if (readers[f])
+      ocf_close(readers[f]);
+  free(readers);
+  return rc;
+}
