@@ -59,11 +59,12 @@ static int ocf_read_bytes(const uint8_t **p, const uint8_t *end, const uint8_t *
 }
 
 static int ocf_parse_header(ocf_reader *r, char *err, size_t errlen) {
-  const uint8_t *p = r->map, *end = r->map + r->size;
-  if (r->size < 4 || memcmp(p, "Obj\x01", 4) != 0) {
+  /* An empty file is not mapped: no arithmetic on its NULL map. */
+  if (r->size < 4 || memcmp(r->map, "Obj\x01", 4) != 0) {
     snprintf(err, errlen, "%s: not an Avro container file (bad magic)", r->path);
     return -1;
   }
+  const uint8_t *p = r->map, *end = r->map + r->size;
   p += 4;
   const uint8_t *schema = NULL, *codec = NULL;
   size_t schema_len = 0, codec_len = 0;
@@ -112,8 +113,13 @@ static int ocf_parse_header(ocf_reader *r, char *err, size_t errlen) {
       c = ocf_codec_from_name(name);
     }
     if (c < 0) {
-      snprintf(err, errlen, "%s: unknown codec '%.*s'", r->path,
-               (int)(codec_len > 40 ? 40 : codec_len), (const char *)codec);
+      /* The name is the file's bytes: keep the error one printable line. */
+      char shown[41];
+      size_t n = codec_len > 40 ? 40 : codec_len;
+      for (size_t i = 0; i < n; i++)
+        shown[i] = codec[i] >= 0x20 && codec[i] < 0x7f ? (char)codec[i] : '?';
+      shown[n] = '\0';
+      snprintf(err, errlen, "%s: unknown codec '%s'", r->path, shown);
       return -1;
     }
     r->codec = (ocf_codec)c;
