@@ -99,6 +99,15 @@ static void unknown_option(char **argv, char *err, size_t errlen) {
            argv[optind - 1]);
 }
 
+static int add_input(config *cfg, const char *path, char *err, size_t errlen) {
+  if (cfg->input_count == CONFIG_MAX_INPUTS) {
+    snprintf(err, errlen, "too many input files (at most %d)", CONFIG_MAX_INPUTS);
+    return -1;
+  }
+  cfg->inputs[cfg->input_count++] = path;
+  return 0;
+}
+
 int config_parse_run(config *cfg, int argc, char **argv, char *err, size_t errlen) {
   static const struct option options[] = {{"input", required_argument, NULL, OPT_INPUT},
                                           {"csv", required_argument, NULL, OPT_CSV},
@@ -117,17 +126,13 @@ int config_parse_run(config *cfg, int argc, char **argv, char *err, size_t errle
     case OPT_INPUT:
       /* --input takes one or more files: its argument and the following
        * words up to the next option. */
-      if (strncmp(argv[optind - 1], "--input=", 8) != 0)
-        optind--; /* re-read optarg in the loop below */
-      else
-        cfg->inputs[cfg->input_count++] = optarg;
-      while (optind < argc && strncmp(argv[optind], "--", 2) != 0) {
-        if (cfg->input_count == CONFIG_MAX_INPUTS) {
-          snprintf(err, errlen, "too many input files (at most %d)", CONFIG_MAX_INPUTS);
+      if (optarg == argv[optind - 1])
+        optind--; /* a word of its own: re-read it in the loop below */
+      else if (add_input(cfg, optarg, err, errlen) < 0) /* --input=FILE, --inp=FILE, ... */
+        return -1;
+      while (optind < argc && strncmp(argv[optind], "--", 2) != 0)
+        if (add_input(cfg, argv[optind++], err, errlen) < 0)
           return -1;
-        }
-        cfg->inputs[cfg->input_count++] = argv[optind++];
-      }
       break;
     case OPT_CSV:
       cfg->csv_path = optarg;
