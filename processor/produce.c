@@ -515,7 +515,7 @@ int produce_run(const produce_options *o, produce_result *res, char *err, size_t
   }
 
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  static const char *const defaults[] = {"linger.ms=10",
+  static const char *const defaults[] = {"linger.ms=50",
                                          "batch.num.messages=100000",
                                          "batch.size=4000000",
                                          "compression.type=lz4",

@@ -17,7 +17,7 @@
  * exit status is 1 if anything was skipped, unless --keep-going. All files
  * of one run must share one writer schema (a topic carries one plain schema
  * or one schema id). The topic is made with N partitions (default 6) when it
- * does not exist. Producer defaults for throughput: linger.ms=10,
+ * does not exist. Producer defaults for throughput: linger.ms=50,
  * batch.num.messages=100000, batch.size=4000000, compression.type=lz4,
  * enable.idempotence=true (per-partition order with retries), a 2M-message
  * queue, partitioner=murmur2_random (same partition as Java's producer for

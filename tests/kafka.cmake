@@ -2,3 +2,18 @@
 # (processor/source/), the Kafka tools integration test against a real local
 # broker (label kafka), and its helper that produces rollup rows.
 target_link_libraries(test_framing PRIVATE regstream_app)
+
+# Produces the rows of a rollup CSV as upserts (older value, newer value),
+# plus a tombstoned key and a members = 0 row: the input of `regstream export`.
+add_executable(kafka_rows_producer ${CMAKE_CURRENT_SOURCE_DIR}/kafka_rows_producer.c)
+target_link_libraries(kafka_rows_producer PRIVATE regstream_app)
+
+# The Kafka tools against a real local broker (deploy/kafka-local.sh): produce
+# (plain and Confluent), partition and order checks, export of rollup rows.
+add_test(NAME kafka_tools
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kafka_tools.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(kafka_tools PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 600)
+
+# Checks a topic loaded by `regstream produce` against its container file.
+add_executable(kafka_topic_check ${CMAKE_CURRENT_SOURCE_DIR}/kafka_topic_check.c)
+target_link_libraries(kafka_topic_check PRIVATE regstream_app)
