@@ -2,7 +2,8 @@
 # tests/run-all.sh — THE test command (README, .ci/run): installs what is
 # missing, builds and runs every test, in stages:
 #
-#   deps          deploy/install-deps.sh --test
+#   deps          deploy/install-deps.sh --test --kafka (Java + Maven: the
+#                 kafka-labelled tests run a real local broker)
 #   build         build/       Release, Ninja
 #   test          ctest on build/
 #   asan-build    build-asan/  Debug, -DREGSTREAM_SANITIZE=address,undefined
@@ -149,7 +150,7 @@ run_asan_ctest() {
 
 say "regstream tests in $root ($(nproc 2>/dev/null || echo '?') cores)"
 
-stage deps bash deploy/install-deps.sh --test
+stage deps bash deploy/install-deps.sh --test --kafka
 
 stage build build_dir build -DCMAKE_BUILD_TYPE=Release
 if [ "$last_ok" = 1 ]; then
