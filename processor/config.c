@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/period.h"
+
 static int parse_long(const char *text, long min, long max, long *out) {
   char *end;
   errno = 0;
@@ -197,7 +199,7 @@ int config_parse_report(config *cfg, int argc, char **argv, char *err, size_t er
       cfg->csv_path = optarg;
       break;
     case OPT_AT:
-      if (parse_long(optarg, 199001, 209912, &v) < 0) {
+      if (parse_long(optarg, 199001, 209912, &v) < 0 || !period_valid((int32_t)v)) {
         snprintf(err, errlen, "--at needs a month YYYYMM, got '%s'", optarg);
         return -1;
       }
@@ -207,7 +209,8 @@ int config_parse_report(config *cfg, int argc, char **argv, char *err, size_t er
       cfg->report_check = 1;
       break;
     case OPT_TOLERANCE:
-      if (parse_double(optarg, &cfg->report_tolerance) < 0 || cfg->report_tolerance < 0) {
+      /* !(x >= 0) also rejects NaN, which would pass every comparison */
+      if (parse_double(optarg, &cfg->report_tolerance) < 0 || !(cfg->report_tolerance >= 0)) {
         snprintf(err, errlen, "--tolerance needs a number of percentage points, got '%s'", optarg);
         return -1;
       }
