@@ -439,7 +439,9 @@ static int produce_file(producer *p, ocf_reader *r, const pm_plan *plan, char *e
     for (int64_t i = 0; i < b.count; i++) {
       const uint8_t *start = pos;
       pm_record rec;
-      if (pm_decode(plan, &pos, end, &rec) < 0) {
+      /* A whole datum with a bad value is loaded as it is: dead-lettering
+       * it is the processor's job. Only lost framing skips. */
+      if (pm_decode(plan, &pos, end, &rec) == PM_DECODE_LOST) {
         p->res->skipped += (uint64_t)(b.count - i);
         fprintf(stderr,
                 "regstream produce: %s: record %" PRIu64 " does not decode; the %" PRId64

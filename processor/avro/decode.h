@@ -39,7 +39,8 @@ enum {
    * cannot resolve): where the datum ends is unknown; *pos unspecified. */
   PM_DECODE_LOST = -1,
   /* The datum is whole but a value in it is not (an enum index or an int out
-   * of range): *pos is advanced past it, *out is unspecified. */
+   * of range): *pos is advanced past it and *out holds every other value
+   * (the bad one left at its default: the enum's default symbol, or 0). */
   PM_DECODE_BAD_VALUE = -2,
 };
 
