@@ -30,9 +30,10 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "kafka.h"
 #include "source/framing.h"
 
-enum { PRODUCE_MAX_INPUTS = 4096, KAFKA_MAX_CONF = 64 };
+enum { PRODUCE_MAX_INPUTS = 4096 };
 
 typedef struct produce_options {
   const char *brokers;
@@ -64,20 +65,5 @@ int produce_parse(produce_options *o, int argc, char **argv, char *err, size_t e
  * counted in res); -1 with a one-line reason (missing file, unreachable
  * broker, topic creation or delivery failure). */
 int produce_run(const produce_options *o, produce_result *res, char *err, size_t errlen);
-
-/* Shared by the Kafka tools (produce, export): set "key=value" items on conf
- * (and bootstrap.servers first). 0, or -1 with a one-line reason. */
-int kafka_conf_apply(rd_kafka_conf_t *conf, const char *brokers, const char *const *items,
-                     int count, char *err, size_t errlen);
-/* Whether "key=value" items are valid librdkafka settings (for option
- * parsing: a bad -X is a bad command line). */
-int kafka_conf_check(const char *const *items, int count, char *err, size_t errlen);
-/* Metadata for all topics within timeout_ms: the broker is reachable. NULL
- * with "cannot reach Kafka at B: ..." in err. */
-const rd_kafka_metadata_t *kafka_metadata_fetch(rd_kafka_t *rk, const char *brokers, int timeout_ms,
-                                                char *err, size_t errlen);
-/* The topic's entry in md, or NULL. */
-const rd_kafka_metadata_topic_t *kafka_metadata_topic(const rd_kafka_metadata_t *md,
-                                                      const char *topic);
 
 #endif
