@@ -45,6 +45,17 @@ enum {
   OPT_AT,
   OPT_CHECK,
   OPT_TOLERANCE,
+  OPT_BROKERS,
+  OPT_TOPIC,
+  OPT_GROUP,
+  OPT_OUTPUT_TOPIC,
+  OPT_PARTIALS_TOPIC,
+  OPT_DEAD_LETTER_TOPIC,
+  OPT_SCHEMA,
+  OPT_SCHEMA_REGISTRY,
+  OPT_SCHEMA_DIR,
+  OPT_EXIT_AT_EOF,
+  OPT_FLUSH_MS,
 };
 
 /* Options shared by every mode that applies the rules (SPEC §10). */
@@ -92,6 +103,7 @@ static void config_defaults(config *cfg) {
   memset(cfg, 0, sizeof *cfg);
   rules_config_default(&cfg->rules);
   cfg->threads = 1;
+  cfg->flush_ms = 1000;
   cfg->report_tolerance = 2.0;
 }
 
@@ -111,20 +123,76 @@ static int add_input(config *cfg, const char *path, char *err, size_t errlen) {
 }
 
 int config_parse_run(config *cfg, int argc, char **argv, char *err, size_t errlen) {
-  static const struct option options[] = {{"input", required_argument, NULL, OPT_INPUT},
-                                          {"csv", required_argument, NULL, OPT_CSV},
-                                          {"dead-letter", required_argument, NULL, OPT_DEAD_LETTER},
-                                          {"threads", required_argument, NULL, OPT_THREADS},
-                                          {"quiet", no_argument, NULL, OPT_QUIET},
-                                          RULE_OPTIONS,
-                                          {NULL, 0, NULL, 0}};
+  static const struct option options[] = {
+      {"input", required_argument, NULL, OPT_INPUT},
+      {"csv", required_argument, NULL, OPT_CSV},
+      {"dead-letter", required_argument, NULL, OPT_DEAD_LETTER},
+      {"threads", required_argument, NULL, OPT_THREADS},
+      {"quiet", no_argument, NULL, OPT_QUIET},
+      {"brokers", required_argument, NULL, OPT_BROKERS},
+      {"topic", required_argument, NULL, OPT_TOPIC},
+      {"group", required_argument, NULL, OPT_GROUP},
+      {"output-topic", required_argument, NULL, OPT_OUTPUT_TOPIC},
+      {"partials-topic", required_argument, NULL, OPT_PARTIALS_TOPIC},
+      {"dead-letter-topic", required_argument, NULL, OPT_DEAD_LETTER_TOPIC},
+      {"schema", required_argument, NULL, OPT_SCHEMA},
+      {"schema-registry", required_argument, NULL, OPT_SCHEMA_REGISTRY},
+      {"schema-dir", required_argument, NULL, OPT_SCHEMA_DIR},
+      {"exit-at-eof", no_argument, NULL, OPT_EXIT_AT_EOF},
+      {"flush-ms", required_argument, NULL, OPT_FLUSH_MS},
+      RULE_OPTIONS,
+      {NULL, 0, NULL, 0}};
   config_defaults(cfg);
   optind = 1;
   opterr = 0;
   int opt;
   long v;
-  while ((opt = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "+X:", options, NULL)) != -1) {
     switch (opt) {
+    case 'X':
+      if (cfg->kafka_conf_count == (int)(sizeof cfg->kafka_conf / sizeof *cfg->kafka_conf)) {
+        snprintf(err, errlen, "too many -X settings");
+        return -1;
+      }
+      cfg->kafka_conf[cfg->kafka_conf_count++] = optarg;
+      break;
+    case OPT_BROKERS:
+      cfg->brokers = optarg;
+      break;
+    case OPT_TOPIC:
+      cfg->topic = optarg;
+      break;
+    case OPT_GROUP:
+      cfg->group = optarg;
+      break;
+    case OPT_OUTPUT_TOPIC:
+      cfg->output_topic = optarg;
+      break;
+    case OPT_PARTIALS_TOPIC:
+      cfg->partials_topic = optarg;
+      break;
+    case OPT_DEAD_LETTER_TOPIC:
+      cfg->dead_letter_topic = optarg;
+      break;
+    case OPT_SCHEMA:
+      cfg->schema_file = optarg;
+      break;
+    case OPT_SCHEMA_REGISTRY:
+      cfg->schema_registry = optarg;
+      break;
+    case OPT_SCHEMA_DIR:
+      cfg->schema_dir = optarg;
+      break;
+    case OPT_EXIT_AT_EOF:
+      cfg->exit_at_eof = 1;
+      break;
+    case OPT_FLUSH_MS:
+      if (parse_long(optarg, 10, 3600000, &v) < 0) {
+        snprintf(err, errlen, "--flush-ms needs milliseconds from 10 to 3600000, got '%s'", optarg);
+        return -1;
+      }
+      cfg->flush_ms = (int)v;
+      break;
     case OPT_INPUT:
       /* --input takes one or more files: its argument and the following
        * words up to the next option. */
@@ -165,13 +233,36 @@ int config_parse_run(config *cfg, int argc, char **argv, char *err, size_t errle
     snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
     return -1;
   }
-  if (cfg->input_count == 0) {
-    snprintf(err, errlen, "run needs --input FILE.avro [FILE.avro ...]");
-    return -1;
-  }
-  if (!cfg->csv_path || !cfg->dead_letter_path) {
-    snprintf(err, errlen, "run needs --csv OUT.csv and --dead-letter DLQ.jsonl");
-    return -1;
+  if (cfg->brokers) {
+    if (cfg->input_count || cfg->csv_path || cfg->dead_letter_path) {
+      snprintf(err, errlen,
+               "run takes either --input (file mode) or --brokers (Kafka mode), not both");
+      return -1;
+    }
+    if (!cfg->topic || !cfg->group || !cfg->output_topic || !cfg->dead_letter_topic) {
+      snprintf(err, errlen,
+               "Kafka mode needs --topic, --group, --output-topic and --dead-letter-topic");
+      return -1;
+    }
+    if (!!cfg->schema_file + !!cfg->schema_registry + !!cfg->schema_dir > 1) {
+      snprintf(err, errlen, "give at most one of --schema, --schema-registry, --schema-dir");
+      return -1;
+    }
+    if (!cfg->partials_topic) {
+      snprintf(cfg->partials_topic_buf, sizeof cfg->partials_topic_buf, "%s.partials",
+               cfg->output_topic);
+      cfg->partials_topic = cfg->partials_topic_buf;
+    }
+  } else {
+    if (cfg->input_count == 0) {
+      snprintf(err, errlen,
+               "run needs --input FILE.avro [FILE.avro ...] (or --brokers for Kafka mode)");
+      return -1;
+    }
+    if (!cfg->csv_path || !cfg->dead_letter_path) {
+      snprintf(err, errlen, "run needs --csv OUT.csv and --dead-letter DLQ.jsonl");
+      return -1;
+    }
   }
   char rule_err[200];
   if (rules_config_prepare(&cfg->rules, rule_err, sizeof rule_err) < 0) {

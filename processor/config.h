@@ -18,13 +18,33 @@ typedef struct config {
   int threads;
   int quiet; /* no progress lines */
   rules_config rules;
+  /* run, Kafka mode (--brokers given) */
+  const char *brokers;
+  const char *topic;
+  const char *group;
+  const char *output_topic;
+  const char *partials_topic; /* default: output_topic + ".partials" */
+  const char *dead_letter_topic;
+  const char *schema_file;     /* plain framing with this writer schema */
+  const char *schema_registry; /* Confluent framing, schemas by id over REST */
+  const char *schema_dir;      /* Confluent framing, schemas by id from <id>.avsc */
+  const char *kafka_conf[64];  /* -X key=value, applied last */
+  int kafka_conf_count;
+  int exit_at_eof;
+  int flush_ms; /* how often changed rows are published; default 1000 */
+  char partials_topic_buf[512];
   /* report */
   int report_at;    /* yyyymm */
   int report_check; /* exit non-zero when a measure is off by more than tolerance */
   double report_tolerance;
 } config;
 
-/* Parse `regstream run ...` (argv[0] is "run"). 0, or -1 with a reason. */
+static inline int config_is_kafka(const config *cfg) {
+  return cfg->brokers != NULL;
+}
+
+/* Parse `regstream run ...` (argv[0] is "run"): file mode with --input, Kafka
+ * mode with --brokers. 0, or -1 with a reason. */
 int config_parse_run(config *cfg, int argc, char **argv, char *err, size_t errlen);
 /* Parse `regstream report ...` (argv[0] is "report"). */
 int config_parse_report(config *cfg, int argc, char **argv, char *err, size_t errlen);

@@ -15,6 +15,7 @@
 #include "produce.h"
 #include "replay.h"
 #include "report.h"
+#include "stream.h"
 
 static void usage(FILE *out) {
   fputs("usage:\n"
@@ -43,6 +44,35 @@ static double peak_rss_mib(void) {
   return getrusage(RUSAGE_SELF, &usage) == 0 ? (double)usage.ru_maxrss / 1024.0 : 0.0;
 }
 
+static void print_rejected(const uint64_t rejected[REASON_COUNT]) {
+  uint64_t total = 0;
+  for (int r = 0; r < REASON_COUNT; r++)
+    total += rejected[r];
+  fprintf(stderr, "regstream: %llu rejected", (unsigned long long)total);
+  for (int r = 1; r < REASON_COUNT; r++)
+    if (rejected[r])
+      fprintf(stderr, ", %s %llu", reason_code((reason)r), (unsigned long long)rejected[r]);
+}
+
+static int command_run_kafka(const config *cfg) {
+  char err[512];
+  stream_result res;
+  if (stream_run(cfg, &res, err, sizeof err) < 0) {
+    fprintf(stderr, "regstream run: %s\n", err);
+    return 1;
+  }
+  if (!cfg->quiet) {
+    fprintf(stderr, "regstream: %llu messages from %s in %.2f s (%.2f M/s), %d thread(s)\n",
+            (unsigned long long)res.messages, cfg->topic, res.seconds,
+            res.seconds > 0 ? (double)res.messages / res.seconds / 1e6 : 0.0, cfg->threads);
+    print_rejected(res.rejected);
+    fprintf(stderr, "; published %llu partial rows to %s and %llu total rows to %s\n",
+            (unsigned long long)res.partials, cfg->partials_topic, (unsigned long long)res.totals,
+            cfg->output_topic);
+  }
+  return 0;
+}
+
 static int command_run(int argc, char **argv) {
   static config cfg;
   char err[512];
@@ -50,14 +80,13 @@ static int command_run(int argc, char **argv) {
     fprintf(stderr, "regstream run: %s\n", err);
     return 2;
   }
+  if (config_is_kafka(&cfg))
+    return command_run_kafka(&cfg);
   replay_result res;
   if (replay_run(&cfg, &res, err, sizeof err) < 0) {
     fprintf(stderr, "regstream run: %s\n", err);
     return 1;
   }
-  uint64_t rejected = 0;
-  for (int r = 0; r < REASON_COUNT; r++)
-    rejected += res.rejected[r];
   if (!cfg.quiet) {
     fprintf(stderr,
             "regstream: %llu records from %d file(s) in %.2f s (%.2f M records/s), %d thread(s)\n"
@@ -68,10 +97,7 @@ static int command_run(int argc, char **argv) {
             (unsigned long long)res.persons,
             res.persons ? (double)res.state_bytes / (double)res.persons : 0.0, peak_rss_mib(),
             (unsigned long long)res.corrected);
-    fprintf(stderr, "regstream: %llu rejected", (unsigned long long)rejected);
-    for (int r = 1; r < REASON_COUNT; r++)
-      if (res.rejected[r])
-        fprintf(stderr, ", %s %llu", reason_code((reason)r), (unsigned long long)res.rejected[r]);
+    print_rejected(res.rejected);
     fprintf(stderr, "; wrote %s (%zu rows) and %s\n", cfg.csv_path, res.rows, cfg.dead_letter_path);
   }
   return 0;

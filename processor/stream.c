@@ -1,0 +1,822 @@
+/* stream.c — Kafka mode: the same rules core fed from a topic, rollups out as
+ * upserts, in two stages of one program.
+ *
+ * Stage 1, shards. A member of consumer group --group on --topic. Every
+ * assigned input partition is one state shard (its persons and counters),
+ * owned by worker (partition % threads). The poll thread only moves
+ * messages into the workers' queues; workers decode (framing.c), validate,
+ * apply the rules and dead-letter rejects, with no lock per message. Until
+ * snapshots exist, a newly assigned partition is replayed from the beginning
+ * of its log, so correctness never depends on who held it before. Every
+ * --flush-ms each worker publishes the rows its shards changed as partial
+ * rows on the partials topic: key "PERIOD,MUNICIPALITY,VISITATION@P" (P the
+ * input partition), the partials partition chosen from the row key alone so
+ * that all partials of a row meet in one place; compacted, that topic keeps
+ * the latest partial of every (row, input partition).
+ *
+ * Stage 2, merge. A member of group "<group>.merge" on the partials topic
+ * keeps the latest partial per (row, input partition), sums them and
+ * publishes changed totals on --output-topic, keyed
+ * "PERIOD,MUNICIPALITY,VISITATION", each message the full row. Re-reading a
+ * partial or re-publishing a total never changes a number, so restarts and
+ * rebalances are safe; with any number of instances each row's total has one
+ * owner (the merge member holding its partials partition).
+ *
+ * --exit-at-eof (reprocessing): stage 1 stops once every assigned input
+ * partition is at the end of its log, publishes its last partials and
+ * flushes; stage 2 then reads its partials partitions up to their end and
+ * publishes the last totals. Exact for one instance; with several instances
+ * each one's merge stage only sees the partials published before it ends
+ * (run a last instance, or keep one running, to settle the totals). */
+#include "stream.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "avro/rollup_codec.h"
+#include "kafka.h"
+#include "shard.h"
+#include "source/framing.h"
+#include "source/schema_registry.h"
+
+enum {
+  MAX_PARTITIONS = 4096,
+  QUEUE_CAPACITY = 1 << 16,
+  TAKE_BATCH = 4096,
+  OUTPUT_PARTITIONS = 6,
+};
+
+static atomic_int stop_requested;
+
+static void on_signal(int sig) {
+  (void)sig;
+  atomic_store(&stop_requested, 1);
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One input partition's state. */
+typedef struct part_shard {
+  int32_t partition;
+  shard state;
+  rollup sent; /* the counters last published as partials */
+} part_shard;
+
+/* A worker's queue of messages, filled by the poll thread. */
+typedef struct work_queue {
+  pthread_mutex_t lock;
+  pthread_cond_t changed;
+  rd_kafka_message_t **items;
+  size_t head, count;
+  int busy; /* the worker holds messages taken from the queue */
+  int stop;
+} work_queue;
+
+typedef struct stream stream;
+
+typedef struct worker {
+  stream *st;
+  unsigned index;
+  pthread_t thread;
+  work_queue queue;
+  double next_flush;
+} worker;
+
+struct stream {
+  const config *cfg;
+  unsigned workers_n;
+  worker *workers;
+  framing frame;
+  pm_plan *plain_plan;
+  schema_source *schemas;
+  rd_kafka_t *consumer, *merger, *producer;
+  int partials_partitions;
+
+  /* Workers hold it for reading while they touch shards; the poll thread
+   * holds it for writing while a rebalance adds or drops shards. */
+  pthread_rwlock_t shards_lock;
+  part_shard *shards[MAX_PARTITIONS];
+  int at_eof[MAX_PARTITIONS]; /* poll thread only */
+  int assigned[MAX_PARTITIONS];
+
+  atomic_int stage1_done;
+  atomic_int failed;
+  pthread_mutex_t fail_lock;
+  char failure[512];
+
+  _Atomic uint64_t messages, partials, totals;
+  _Atomic uint64_t rejected[REASON_COUNT];
+};
+
+static void stream_fail(stream *st, const char *what) {
+  pthread_mutex_lock(&st->fail_lock);
+  if (!atomic_load(&st->failed))
+    snprintf(st->failure, sizeof st->failure, "%s", what);
+  atomic_store(&st->failed, 1);
+  pthread_mutex_unlock(&st->fail_lock);
+}
+
+/* ---- stage 1: workers ---- */
+
+static void dead_letter(stream *st, const rd_kafka_message_t *m, reason why) {
+  char partition[16], offset[24];
+  snprintf(partition, sizeof partition, "%" PRId32, m->partition);
+  snprintf(offset, sizeof offset, "%" PRId64, m->offset);
+  const char *code = reason_code(why);
+  rd_kafka_resp_err_t e;
+  do {
+    e = rd_kafka_producev(st->producer, RD_KAFKA_V_TOPIC(st->cfg->dead_letter_topic),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+                          RD_KAFKA_V_HEADER("reason", code, -1),
+                          RD_KAFKA_V_HEADER("source_topic", rd_kafka_topic_name(m->rkt), -1),
+                          RD_KAFKA_V_HEADER("source_partition", partition, -1),
+                          RD_KAFKA_V_HEADER("source_offset", offset, -1), RD_KAFKA_V_END);
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      rd_kafka_poll(st->producer, 10);
+  } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL);
+  if (e)
+    stream_fail(st, "cannot produce to the dead-letter topic; stopping so that nothing is lost");
+  atomic_fetch_add(&st->rejected[why], 1);
+}
+
+static void process_message(stream *st, const rd_kafka_message_t *m) {
+  if (m->partition < 0 || m->partition >= MAX_PARTITIONS)
+    return;
+  part_shard *ps = st->shards[m->partition];
+  if (!ps)
+    return; /* a message of a partition revoked meanwhile */
+  pm_record rec;
+  reason why = framing_decode(&st->frame, m->payload, m->len, &rec, NULL);
+  if (why == REASON_OK)
+    why = validate_record(&rec);
+  if (why == REASON_OK) {
+    int r = shard_apply(&ps->state, &rec, personmap_hash(rec.person_id));
+    if (r < 0)
+      stream_fail(st, "out of memory for person states");
+    else if (r == RULES_LATE)
+      why = REASON_LATE;
+  }
+  if (why != REASON_OK)
+    dead_letter(st, m, why);
+  atomic_fetch_add(&st->messages, 1);
+}
+
+static uint32_t row_partition(int32_t period, int32_t municipality, visitation v, int partitions) {
+  uint64_t h = personmap_hash(((int64_t)period * 1000 + municipality) * 8 + (int64_t)v);
+  return (uint32_t)(h % (uint64_t)partitions);
+}
+
+static void produce_row(stream *st, const char *topic, int32_t partition, const char *key,
+                        size_t klen, const uint8_t *value, size_t vlen) {
+  rd_kafka_resp_err_t e;
+  do {
+    e = rd_kafka_producev(st->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, klen),
+                          RD_KAFKA_V_VALUE((void *)value, vlen), RD_KAFKA_V_END);
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      rd_kafka_poll(st->producer, 10);
+  } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL);
+  if (e)
+    stream_fail(st, "cannot produce rollup rows to Kafka");
+}
+
+/* Publish the rows of ps that changed since they were last published. */
+static void publish_partials(stream *st, part_shard *ps) {
+  for (int month = 0; month < PERIOD_MONTHS; month++) {
+    if (!ps->state.counts.months[month])
+      continue;
+    for (int mi = 0; mi < MUNICIPALITY_COUNT; mi++) {
+      for (int v = 0; v < VISITATION_COUNT; v++) {
+        const uint32_t *now = rollup_row(&ps->state.counts, month, mi, v);
+        uint32_t *sent = rollup_row(&ps->sent, month, mi, v);
+        if (!memcmp(now, sent, ROLLUP_COLUMNS * sizeof *now))
+          continue;
+        memcpy(sent, now, ROLLUP_COLUMNS * sizeof *now);
+        rollup_row_view row = {period_from_month(month), municipality_codes[mi], (visitation)v,
+                               now};
+        char key[ROLLUP_KEY_MAX + 16];
+        size_t klen = rollup_key_format(row.period, row.municipality, row.visitation, key);
+        klen += (size_t)snprintf(key + klen, sizeof key - klen, "@%" PRId32, ps->partition);
+        uint8_t value[ROLLUP_ENCODED_MAX];
+        size_t vlen = rollup_codec_encode_row(&row, value);
+        produce_row(st, st->cfg->partials_topic,
+                    (int32_t)row_partition(row.period, row.municipality, row.visitation,
+                                           st->partials_partitions),
+                    key, klen, value, vlen);
+        atomic_fetch_add(&st->partials, 1);
+      }
+    }
+  }
+}
+
+static void publish_worker_partials(worker *w) {
+  stream *st = w->st;
+  for (int p = (int)w->index; p < MAX_PARTITIONS; p += (int)st->workers_n)
+    if (st->shards[p])
+      publish_partials(st, st->shards[p]);
+  w->next_flush = now_seconds() + st->cfg->flush_ms / 1000.0;
+}
+
+static void *worker_main(void *arg) {
+  worker *w = arg;
+  stream *st = w->st;
+  work_queue *q = &w->queue;
+  rd_kafka_message_t *taken[TAKE_BATCH];
+  w->next_flush = now_seconds() + st->cfg->flush_ms / 1000.0;
+  for (;;) {
+    pthread_mutex_lock(&q->lock);
+    while (q->count == 0 && !q->stop && now_seconds() < w->next_flush) {
+      struct timespec until;
+      clock_gettime(CLOCK_REALTIME, &until);
+      until.tv_nsec += 50 * 1000 * 1000;
+      if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+      }
+      pthread_cond_timedwait(&q->changed, &q->lock, &until);
+    }
+    size_t n = 0;
+    while (n < TAKE_BATCH && q->count > 0) {
+      taken[n++] = q->items[q->head];
+      q->head = (q->head + 1) % QUEUE_CAPACITY;
+      q->count--;
+    }
+    int stopping = q->stop && q->count == 0 && n == 0;
+    q->busy = 1;
+    pthread_cond_broadcast(&q->changed); /* room for the poll thread */
+    pthread_mutex_unlock(&q->lock);
+
+    pthread_rwlock_rdlock(&st->shards_lock);
+    for (size_t i = 0; i < n; i++) {
+      process_message(st, taken[i]);
+      rd_kafka_message_destroy(taken[i]);
+    }
+    if (stopping || now_seconds() >= w->next_flush)
+      publish_worker_partials(w);
+    pthread_rwlock_unlock(&st->shards_lock);
+
+    pthread_mutex_lock(&q->lock);
+    q->busy = 0;
+    pthread_cond_broadcast(&q->changed);
+    pthread_mutex_unlock(&q->lock);
+    if (stopping)
+      return NULL;
+  }
+}
+
+static void queue_push(work_queue *q, rd_kafka_message_t *m) {
+  pthread_mutex_lock(&q->lock);
+  while (q->count == QUEUE_CAPACITY)
+    pthread_cond_wait(&q->changed, &q->lock);
+  q->items[(q->head + q->count) % QUEUE_CAPACITY] = m;
+  q->count++;
+  if (q->count == 1)
+    pthread_cond_broadcast(&q->changed);
+  pthread_mutex_unlock(&q->lock);
+}
+
+/* Wait until every worker has applied everything queued so far. */
+static void drain_workers(stream *st) {
+  for (unsigned i = 0; i < st->workers_n; i++) {
+    work_queue *q = &st->workers[i].queue;
+    pthread_mutex_lock(&q->lock);
+    while (q->count > 0 || q->busy)
+      pthread_cond_wait(&q->changed, &q->lock);
+    pthread_mutex_unlock(&q->lock);
+  }
+}
+
+/* ---- stage 1: rebalances ---- */
+
+static void shards_assign(stream *st, const rd_kafka_topic_partition_list_t *parts) {
+  pthread_rwlock_wrlock(&st->shards_lock);
+  for (int i = 0; i < parts->cnt; i++) {
+    int32_t p = parts->elems[i].partition;
+    if (p < 0 || p >= MAX_PARTITIONS || st->shards[p])
+      continue;
+    part_shard *ps = calloc(1, sizeof *ps);
+    if (!ps || shard_init(&ps->state, &st->cfg->rules, 0) < 0) {
+      free(ps);
+      stream_fail(st, "out of memory for a new shard");
+      continue;
+    }
+    ps->partition = p;
+    rollup_init(&ps->sent);
+    st->shards[p] = ps;
+    st->at_eof[p] = 0;
+    st->assigned[p] = 1;
+  }
+  pthread_rwlock_unlock(&st->shards_lock);
+}
+
+static void shards_revoke(stream *st, const rd_kafka_topic_partition_list_t *parts) {
+  drain_workers(st);
+  pthread_rwlock_wrlock(&st->shards_lock);
+  for (int i = 0; i < parts->cnt; i++) {
+    int32_t p = parts->elems[i].partition;
+    if (p < 0 || p >= MAX_PARTITIONS || !st->shards[p])
+      continue;
+    /* Its partials stay on the topic: the new owner rebuilds the same
+     * numbers and republishes them, so nothing double counts. */
+    publish_partials(st, st->shards[p]);
+    shard_free(&st->shards[p]->state);
+    rollup_free(&st->shards[p]->sent);
+    free(st->shards[p]);
+    st->shards[p] = NULL;
+    st->assigned[p] = 0;
+  }
+  pthread_rwlock_unlock(&st->shards_lock);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+  stream *st = opaque;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    shards_assign(st, parts);
+    /* No snapshots yet: every new owner replays the partition's whole log. */
+    for (int i = 0; i < parts->cnt; i++)
+      parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, parts);
+  } else {
+    shards_revoke(st, parts);
+    rd_kafka_assign(rk, NULL);
+  }
+}
+
+static int all_at_eof(const stream *st) {
+  int any = 0;
+  for (int p = 0; p < MAX_PARTITIONS; p++) {
+    if (!st->assigned[p])
+      continue;
+    any = 1;
+    if (!st->at_eof[p])
+      return 0;
+  }
+  return any;
+}
+
+/* The poll thread: messages to workers until stopped or, with --exit-at-eof,
+ * until every assigned partition is at its end. */
+static void poll_input(stream *st) {
+  double last_progress = now_seconds(), started = last_progress;
+  while (!atomic_load(&stop_requested) && !atomic_load(&st->failed)) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(st->consumer, 100);
+    if (m) {
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (m->partition >= 0 && m->partition < MAX_PARTITIONS)
+          st->at_eof[m->partition] = 1;
+        rd_kafka_message_destroy(m);
+      } else if (m->err) {
+        if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+            m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+          char why[300];
+          snprintf(why, sizeof why, "input topic %s: %s", st->cfg->topic,
+                   rd_kafka_message_errstr(m));
+          stream_fail(st, why);
+        }
+        rd_kafka_message_destroy(m);
+      } else {
+        if (m->partition >= 0 && m->partition < MAX_PARTITIONS)
+          st->at_eof[m->partition] = 0;
+        queue_push(&st->workers[(unsigned)m->partition % st->workers_n].queue, m);
+      }
+    }
+    if (st->cfg->exit_at_eof && all_at_eof(st))
+      break;
+    double now = now_seconds();
+    if (!st->cfg->quiet && now - last_progress >= 5) {
+      uint64_t done = atomic_load(&st->messages);
+      fprintf(stderr, "regstream: %.2f M messages, %.2f M/s\n", (double)done / 1e6,
+              (double)done / 1e6 / (now - started));
+      last_progress = now;
+    }
+  }
+}
+
+/* ---- stage 2: merge ---- */
+
+typedef struct merge_source {
+  int32_t partition;
+  int64_t counts[ROLLUP_COLUMNS];
+} merge_source;
+
+typedef struct merge_row {
+  merge_source *sources;
+  int count, capacity;
+  int dirty, ever_sent;
+  int64_t sent[ROLLUP_COLUMNS];
+} merge_row;
+
+typedef struct merge_state {
+  merge_row *months[PERIOD_MONTHS]; /* ROLLUP_KEYS rows each, or NULL */
+} merge_state;
+
+static void merge_clear(merge_state *ms) {
+  for (int m = 0; m < PERIOD_MONTHS; m++) {
+    if (!ms->months[m])
+      continue;
+    for (int k = 0; k < ROLLUP_KEYS; k++)
+      free(ms->months[m][k].sources);
+    free(ms->months[m]);
+    ms->months[m] = NULL;
+  }
+}
+
+/* Apply one partial message; -1 when its key or value is malformed. */
+static int merge_apply(merge_state *ms, const rd_kafka_message_t *m) {
+  const char *key = m->key, *at = key ? memchr(key, '@', m->key_len) : NULL;
+  int32_t period, municipality;
+  visitation v;
+  rollup_msg row;
+  if (!at || rollup_key_parse(key, (size_t)(at - key), &period, &municipality, &v) < 0 ||
+      rollup_codec_decode(m->payload, m->len, &row) < 0 || !period_valid(period))
+    return -1;
+  int mi = municipality_index(municipality);
+  char digits[16];
+  size_t ndigits = m->key_len - (size_t)(at + 1 - key);
+  if (mi < 0 || ndigits == 0 || ndigits >= sizeof digits)
+    return -1;
+  memcpy(digits, at + 1, ndigits);
+  digits[ndigits] = 0;
+  char *end;
+  long source = strtol(digits, &end, 10);
+  if (*end || source < 0 || source >= MAX_PARTITIONS)
+    return -1;
+  int month = period_to_month(period);
+  if (!ms->months[month] && !(ms->months[month] = calloc(ROLLUP_KEYS, sizeof(merge_row))))
+    return -1;
+  merge_row *r = &ms->months[month][mi * VISITATION_COUNT + (int)v];
+  merge_source *s = NULL;
+  for (int i = 0; i < r->count && !s; i++)
+    if (r->sources[i].partition == source)
+      s = &r->sources[i];
+  if (!s) {
+    if (r->count == r->capacity) {
+      int cap = r->capacity ? r->capacity * 2 : 4;
+      merge_source *grown = realloc(r->sources, (size_t)cap * sizeof *grown);
+      if (!grown)
+        return -1;
+      r->sources = grown;
+      r->capacity = cap;
+    }
+    s = &r->sources[r->count++];
+    s->partition = (int32_t)source;
+  }
+  memcpy(s->counts, row.counts, sizeof s->counts);
+  r->dirty = 1;
+  return 0;
+}
+
+static void merge_publish(stream *st, merge_state *ms) {
+  for (int month = 0; month < PERIOD_MONTHS; month++) {
+    if (!ms->months[month])
+      continue;
+    for (int k = 0; k < ROLLUP_KEYS; k++) {
+      merge_row *r = &ms->months[month][k];
+      if (!r->dirty)
+        continue;
+      r->dirty = 0;
+      rollup_msg total = {period_from_month(month),
+                          municipality_codes[k / VISITATION_COUNT],
+                          (visitation)(k % VISITATION_COUNT),
+                          {0}};
+      for (int i = 0; i < r->count; i++)
+        for (int c = 0; c < ROLLUP_COLUMNS; c++)
+          total.counts[c] += r->sources[i].counts[c];
+      if (r->ever_sent && !memcmp(total.counts, r->sent, sizeof r->sent))
+        continue;
+      memcpy(r->sent, total.counts, sizeof r->sent);
+      r->ever_sent = 1;
+      char key[ROLLUP_KEY_MAX];
+      size_t klen = rollup_key_format(total.period, total.municipality, total.visitation, key);
+      uint8_t value[ROLLUP_ENCODED_MAX];
+      size_t vlen = rollup_codec_encode(&total, value);
+      produce_row(st, st->cfg->output_topic, RD_KAFKA_PARTITION_UA, key, klen, value, vlen);
+      atomic_fetch_add(&st->totals, 1);
+    }
+  }
+}
+
+static void on_merge_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t *parts, void *opaque) {
+  /* The merge state is rebuilt from the compacted partials on every change
+   * of assignment: simple, and the republished totals carry equal values. */
+  merge_clear(opaque);
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    for (int i = 0; i < parts->cnt; i++)
+      parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, parts);
+  } else {
+    rd_kafka_assign(rk, NULL);
+  }
+}
+
+/* With --exit-at-eof, once stage 1 is done: 1 when every assigned partials
+ * partition has been read up to the end it had when stage 1 finished. */
+static int merge_caught_up(stream *st, int64_t *targets, int *have_targets) {
+  rd_kafka_topic_partition_list_t *parts = NULL;
+  if (rd_kafka_assignment(st->merger, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
+    return 0;
+  int done = parts->cnt > 0;
+  if (done && !*have_targets) {
+    for (int i = 0; i < parts->cnt; i++) {
+      int64_t low, high;
+      if (rd_kafka_query_watermark_offsets(st->merger, st->cfg->partials_topic,
+                                           parts->elems[i].partition, &low, &high, 5000)) {
+        rd_kafka_topic_partition_list_destroy(parts);
+        return 0;
+      }
+      targets[parts->elems[i].partition] = high;
+    }
+    *have_targets = 1;
+  }
+  if (done && rd_kafka_position(st->merger, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int i = 0; i < parts->cnt; i++) {
+      int64_t pos = parts->elems[i].offset, target = targets[parts->elems[i].partition];
+      if (target > 0 && (pos < 0 || pos < target))
+        done = 0;
+    }
+  } else {
+    done = 0;
+  }
+  rd_kafka_topic_partition_list_destroy(parts);
+  return done;
+}
+
+static void *merge_main(void *arg) {
+  stream *st = arg;
+  merge_state *ms = rd_kafka_opaque(st->merger);
+  int64_t *targets = calloc(MAX_PARTITIONS, sizeof *targets);
+  int have_targets = 0;
+  double next_publish = now_seconds() + st->cfg->flush_ms / 1000.0;
+  while (!atomic_load(&st->failed) && targets) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(st->merger, 50);
+    if (m) {
+      if (!m->err && merge_apply(ms, m) < 0)
+        fprintf(stderr,
+                "regstream: ignoring a malformed partial row at %s [%" PRId32 "] @ %" PRId64 "\n",
+                rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+      rd_kafka_message_destroy(m);
+    }
+    int stage1_done = atomic_load(&st->stage1_done);
+    if (stage1_done && (!st->cfg->exit_at_eof || merge_caught_up(st, targets, &have_targets))) {
+      merge_publish(st, ms);
+      break;
+    }
+    if (now_seconds() >= next_publish) {
+      merge_publish(st, ms);
+      next_publish = now_seconds() + st->cfg->flush_ms / 1000.0;
+    }
+  }
+  free(targets);
+  return NULL;
+}
+
+/* ---- setup ---- */
+
+static rd_kafka_t *new_client(const config *cfg, rd_kafka_type_t type, const char *group,
+                              void (*rebalance)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                                rd_kafka_topic_partition_list_t *, void *),
+                              void *opaque, char *err, size_t errlen) {
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  static const char *const consumer_defaults[] = {
+      "enable.partition.eof=true", "auto.offset.reset=earliest", "fetch.max.bytes=52428800",
+      "max.partition.fetch.bytes=4194304", "queued.max.messages.kbytes=262144"};
+  static const char *const producer_defaults[] = {"linger.ms=20", "compression.type=lz4",
+                                                  "enable.idempotence=true",
+                                                  "queue.buffering.max.messages=1000000"};
+  const char *const *defaults = type == RD_KAFKA_CONSUMER ? consumer_defaults : producer_defaults;
+  int n = type == RD_KAFKA_CONSUMER ? 5 : 4;
+  char why[512];
+  if (kafka_conf_apply(conf, cfg->brokers, defaults, n, err, errlen) < 0 ||
+      (group && rd_kafka_conf_set(conf, "group.id", group, why, sizeof why) != RD_KAFKA_CONF_OK) ||
+      kafka_conf_apply(conf, NULL, cfg->kafka_conf, cfg->kafka_conf_count, err, errlen) < 0) {
+    if (group && !err[0])
+      snprintf(err, errlen, "group.id: %s", why);
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+  }
+  if (rebalance)
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance);
+  rd_kafka_conf_set_opaque(conf, opaque);
+  rd_kafka_t *rk = rd_kafka_new(type, conf, why, sizeof why);
+  if (!rk) {
+    snprintf(err, errlen, "cannot start a Kafka client: %s", why);
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+  }
+  if (type == RD_KAFKA_CONSUMER)
+    rd_kafka_poll_set_consumer(rk);
+  return rk;
+}
+
+static int subscribe(rd_kafka_t *rk, const char *topic, char *err, size_t errlen) {
+  rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(t, topic, RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, t);
+  rd_kafka_topic_partition_list_destroy(t);
+  if (e) {
+    snprintf(err, errlen, "cannot subscribe to %s: %s", topic, rd_kafka_err2str(e));
+    return -1;
+  }
+  return 0;
+}
+
+/* The input topic exists; the output, partials and dead-letter topics are
+ * made when missing (the first two compacted). */
+static int prepare_topics(stream *st, char *err, size_t errlen) {
+  const config *cfg = st->cfg;
+  const rd_kafka_metadata_t *md =
+      kafka_metadata_fetch(st->producer, cfg->brokers, 10000, err, errlen);
+  if (!md)
+    return -1;
+  const rd_kafka_metadata_topic_t *t = kafka_metadata_topic(md, cfg->topic);
+  int inputs = t && !t->err ? t->partition_cnt : 0;
+  rd_kafka_metadata_destroy(md);
+  if (inputs <= 0) {
+    snprintf(err, errlen,
+             "input topic %s does not exist at %s (create it, e.g. with regstream "
+             "produce)",
+             cfg->topic, cfg->brokers);
+    return -1;
+  }
+  const kafka_topic_spec specs[] = {{cfg->partials_topic, OUTPUT_PARTITIONS, 1, 1},
+                                    {cfg->output_topic, OUTPUT_PARTITIONS, 1, 1},
+                                    {cfg->dead_letter_topic, OUTPUT_PARTITIONS, 1, 0}};
+  for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
+    int created;
+    if (kafka_topic_ensure(st->producer, cfg->brokers, &specs[i], NULL, &created, err, errlen) < 0)
+      return -1;
+  }
+  md = kafka_metadata_fetch(st->producer, cfg->brokers, 10000, err, errlen);
+  if (!md)
+    return -1;
+  t = kafka_metadata_topic(md, cfg->partials_topic);
+  st->partials_partitions = t && !t->err ? t->partition_cnt : 0;
+  rd_kafka_metadata_destroy(md);
+  if (st->partials_partitions <= 0) {
+    snprintf(err, errlen, "partials topic %s has no partitions", cfg->partials_topic);
+    return -1;
+  }
+  return 0;
+}
+
+static int prepare_framing(stream *st, char *err, size_t errlen) {
+  const config *cfg = st->cfg;
+  if (cfg->schema_registry || cfg->schema_dir) {
+    st->schemas = cfg->schema_registry
+                      ? schema_source_open_registry(cfg->schema_registry, NULL, err, errlen)
+                      : schema_source_open_dir(cfg->schema_dir, NULL, err, errlen);
+    st->frame = (framing){FRAMING_CONFLUENT, NULL, st->schemas};
+    return st->schemas ? 0 : -1;
+  }
+  st->plain_plan = cfg->schema_file ? framing_plan_from_file(cfg->schema_file, err, errlen)
+                                    : pm_plan_from_json(pm_reader_schema_json,
+                                                        strlen(pm_reader_schema_json), err, errlen);
+  st->frame = (framing){FRAMING_PLAIN, st->plain_plan, NULL};
+  return st->plain_plan ? 0 : -1;
+}
+
+static void close_stream(stream *st) {
+  if (st->consumer)
+    rd_kafka_destroy(st->consumer);
+  if (st->merger) {
+    merge_state *ms = rd_kafka_opaque(st->merger);
+    rd_kafka_destroy(st->merger);
+    merge_clear(ms);
+    free(ms);
+  }
+  if (st->producer)
+    rd_kafka_destroy(st->producer);
+  for (int p = 0; p < MAX_PARTITIONS; p++) {
+    if (!st->shards[p])
+      continue;
+    shard_free(&st->shards[p]->state);
+    rollup_free(&st->shards[p]->sent);
+    free(st->shards[p]);
+  }
+  for (unsigned i = 0; st->workers && i < st->workers_n; i++) {
+    free(st->workers[i].queue.items);
+    pthread_mutex_destroy(&st->workers[i].queue.lock);
+    pthread_cond_destroy(&st->workers[i].queue.changed);
+  }
+  free(st->workers);
+  if (st->plain_plan)
+    pm_plan_free(st->plain_plan);
+  if (st->schemas)
+    schema_source_free(st->schemas);
+  pthread_rwlock_destroy(&st->shards_lock);
+  pthread_mutex_destroy(&st->fail_lock);
+}
+
+int stream_run(const config *cfg, stream_result *result, char *err, size_t errlen) {
+  static stream st_storage;
+  stream *st = &st_storage;
+  memset(st, 0, sizeof *st);
+  memset(result, 0, sizeof *result);
+  err[0] = 0;
+  st->cfg = cfg;
+  st->workers_n = (unsigned)cfg->threads;
+  pthread_rwlock_init(&st->shards_lock, NULL);
+  pthread_mutex_init(&st->fail_lock, NULL);
+  double started = now_seconds();
+
+  char merge_group[600];
+  snprintf(merge_group, sizeof merge_group, "%s.merge", cfg->group);
+  merge_state *ms = calloc(1, sizeof *ms);
+  int rc = ms && prepare_framing(st, err, errlen) == 0 ? 0 : -1;
+  if (rc == 0 && !(st->producer = new_client(cfg, RD_KAFKA_PRODUCER, NULL, NULL, st, err, errlen)))
+    rc = -1;
+  if (rc == 0)
+    rc = prepare_topics(st, err, errlen);
+  if (rc == 0 && !(st->consumer = new_client(cfg, RD_KAFKA_CONSUMER, cfg->group, on_rebalance, st,
+                                             err, errlen)))
+    rc = -1;
+  if (rc == 0 && !(st->merger = new_client(cfg, RD_KAFKA_CONSUMER, merge_group, on_merge_rebalance,
+                                           ms, err, errlen)))
+    rc = -1;
+  else if (rc == 0)
+    ms = NULL; /* owned by the merger now */
+  free(ms);
+  if (rc == 0 && (subscribe(st->consumer, cfg->topic, err, errlen) < 0 ||
+                  subscribe(st->merger, cfg->partials_topic, err, errlen) < 0))
+    rc = -1;
+  st->workers = rc == 0 ? calloc(st->workers_n, sizeof *st->workers) : NULL;
+  if (rc == 0 && !st->workers) {
+    snprintf(err, errlen, "out of memory");
+    rc = -1;
+  }
+  if (rc < 0) {
+    if (!err[0])
+      snprintf(err, errlen, "out of memory");
+    close_stream(st);
+    return -1;
+  }
+
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  unsigned started_workers = 0;
+  for (; started_workers < st->workers_n; started_workers++) {
+    worker *w = &st->workers[started_workers];
+    w->st = st;
+    w->index = started_workers;
+    pthread_mutex_init(&w->queue.lock, NULL);
+    pthread_cond_init(&w->queue.changed, NULL);
+    w->queue.items = malloc(QUEUE_CAPACITY * sizeof *w->queue.items);
+    if (!w->queue.items || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+      stream_fail(st, "cannot start a worker thread");
+      break;
+    }
+  }
+  pthread_t merge_thread;
+  int merging = pthread_create(&merge_thread, NULL, merge_main, st) == 0;
+  if (!merging)
+    stream_fail(st, "cannot start the merge thread");
+
+  if (!atomic_load(&st->failed))
+    poll_input(st);
+
+  /* Stage 1 ends: workers apply what is queued and publish their partials. */
+  for (unsigned i = 0; i < started_workers; i++) {
+    work_queue *q = &st->workers[i].queue;
+    pthread_mutex_lock(&q->lock);
+    q->stop = 1;
+    pthread_cond_broadcast(&q->changed);
+    pthread_mutex_unlock(&q->lock);
+    pthread_join(st->workers[i].thread, NULL);
+  }
+  rd_kafka_consumer_close(st->consumer); /* leaves the group (revokes, publishing partials) */
+  if (rd_kafka_flush(st->producer, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    stream_fail(st, "partial rows or dead letters were not acknowledged within 60 s");
+  atomic_store(&st->stage1_done, 1);
+  if (merging)
+    pthread_join(merge_thread, NULL);
+  rd_kafka_consumer_close(st->merger);
+  if (rd_kafka_flush(st->producer, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    stream_fail(st, "total rows were not acknowledged within 60 s");
+
+  result->messages = atomic_load(&st->messages);
+  for (int r = 0; r < REASON_COUNT; r++)
+    result->rejected[r] = atomic_load(&st->rejected[r]);
+  result->partials = atomic_load(&st->partials);
+  result->totals = atomic_load(&st->totals);
+  result->seconds = now_seconds() - started;
+  rc = atomic_load(&st->failed) ? -1 : 0;
+  if (rc < 0)
+    snprintf(err, errlen, "%s", st->failure);
+  close_stream(st);
+  return rc;
+}
