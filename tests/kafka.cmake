@@ -17,3 +17,8 @@ set_tests_properties(kafka_tools PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT
 # Checks a topic loaded by `regstream produce` against its container file.
 add_executable(kafka_topic_check ${CMAKE_CURRENT_SOURCE_DIR}/kafka_topic_check.c)
 target_link_libraries(kafka_topic_check PRIVATE regstream_app)
+
+# The Kafka mode of `regstream run` against a real local broker: equals file
+# mode (1 and 2 threads, Confluent framing, two instances), dead letters.
+add_test(NAME kafka_run COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kafka_run.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(kafka_run PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 900)

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# tests/kafka_run.sh — the Kafka mode of `regstream run` against a real local
+# Kafka 4.3.1 broker (deploy/kafka-local.sh, port 19592, its own data dir,
+# stopped on exit). Registered by tests/kafka.cmake as the ctest kafka_run
+# (label kafka, RUN_SERIAL). On one generated stream with repeats,
+# corrections, late and invalid records:
+#   1. Kafka mode (--exit-at-eof) with 1 and with 2 worker threads, exported
+#      with `regstream export`, equals the file-mode CSV byte for byte;
+#   2. the dead-letter topic holds as many records as the file-mode dead-letter
+#      file, per reason too (the reason header), with source headers;
+#   3. Confluent framing with writer schemas from an <id>.avsc directory gives
+#      the same CSV;
+#   4. two live instances in one consumer group converge to the same CSV and
+#      both stop cleanly on SIGTERM;
+#   5. clean one-line errors: a missing input topic, an unreachable broker.
+# Needs Java >= 17 and Maven (deploy/install-deps.sh --kafka): without them
+# the test FAILS, it never skips.
+# Usage: tests/kafka_run.sh BUILD_DIR
+set -uo pipefail
+
+BUILD=$(cd "${1:?usage: kafka_run.sh BUILD_DIR}" && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PORT=19592
+RS=$BUILD/regstream
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); echo "ok: $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+finish() {
+  echo "kafka_run: $passed passed, $failed failed"
+  [ "$failed" = 0 ]
+  exit
+}
+
+for tool in java mvn; do
+  command -v "$tool" >/dev/null || {
+    bad "$tool is not installed: run deploy/install-deps.sh --kafka"
+    finish
+  }
+done
+for bin in "$RS" "$BUILD/bench/regstream-gen"; do
+  [ -x "$bin" ] || { bad "$bin is not built"; finish; }
+done
+
+TMP=$(mktemp -d /tmp/kafka_run.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
+  "$ROOT/deploy/kafka-local.sh" stop --port "$PORT" >/dev/null 2>&1
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+B=$(timeout 120 "$ROOT/deploy/kafka-local.sh" start --port "$PORT" --dir "$TMP/kafka" 2>"$TMP/broker.log")
+[ "$B" = "127.0.0.1:$PORT" ] || { bad "broker did not start: $(tail -3 "$TMP/broker.log" | tr '\n' ' ')"; finish; }
+ok "broker up at $B"
+
+"$BUILD/bench/regstream-gen" --profile random --seed 11 --persons 1500 --months 24 \
+  --repeat-rate 0.02 --correction-rate 0.03 --late-rate 0.02 --invalid-rate 0.01 \
+  --out "$TMP/in.avro" >"$TMP/gen.log" 2>&1 || { bad "regstream-gen failed"; finish; }
+"$RS" run --input "$TMP/in.avro" --csv "$TMP/file.csv" --dead-letter "$TMP/file.jsonl" --quiet ||
+  { bad "file mode failed"; finish; }
+file_rejects=$(wc -l <"$TMP/file.jsonl")
+ok "file mode: $(($(wc -l <"$TMP/file.csv") - 1)) rows, $file_rejects rejects"
+
+timeout 60 "$RS" produce --brokers "$B" --topic pm --input "$TMP/in.avro" --partitions 6 --quiet ||
+  { bad "produce failed"; finish; }
+mkdir -p "$TMP/schemas"
+cp "$ROOT/schemas/person_month.avsc" "$TMP/schemas/42.avsc"
+timeout 60 "$RS" produce --brokers "$B" --topic pm_conf --input "$TMP/in.avro" --partitions 6 \
+  --framing confluent --schema-id 42 --quiet || { bad "produce (Confluent) failed"; finish; }
+
+# run_and_compare NAME ARGS...: Kafka mode to EOF, export, compare with file mode.
+run_and_compare() {
+  local name=$1
+  shift
+  if ! timeout 180 "$RS" run --brokers "$B" --group "g_$name" --output-topic "out_$name" \
+    --dead-letter-topic "dlq_$name" --exit-at-eof --flush-ms 200 "$@" >"$TMP/$name.log" 2>&1; then
+    bad "$name: run failed: $(tail -2 "$TMP/$name.log" | tr '\n' ' ')"
+    return
+  fi
+  if ! timeout 60 "$RS" export --brokers "$B" --topic "out_$name" --csv "$TMP/$name.csv" \
+    >"$TMP/$name.export.log" 2>&1; then
+    bad "$name: export failed: $(tail -1 "$TMP/$name.export.log")"
+    return
+  fi
+  if cmp -s "$TMP/file.csv" "$TMP/$name.csv"; then
+    ok "$name: exported CSV equals file mode"
+  else
+    bad "$name: exported CSV differs from file mode: $(diff "$TMP/file.csv" "$TMP/$name.csv" | head -3 | tr '\n' ' ')"
+  fi
+  local dlq
+  dlq=$(timeout 60 "$ROOT/deploy/kafka-tool.sh" get-offsets --bootstrap-server "$B" \
+    --topic "dlq_$name" 2>/dev/null | awk -F: '{s += $NF} END {print s + 0}')
+  if [ "$dlq" = "$file_rejects" ]; then
+    ok "$name: dead-letter topic holds all $dlq rejects"
+  else
+    bad "$name: dead-letter topic holds $dlq records, file mode rejected $file_rejects"
+  fi
+}
+
+run_and_compare one_thread --topic pm --threads 1
+run_and_compare two_threads --topic pm --threads 2
+run_and_compare confluent --topic pm_conf --threads 2 --schema-dir "$TMP/schemas"
+
+# Reasons per dead letter: the topic's reason headers against the file's reasons.
+timeout 60 "$ROOT/deploy/kafka-tool.sh" console-consumer --bootstrap-server "$B" --topic dlq_two_threads \
+  --from-beginning --max-messages "$file_rejects" --timeout-ms 20000 --formatter-property print.headers=true \
+  --formatter-property print.value=false 2>/dev/null |
+  sed -n 's/.*reason:\([a-z_]*\).*/\1/p' | sort | uniq -c | awk '{print $2, $1}' >"$TMP/topic_reasons"
+sed -n 's/.*"reason":"\([a-z_]*\)".*/\1/p' "$TMP/file.jsonl" | sort | uniq -c |
+  awk '{print $2, $1}' >"$TMP/file_reasons"
+if [ -s "$TMP/file_reasons" ] && cmp -s "$TMP/topic_reasons" "$TMP/file_reasons"; then
+  ok "dead-letter reasons per code equal file mode: $(tr '\n' ' ' <"$TMP/file_reasons")"
+else
+  bad "dead-letter reasons differ: topic [$(tr '\n' ' ' <"$TMP/topic_reasons")] file [$(tr '\n' ' ' <"$TMP/file_reasons")]"
+fi
+if timeout 60 "$ROOT/deploy/kafka-tool.sh" console-consumer --bootstrap-server "$B" --topic dlq_two_threads \
+  --from-beginning --max-messages 1 --timeout-ms 20000 --formatter-property print.headers=true \
+  --formatter-property print.value=false 2>/dev/null | grep -q 'source_topic:pm,source_partition:[0-5],source_offset:[0-9]'; then
+  ok "dead letters carry source topic, partition and offset headers"
+else
+  bad "dead letters lack source headers"
+fi
+
+# Two live instances in one group: converge, then stop on SIGTERM.
+for i in 1 2; do
+  "$RS" run --brokers "$B" --topic pm --group g_pair --output-topic out_pair \
+    --dead-letter-topic dlq_pair --flush-ms 200 --threads 2 >"$TMP/pair$i.log" 2>&1 &
+  pids+=($!)
+done
+converged=0
+for _ in $(seq 60); do
+  sleep 2
+  if timeout 60 "$RS" export --brokers "$B" --topic out_pair --csv "$TMP/pair.csv" >/dev/null 2>&1 &&
+    cmp -s "$TMP/file.csv" "$TMP/pair.csv"; then
+    converged=1
+    break
+  fi
+done
+[ $converged = 1 ] && ok "two instances in one group converge to the file-mode CSV" ||
+  bad "two instances did not converge to the file-mode CSV within 120 s"
+kill -TERM "${pids[@]}" 2>/dev/null
+for pid in "${pids[@]}"; do
+  if timeout 60 tail --pid="$pid" -f /dev/null; then :; fi
+  wait "$pid"
+  rc=$?
+  [ $rc = 0 ] && ok "instance $pid stopped cleanly on SIGTERM" || bad "instance $pid exited $rc on SIGTERM: $(tail -2 "$TMP/pair1.log" "$TMP/pair2.log" | tr '\n' ' ')"
+done
+pids=()
+
+# Clean errors.
+out=$(timeout 60 "$RS" run --brokers "$B" --topic no_such_topic --group g_err --output-topic out_err \
+  --dead-letter-topic dlq_err --exit-at-eof 2>&1)
+rc=$?
+[ $rc = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] && echo "$out" | grep -q no_such_topic &&
+  ok "missing input topic: one line, exit 1: $out" || bad "missing input topic: exit $rc: $out"
+start=$(date +%s)
+out=$(timeout 60 "$RS" run --brokers 127.0.0.1:1 --topic pm --group g_err --output-topic out_err \
+  --dead-letter-topic dlq_err --exit-at-eof 2>&1)
+rc=$?
+took=$(($(date +%s) - start))
+[ $rc = 1 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [ $took -le 20 ] &&
+  ok "unreachable broker: one line, exit 1 after ${took}s: $out" || bad "unreachable broker: exit $rc after ${took}s: $out"
+
+finish
