@@ -51,6 +51,7 @@ enum {
   MAX_PARTITIONS = 4096,
   QUEUE_CAPACITY = 1 << 16,
   TAKE_BATCH = 4096,
+  PENDING = 512, /* messages the poll thread gathers per worker before a hand-over */
   OUTPUT_PARTITIONS = 6,
 };
 
@@ -110,6 +111,10 @@ struct stream {
   part_shard *shards[MAX_PARTITIONS];
   int at_eof[MAX_PARTITIONS]; /* poll thread only */
   int assigned[MAX_PARTITIONS];
+
+  /* The poll thread's messages not yet handed to workers (PENDING each). */
+  rd_kafka_message_t **pending;
+  size_t *pending_n;
 
   atomic_int stage1_done;
   atomic_int failed;
@@ -277,15 +282,25 @@ static void *worker_main(void *arg) {
   }
 }
 
-static void queue_push(work_queue *q, rd_kafka_message_t *m) {
+/* Hand n messages to a worker: one lock per batch, not per message. */
+static void queue_push(work_queue *q, rd_kafka_message_t **msgs, size_t n) {
   pthread_mutex_lock(&q->lock);
-  while (q->count == QUEUE_CAPACITY)
-    pthread_cond_wait(&q->changed, &q->lock);
-  q->items[(q->head + q->count) % QUEUE_CAPACITY] = m;
-  q->count++;
-  if (q->count == 1)
-    pthread_cond_broadcast(&q->changed);
+  for (size_t i = 0; i < n; i++) {
+    while (q->count == QUEUE_CAPACITY)
+      pthread_cond_wait(&q->changed, &q->lock);
+    q->items[(q->head + q->count) % QUEUE_CAPACITY] = msgs[i];
+    q->count++;
+  }
+  pthread_cond_broadcast(&q->changed);
   pthread_mutex_unlock(&q->lock);
+}
+
+/* Hand every pending message of the poll thread to its worker. */
+static void flush_pending(stream *st) {
+  for (unsigned w = 0; w < st->workers_n; w++) {
+    queue_push(&st->workers[w].queue, st->pending + w * PENDING, st->pending_n[w]);
+    st->pending_n[w] = 0;
+  }
 }
 
 /* Wait until every worker has applied everything queued so far. */
@@ -323,6 +338,9 @@ static void shards_assign(stream *st, const rd_kafka_topic_partition_list_t *par
 }
 
 static void shards_revoke(stream *st, const rd_kafka_topic_partition_list_t *parts) {
+  /* Messages consumed before the revoke belong to the old shards: apply
+   * them there, or a re-assigned partition would see them twice. */
+  flush_pending(st);
   drain_workers(st);
   pthread_rwlock_wrlock(&st->shards_lock);
   for (int i = 0; i < parts->cnt; i++) {
@@ -373,7 +391,11 @@ static int all_at_eof(const stream *st) {
 static void poll_input(stream *st) {
   double last_progress = now_seconds(), started = last_progress;
   while (!atomic_load(&stop_requested) && !atomic_load(&st->failed)) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(st->consumer, 100);
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(st->consumer, 0);
+    if (!m) {
+      flush_pending(st); /* idle: hand over what is pending before blocking */
+      m = rd_kafka_consumer_poll(st->consumer, 100);
+    }
     if (m) {
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         if (m->partition >= 0 && m->partition < MAX_PARTITIONS)
@@ -391,11 +413,16 @@ static void poll_input(stream *st) {
       } else {
         if (m->partition >= 0 && m->partition < MAX_PARTITIONS)
           st->at_eof[m->partition] = 0;
-        queue_push(&st->workers[(unsigned)m->partition % st->workers_n].queue, m);
+        unsigned w = (unsigned)m->partition % st->workers_n;
+        st->pending[w * PENDING + st->pending_n[w]++] = m;
+        if (st->pending_n[w] == PENDING) {
+          queue_push(&st->workers[w].queue, st->pending + w * PENDING, PENDING);
+          st->pending_n[w] = 0;
+        }
       }
     }
     if (st->cfg->exit_at_eof && all_at_eof(st))
-      break;
+      break; /* at EOF poll returned NULL before: nothing is pending */
     double now = now_seconds();
     if (!st->cfg->quiet && now - last_progress >= 5) {
       uint64_t done = atomic_load(&st->messages);
@@ -404,6 +431,7 @@ static void poll_input(stream *st) {
       last_progress = now;
     }
   }
+  flush_pending(st);
 }
 
 /* ---- stage 2: merge ---- */
@@ -714,6 +742,8 @@ static void close_stream(stream *st) {
     pthread_cond_destroy(&st->workers[i].queue.changed);
   }
   free(st->workers);
+  free(st->pending);
+  free(st->pending_n);
   if (st->plain_plan)
     pm_plan_free(st->plain_plan);
   if (st->schemas)
@@ -755,7 +785,9 @@ int stream_run(const config *cfg, stream_result *result, char *err, size_t errle
                   subscribe(st->merger, cfg->partials_topic, err, errlen) < 0))
     rc = -1;
   st->workers = rc == 0 ? calloc(st->workers_n, sizeof *st->workers) : NULL;
-  if (rc == 0 && !st->workers) {
+  st->pending = rc == 0 ? calloc((size_t)st->workers_n * PENDING, sizeof *st->pending) : NULL;
+  st->pending_n = rc == 0 ? calloc(st->workers_n, sizeof *st->pending_n) : NULL;
+  if (rc == 0 && (!st->workers || !st->pending || !st->pending_n)) {
     snprintf(err, errlen, "out of memory");
     rc = -1;
   }
