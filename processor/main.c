@@ -62,9 +62,13 @@ static int command_run_kafka(const config *cfg) {
     return 1;
   }
   if (!cfg->quiet) {
-    fprintf(stderr, "regstream: %llu messages from %s in %.2f s (%.2f M/s), %d thread(s)\n",
+    fprintf(stderr,
+            "regstream: %llu messages from %s in %.2f s (%.2f M/s), %.2f M/s from the first "
+            "message, %d thread(s)\n",
             (unsigned long long)res.messages, cfg->topic, res.seconds,
-            res.seconds > 0 ? (double)res.messages / res.seconds / 1e6 : 0.0, cfg->threads);
+            res.seconds > 0 ? (double)res.messages / res.seconds / 1e6 : 0.0,
+            res.seconds_from_first > 0 ? (double)res.messages / res.seconds_from_first / 1e6 : 0.0,
+            cfg->threads);
     print_rejected(res.rejected);
     fprintf(stderr, "; published %llu partial rows to %s and %llu total rows to %s\n",
             (unsigned long long)res.partials, cfg->partials_topic, (unsigned long long)res.totals,

@@ -116,6 +116,8 @@ struct stream {
   rd_kafka_message_t **pending;
   size_t *pending_n;
 
+  double first_message; /* poll thread: when the first input message came */
+
   atomic_int stage1_done;
   atomic_int failed;
   pthread_mutex_t fail_lock;
@@ -413,6 +415,8 @@ static void poll_input(stream *st) {
       } else {
         if (m->partition >= 0 && m->partition < MAX_PARTITIONS)
           st->at_eof[m->partition] = 0;
+        if (st->first_message == 0)
+          st->first_message = now_seconds();
         unsigned w = (unsigned)m->partition % st->workers_n;
         st->pending[w * PENDING + st->pending_n[w]++] = m;
         if (st->pending_n[w] == PENDING) {
@@ -846,6 +850,7 @@ int stream_run(const config *cfg, stream_result *result, char *err, size_t errle
   result->partials = atomic_load(&st->partials);
   result->totals = atomic_load(&st->totals);
   result->seconds = now_seconds() - started;
+  result->seconds_from_first = st->first_message ? now_seconds() - st->first_message : 0;
   rc = atomic_load(&st->failed) ? -1 : 0;
   if (rc < 0)
     snprintf(err, errlen, "%s", st->failure);

@@ -16,6 +16,7 @@ typedef struct stream_result {
   uint64_t partials;               /* partial rows published */
   uint64_t totals;                 /* total rows published */
   double seconds;
+  double seconds_from_first; /* from the first input message on (no group join) */
 } stream_result;
 
 /* Run until SIGINT/SIGTERM, or with cfg->exit_at_eof until every assigned

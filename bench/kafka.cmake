@@ -1,0 +1,5 @@
+# The bare librdkafka consumer: the transport ceiling bench/kafka.sh measures
+# regstream's Kafka mode against.
+pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
+add_executable(bench-bare-consume ${CMAKE_CURRENT_SOURCE_DIR}/bare_consume.c)
+target_link_libraries(bench-bare-consume PRIVATE PkgConfig::RDKAFKA)
