@@ -6,13 +6,16 @@
 #   1. bench/regstream-gen --profile kib --seed 1   the synthetic stand-in for
 #      the evaluation report's cohort (SPEC §8: 1,664 participants in 15
 #      municipalities, 2019-2022) as an Avro container file
-#   2. regstream run        rollups (CSV) and dead letters (JSON lines)
+#   2. regstream demo       the whole Kafka path on librdkafka's in-process
+#                           mock cluster: produce the file to a topic, run
+#                           the Kafka mode to its end, export the upsert
+#                           topic of rollups to a CSV
 #   3. regstream report     the report's headline measures at 2023-02 next to
 #                           the rollup's
 #
 # The files stay in a fresh directory under ${TMPDIR:-/tmp}, printed at the end
-# (or in DIR with --out DIR). The Kafka path (SPEC §2, §4) will replace step 1
-# as the default once it exists.
+# (or in DIR with --out DIR). For a real broker: deploy/kafka-local.sh and
+# regstream produce / run --brokers / export (README).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -58,11 +61,11 @@ fi
 say "generating the kib profile (seed 1) into $dir/kib.avro"
 build/bench/regstream-gen --profile kib --seed 1 --out "$dir/kib.avro"
 
-say "running the main job"
-build/regstream run --input "$dir/kib.avro" --csv "$dir/rollup.csv" \
-  --dead-letter "$dir/dlq.jsonl" --project-start 201901 --project-end 202212
+say "running the main job on the Kafka path: produce, process, export (in-process mock cluster)"
+build/regstream demo --input "$dir/kib.avro" --csv "$dir/rollup.csv" \
+  --project-start 201901 --project-end 202212
 
 say "headline report at 2023-02"
 build/regstream report --csv "$dir/rollup.csv" --at 202302
 
-say "files: $dir/kib.avro (input), $dir/rollup.csv (rollups), $dir/dlq.jsonl (dead letters)"
+say "files: $dir/kib.avro (input), $dir/rollup.csv (rollups exported from the output topic)"

@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 
 #include "config.h"
+#include "demo.h"
 #include "export.h"
 #include "produce.h"
 #include "replay.h"
@@ -23,6 +24,8 @@ static void usage(FILE *out) {
         "                [--threads N] [--project-start YYYYMM] [--project-end YYYYMM]\n"
         "                [--full-time-weekly-hours X] [--durable-window-months N]\n"
         "                [--durable-run-months N] [--quiet]\n"
+        "  regstream demo --input FILE.avro... --csv OUT.csv [--threads N] [rule options]\n"
+        "      the whole Kafka path (produce, run, export) on an in-process mock cluster\n"
         "  regstream report --csv ROLLUP.csv [--at YYYYMM] [--check [--tolerance POINTS]]\n"
         "      prints the evaluation report's headline measures (KIB, 2023) next to the\n"
         "      rollup's; --check exits 1 when one is off by more than the tolerance\n"
@@ -193,6 +196,8 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(argv[1], "run"))
     return command_run(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "demo"))
+    return demo_main(argc - 1, argv + 1);
   if (!strcmp(argv[1], "report"))
     return command_report(argc - 1, argv + 1);
   if (!strcmp(argv[1], "produce"))

@@ -22,3 +22,8 @@ target_link_libraries(kafka_topic_check PRIVATE regstream_app)
 # mode (1 and 2 threads, Confluent framing, two instances), dead letters.
 add_test(NAME kafka_run COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kafka_run.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(kafka_run PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 900)
+
+# The README's embedded default (regstream demo on the in-process mock
+# cluster) equals file mode.
+add_test(NAME demo_mock COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/demo_mock.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(demo_mock PROPERTIES TIMEOUT 300)
