@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bare: topic %s not found\n", argv[2]);
     return 1;
   }
-  uint64_t messages = 0, bytes = 0;
+  uint64_t messages = 0;
   int at_end = 0;
   double started = now_seconds(), first = 0;
   while (at_end < partitions && now_seconds() - started < 600) {
@@ -71,7 +71,6 @@ int main(int argc, char **argv) {
       if (!messages)
         first = now_seconds();
       messages++;
-      bytes += m->len;
     }
     rd_kafka_message_destroy(m);
   }

@@ -92,7 +92,7 @@ static double bench_avro_c(const uint8_t *buf, size_t len, long n, uint64_t *che
     pm_record r;
     memset(&r, 0, sizeof r);
     avro_value_t f;
-    int e, b;
+    int e = 0, b = 0;
     avro_value_get_by_index(&dest, 0, &f, NULL);
     avro_value_get_long(&f, &r.person_id);
     avro_value_get_by_index(&dest, 1, &f, NULL);

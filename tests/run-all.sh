@@ -9,6 +9,12 @@
 #   asan-build    build-asan/  Debug, -DREGSTREAM_SANITIZE=address,undefined
 #   asan-test     ctest on build-asan/ with REGSTREAM_SANITIZED=1 exported
 #                 (tests read it to shrink their sizes under the sanitizers)
+#   tsan-build    build-tsan/  Debug, clang, -DREGSTREAM_SANITIZE=thread
+#   tsan-test     the multithreaded file-mode tests under ThreadSanitizer
+#                 (test_app_replay, differential over 1-4 threads, edge_cases,
+#                 kib_calibration). The Kafka-mode tests are not in it: TSan
+#                 crashes in its own allocator on threads of the uninstrumented
+#                 librdkafka; they run under ASan/UBSan instead.
 #   fuzz-smoke    tests/fuzz/run-smoke.sh, when that script exists
 #
 # A failed stage does not stop the others (a test stage whose build failed is
@@ -22,9 +28,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
 
 timeout_s=${REGSTREAM_TEST_TIMEOUT:-1200}
-total_stages=5
+total_stages=7
 if [ -f tests/fuzz/run-smoke.sh ]; then
-  total_stages=6
+  total_stages=8
 fi
 
 stage_names=()
@@ -164,6 +170,24 @@ if [ "$last_ok" = 1 ]; then
   stage asan-test run_asan_ctest
 else
   not_run asan-test "asan-build failed"
+fi
+
+run_tsan_ctest() {
+  local rc=0
+  REGSTREAM_SANITIZED=1 TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
+    ctest --test-dir build-tsan --output-on-failure --timeout "$timeout_s" \
+    -R '^(test_app_replay|differential|edge_cases|kib_calibration)$' 2>&1 |
+    tee build-tsan/run-all-ctest.log || rc=$?
+  ctest_note="($(grep -E '^[0-9]+% tests passed' build-tsan/run-all-ctest.log | tail -n 1))"
+  return "$rc"
+}
+
+stage tsan-build build_dir build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+  -DREGSTREAM_SANITIZE=thread
+if [ "$last_ok" = 1 ]; then
+  stage tsan-test run_tsan_ctest
+else
+  not_run tsan-test "tsan-build failed"
 fi
 
 # ---- fuzz smoke hook -------------------------------------------------------

@@ -179,7 +179,7 @@ static void send_row(rd_kafka_t *rk, const rollup_msg *row, int tombstone) {
   size_t vlen = rollup_codec_encode(row, value);
   assert_int_equal(
       rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("rows"), RD_KAFKA_V_KEY(key, klen),
-                        RD_KAFKA_V_VALUE(tombstone ? NULL : value, tombstone ? 0 : vlen),
+                        RD_KAFKA_V_VALUE((tombstone ? NULL : value), (tombstone ? 0 : vlen)),
                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
       0);
 }

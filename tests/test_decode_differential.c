@@ -492,8 +492,8 @@ static int oracle_expect(oracle *o, const uint8_t *buf, size_t len, pm_record *w
 
   memset(want, 0, sizeof *want);
   avro_value_t f;
-  int32_t i32;
-  int bv;
+  int32_t i32 = 0; /* clang cannot see that avro_value_get_* sets them */
+  int bv = 0;
   assert_true(get_field(&o->rvalue, "person_id", &f));
   assert_int_equal(avro_value_get_long(&f, &want->person_id), 0);
   assert_true(get_field(&o->rvalue, "period", &f));
@@ -526,8 +526,8 @@ static int oracle_expect(oracle *o, const uint8_t *buf, size_t len, pm_record *w
       *enums[e].dst = enums[e].def; /* reader default */
       continue;
     }
-    int64_t raw;
-    int avro_c;
+    int64_t raw = 0;
+    int avro_c = 0;
     assert_true(get_field(&o->srvalue, enums[e].name, &f));
     assert_int_equal(avro_value_get_long(&f, &raw), 0);
     assert_true(get_field(&o->rvalue, enums[e].name, &f));
@@ -708,7 +708,7 @@ static void fill(avro_value_t *v, int depth) {
     break;
   }
   case AVRO_RECORD: {
-    size_t n;
+    size_t n = 0;
     avro_value_get_size(v, &n);
     for (size_t i = 0; i < n; i++) {
       avro_value_t child;

@@ -191,7 +191,7 @@ static pm_record get_value(avro_value_t *v) {
   pm_record r;
   memset(&r, 0, sizeof r);
   avro_value_t f;
-  int e, b;
+  int e = 0, b = 0;
   avro_value_get_by_index(v, 0, &f, NULL);
   avro_value_get_long(&f, &r.person_id);
   avro_value_get_by_index(v, 1, &f, NULL);

@@ -93,7 +93,7 @@ static void avro_c_decode(avro_value_iface_t *iface, const uint8_t *buf, size_t 
   avro_reader_t r = avro_reader_memory((const char *)buf, (int64_t)len);
   assert_int_equal(avro_value_read(r, &rec), 0);
   avro_reader_free(r);
-  int v;
+  int v = 0;
   assert_int_equal(avro_value_get_by_name(&rec, "period", &field, NULL), 0);
   assert_int_equal(avro_value_get_int(&field, &m->period), 0);
   assert_int_equal(avro_value_get_by_name(&rec, "municipality", &field, NULL), 0);
