@@ -37,7 +37,8 @@ Two query plans, same result:
            see; same result, far less work.
 
 Reports (stderr, and as JSON with --json): records, load seconds, query
-seconds, records/s over the query, DuckDB's own memory accounting
+seconds (wall, and CPU: user + system of all threads, the memory poller's
+few samples included), records/s over the query, DuckDB's own memory accounting
 (duckdb_memory(), polled every 20 ms from a second connection: peak total and
 the table alone after loading), the process's peak RSS (getrusage ru_maxrss)
 over the load and, reset through /proc/self/clear_refs after loading, over the
@@ -355,9 +356,12 @@ def main(argv):
     reset_ok = reset_rss_peak()
     out = os.path.abspath(a.csv).replace("'", "''")
     poller.start()
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     t1 = time.monotonic()
     con.execute(f"COPY ({sql}) TO '{out}' (HEADER, DELIMITER ',')")
     query_seconds = time.monotonic() - t1
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_seconds = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     poller.stop.set()
     poller.join()
     poller.sample()
@@ -371,6 +375,7 @@ def main(argv):
         "records": records,
         "load_seconds": round(load_seconds, 3),
         "query_seconds": round(query_seconds, 3),
+        "query_cpu_seconds": round(cpu_seconds, 3),
         "records_per_second": records / query_seconds if query_seconds > 0 else 0,
         "duckdb_table_mib": round(table_bytes / 2**20, 1),
         "duckdb_peak_mib": round(poller.peak / 2**20, 1),
@@ -382,7 +387,7 @@ def main(argv):
     }
     print(f"duckdb peer ({res['duckdb_version']}, plan {a.plan}, {a.threads} threads): "
           f"{records} records loaded in {load_seconds:.1f} s; query {query_seconds:.2f} s "
-          f"({res['records_per_second'] / 1e6:.2f} M records/s); DuckDB memory: table "
+          f"({res['records_per_second'] / 1e6:.2f} M records/s), {cpu_seconds:.2f} s CPU; DuckDB memory: table "
           f"{res['duckdb_table_mib']} MiB, peak {res['duckdb_peak_mib']} MiB "
           f"(+{res['duckdb_peak_temp_mib']} MiB spilled); peak RSS load "
           f"{res['rss_peak_load_mib']} MiB, query {res['rss_peak_query_mib']} MiB",
