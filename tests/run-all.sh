@@ -126,11 +126,14 @@ build_dir() {
   configure "$dir" "$@" && cmake --build "$dir"
 }
 
-# run_ctest DIR — ctest with its output also kept in DIR/run-all-ctest.log; the
-# count of tests (and the names of failed ones) go into ctest_note.
+# run_ctest DIR [CTEST-ARGS...] — ctest (-j2 unless other arguments are given)
+# with its output also kept in DIR/run-all-ctest.log; the count of tests and
+# the names of failed and skipped ones go into ctest_note.
 run_ctest() {
   local dir=$1 log=$1/run-all-ctest.log rc=0
-  ctest --test-dir "$dir" --output-on-failure -j2 --timeout "$timeout_s" 2>&1 | tee "$log" || rc=$?
+  shift
+  [ $# -gt 0 ] || set -- -j2
+  ctest --test-dir "$dir" --output-on-failure --timeout "$timeout_s" "$@" 2>&1 | tee "$log" || rc=$?
   local line failed_names skipped_names
   line=$(grep -E '^[0-9]+% tests passed' "$log" | tail -n 1 || true)
   failed_names=$(sed -n '/The following tests FAILED:/,$p' "$log" |
@@ -173,13 +176,8 @@ else
 fi
 
 run_tsan_ctest() {
-  local rc=0
   REGSTREAM_SANITIZED=1 TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
-    ctest --test-dir build-tsan --output-on-failure --timeout "$timeout_s" \
-    -R '^(test_app_replay|differential|edge_cases|kib_calibration)$' 2>&1 |
-    tee build-tsan/run-all-ctest.log || rc=$?
-  ctest_note="($(grep -E '^[0-9]+% tests passed' build-tsan/run-all-ctest.log | tail -n 1))"
-  return "$rc"
+    run_ctest build-tsan -j1 -R '^(test_app_replay|differential|edge_cases|kib_calibration)$'
 }
 
 stage tsan-build build_dir build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
