@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/kafka_run.sh — the Kafka mode of `regstream run` against a real local
-# Kafka 4.3.1 broker (deploy/kafka-local.sh, port 19592, its own data dir,
+# Kafka 4.3.1 broker (deploy/kafka-local.sh on a free port, its own data dir,
 # stopped on exit). Registered by tests/kafka.cmake as the ctest kafka_run
 # (label kafka, RUN_SERIAL). On one generated stream with repeats,
 # corrections, late and invalid records:
@@ -10,6 +10,10 @@
 #      file, per reason too (the reason header), with source headers;
 #   3. Confluent framing with writer schemas from an <id>.avsc directory gives
 #      the same CSV;
+#   3b. an evolved writer schema (fields reordered, person_id as int, enum
+#      symbols reordered plus one the reader lacks, an added field, benefit
+#      removed) under its own schema id gives the file-mode CSV, which itself
+#      equals the independent reference model's (Avro C's resolution);
 #   4. two live instances in one consumer group converge to the same CSV and
 #      both stop cleanly on SIGTERM;
 #   5. clean one-line errors: a missing input topic, an unreachable broker.
@@ -20,7 +24,23 @@ set -uo pipefail
 
 BUILD=$(cd "${1:?usage: kafka_run.sh BUILD_DIR}" && pwd)
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PORT=19592
+# A free port pair (broker, controller) of our own, so that concurrent runs on
+# one machine never share a broker; REGSTREAM_TEST_KAFKA_PORT pins it.
+PORT=${REGSTREAM_TEST_KAFKA_PORT:-$(python3 - <<'PY'
+import random, socket
+for _ in range(200):
+    port = random.randint(20000, 60000)
+    try:
+        for p in (port, port + 1):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", p))
+        print(port)
+        break
+    except OSError:
+        pass
+PY
+)}
+[ -n "$PORT" ] || { echo "no free port pair found on 127.0.0.1"; exit 1; }
 RS=$BUILD/regstream
 passed=0
 failed=0
@@ -103,6 +123,63 @@ run_and_compare() {
 run_and_compare one_thread --topic pm --threads 1
 run_and_compare two_threads --topic pm --threads 2
 run_and_compare confluent --topic pm_conf --threads 2 --schema-dir "$TMP/schemas"
+
+# An evolved writer schema under its own id.
+cat >"$TMP/schemas/43.avsc" <<'AVSC'
+{"type": "record", "name": "PersonMonth", "namespace": "regstream", "fields": [
+  {"name": "period", "type": "int"},
+  {"name": "person_id", "type": "int"},
+  {"name": "batch", "type": "long", "default": 0},
+  {"name": "municipality", "type": "int"},
+  {"name": "visitation", "type": {"type": "enum", "name": "Visitation", "default": "UNKNOWN",
+    "symbols": ["OEVRIG", "NYVISITATION", "AKTIVITETSPARAT", "JOBPARAT", "UNKNOWN",
+                "UDDANNELSESPARAT", "SELVFORSOERGENDE"]}},
+  {"name": "enrolled", "type": "boolean"},
+  {"name": "paid_hours", "type": "float"},
+  {"name": "education", "type": "boolean"},
+  {"name": "internship", "type": "boolean"},
+  {"name": "wage_subsidy", "type": "boolean"},
+  {"name": "flexjob", "type": "boolean"},
+  {"name": "disability_pension", "type": "boolean"}]}
+AVSC
+python3 - "$TMP/evolved.jsonl" <<'PY'
+import json, random, sys
+rnd = random.Random(43)
+syms = ["OEVRIG", "NYVISITATION", "AKTIVITETSPARAT", "JOBPARAT", "UNKNOWN", "UDDANNELSESPARAT",
+        "SELVFORSOERGENDE"]
+with open(sys.argv[1], "w") as out:
+    for month in range(1, 13):
+        for person in range(1, 121):
+            out.write(json.dumps({
+                "period": 202300 + month, "person_id": person * 7919, "batch": month * 1000 + person,
+                "municipality": rnd.choice([101, 751, 851, 167]), "visitation": rnd.choice(syms),
+                "enrolled": rnd.random() < 0.4, "paid_hours": rnd.choice([0.0, 10.0, 74.0, 81.5, 160.33]),
+                "education": rnd.random() < 0.1, "internship": rnd.random() < 0.1,
+                "wage_subsidy": rnd.random() < 0.05, "flexjob": rnd.random() < 0.05,
+                "disability_pension": rnd.random() < 0.05}) + "\n")
+PY
+if "$BUILD/tests/regstream-test-writer" --out "$TMP/evolved.avro" --schema "$TMP/schemas/43.avsc" \
+  <"$TMP/evolved.jsonl" 2>"$TMP/evolved.log" &&
+  "$RS" run --input "$TMP/evolved.avro" --csv "$TMP/evolved_file.csv" --dead-letter "$TMP/evolved.jsonl.dlq" --quiet &&
+  "$BUILD/tests/regstream-refmodel" --input "$TMP/evolved.avro" --csv "$TMP/evolved_ref.csv" \
+    --rejects "$TMP/evolved_ref.rejects" 2>>"$TMP/evolved.log" &&
+  cmp -s "$TMP/evolved_file.csv" "$TMP/evolved_ref.csv"; then
+  ok "evolved writer schema: file mode equals the reference model ($(wc -l <"$TMP/evolved_file.csv") lines)"
+  if timeout 60 "$RS" produce --brokers "$B" --topic pm_evolved --input "$TMP/evolved.avro" \
+    --partitions 6 --framing confluent --schema-id 43 --quiet; then
+    cp "$TMP/file.csv" "$TMP/file_main.csv"
+    cp "$TMP/evolved_file.csv" "$TMP/file.csv"
+    saved_rejects=$file_rejects
+    file_rejects=0
+    run_and_compare evolved --topic pm_evolved --threads 2 --schema-dir "$TMP/schemas"
+    cp "$TMP/file_main.csv" "$TMP/file.csv"
+    file_rejects=$saved_rejects
+  else
+    bad "produce (evolved) failed"
+  fi
+else
+  bad "evolved writer schema: file mode and reference model differ or failed: $(tail -2 "$TMP/evolved.log" | tr '\n' ' ')"
+fi
 
 # Reasons per dead letter: the topic's reason headers against the file's reasons.
 timeout 60 "$ROOT/deploy/kafka-tool.sh" console-consumer --bootstrap-server "$B" --topic dlq_two_threads \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/kafka_tools.sh — `regstream produce` and `regstream export` against a
-# real local Kafka 4.3.1 broker (deploy/kafka-local.sh, port 19392, its own
+# real local Kafka 4.3.1 broker (deploy/kafka-local.sh on a free port, its own
 # data dir, stopped on exit). Registered by tests/kafka.cmake as the ctest
 # kafka_tools (label kafka, RUN_SERIAL).
 #   1. produce a generated file (500 persons x 12 months) plain into a new
@@ -21,7 +21,23 @@ set -uo pipefail
 
 BUILD=$(cd "${1:?usage: kafka_tools.sh BUILD_DIR}" && pwd)
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PORT=19392
+# A free port pair (broker, controller) of our own, so that concurrent runs on
+# one machine never share a broker; REGSTREAM_TEST_KAFKA_PORT pins it.
+PORT=${REGSTREAM_TEST_KAFKA_PORT:-$(python3 - <<'PY'
+import random, socket
+for _ in range(200):
+    port = random.randint(20000, 60000)
+    try:
+        for p in (port, port + 1):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", p))
+        print(port)
+        break
+    except OSError:
+        pass
+PY
+)}
+[ -n "$PORT" ] || { echo "no free port pair found on 127.0.0.1"; exit 1; }
 RS=$BUILD/regstream
 passed=0
 failed=0
