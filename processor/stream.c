@@ -603,8 +603,11 @@ static void *merge_main(void *arg) {
                 rd_kafka_topic_name(m->rkt), m->partition, m->offset);
       rd_kafka_message_destroy(m);
     }
+    /* Stage 1 over: publish and stop, after catching up with the partials
+     * when reprocessing to the end, at once when asked to stop (SIGTERM). */
     int stage1_done = atomic_load(&st->stage1_done);
-    if (stage1_done && (!st->cfg->exit_at_eof || merge_caught_up(st, targets, &have_targets))) {
+    if (stage1_done && (!st->cfg->exit_at_eof || atomic_load(&stop_requested) ||
+                        merge_caught_up(st, targets, &have_targets))) {
       merge_publish(st, ms);
       break;
     }
