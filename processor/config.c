@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kafka.h"
+
 #include "core/period.h"
 
-static int parse_long(const char *text, long min, long max, long *out) {
+int config_parse_long(const char *text, long min, long max, long *out) {
   char *end;
   errno = 0;
   long v = strtol(text, &end, 10);
@@ -65,7 +67,7 @@ static int parse_rule_option(rules_config *rules, int opt, const char *arg, char
   switch (opt) {
   case OPT_PROJECT_START:
   case OPT_PROJECT_END:
-    if (parse_long(arg, 0, 999999, &v) < 0) {
+    if (config_parse_long(arg, 0, 999999, &v) < 0) {
       snprintf(err, errlen, "--%s needs a month YYYYMM, got '%s'",
                opt == OPT_PROJECT_START ? "project-start" : "project-end", arg);
       return -1;
@@ -80,7 +82,7 @@ static int parse_rule_option(rules_config *rules, int opt, const char *arg, char
     return 0;
   case OPT_WINDOW:
   case OPT_RUN:
-    if (parse_long(arg, 0, INT_MAX, &v) < 0) {
+    if (config_parse_long(arg, 0, INT_MAX, &v) < 0) {
       snprintf(err, errlen, "--%s needs a whole number, got '%s'",
                opt == OPT_WINDOW ? "durable-window-months" : "durable-run-months", arg);
       return -1;
@@ -150,11 +152,8 @@ int config_parse_run(config *cfg, int argc, char **argv, char *err, size_t errle
   while ((opt = getopt_long(argc, argv, "+X:", options, NULL)) != -1) {
     switch (opt) {
     case 'X':
-      if (cfg->kafka_conf_count == (int)(sizeof cfg->kafka_conf / sizeof *cfg->kafka_conf)) {
-        snprintf(err, errlen, "too many -X settings");
+      if (kafka_conf_add(cfg->kafka_conf, &cfg->kafka_conf_count, optarg, err, errlen) < 0)
         return -1;
-      }
-      cfg->kafka_conf[cfg->kafka_conf_count++] = optarg;
       break;
     case OPT_BROKERS:
       cfg->brokers = optarg;
@@ -187,7 +186,7 @@ int config_parse_run(config *cfg, int argc, char **argv, char *err, size_t errle
       cfg->exit_at_eof = 1;
       break;
     case OPT_FLUSH_MS:
-      if (parse_long(optarg, 10, 3600000, &v) < 0) {
+      if (config_parse_long(optarg, 10, 3600000, &v) < 0) {
         snprintf(err, errlen, "--flush-ms needs milliseconds from 10 to 3600000, got '%s'", optarg);
         return -1;
       }
@@ -211,7 +210,7 @@ int config_parse_run(config *cfg, int argc, char **argv, char *err, size_t errle
       cfg->dead_letter_path = optarg;
       break;
     case OPT_THREADS:
-      if (parse_long(optarg, 1, CONFIG_MAX_THREADS, &v) < 0) {
+      if (config_parse_long(optarg, 1, CONFIG_MAX_THREADS, &v) < 0) {
         snprintf(err, errlen, "--threads needs a number from 1 to %d, got '%s'", CONFIG_MAX_THREADS,
                  optarg);
         return -1;
@@ -290,7 +289,7 @@ int config_parse_report(config *cfg, int argc, char **argv, char *err, size_t er
       cfg->csv_path = optarg;
       break;
     case OPT_AT:
-      if (parse_long(optarg, 199001, 209912, &v) < 0 || !period_valid((int32_t)v)) {
+      if (config_parse_long(optarg, 199001, 209912, &v) < 0 || !period_valid((int32_t)v)) {
         snprintf(err, errlen, "--at needs a month YYYYMM, got '%s'", optarg);
         return -1;
       }

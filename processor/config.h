@@ -28,7 +28,7 @@ typedef struct config {
   const char *schema_file;     /* plain framing with this writer schema */
   const char *schema_registry; /* Confluent framing, schemas by id over REST */
   const char *schema_dir;      /* Confluent framing, schemas by id from <id>.avsc */
-  const char *kafka_conf[64];  /* -X key=value, applied last */
+  const char *kafka_conf[64];  /* -X key=value, applied last (KAFKA_MAX_CONF) */
   int kafka_conf_count;
   int exit_at_eof;
   int flush_ms; /* how often changed rows are published; default 1000 */
@@ -42,6 +42,9 @@ typedef struct config {
 static inline int config_is_kafka(const config *cfg) {
   return cfg->brokers != NULL;
 }
+
+/* A whole number in [min, max] spelled exactly by text. 0, or -1. */
+int config_parse_long(const char *text, long min, long max, long *out);
 
 /* Parse `regstream run ...` (argv[0] is "run"): file mode with --input, Kafka
  * mode with --brokers. 0, or -1 with a reason. */

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "avro/rollup_codec.h"
+#include "config.h"
 #include "core/municipality.h"
 #include "core/period.h"
 #include "sink/csv.h"
@@ -41,10 +42,8 @@ int export_parse(export_options *o, int argc, char **argv, char *err, size_t err
       o->csv_path = optarg;
       break;
     case OPT_TIMEOUT: {
-      char *end;
-      errno = 0;
-      long v = strtol(optarg, &end, 10);
-      if (errno || end == optarg || *end || v < 1 || v > 86400) {
+      long v;
+      if (config_parse_long(optarg, 1, 86400, &v) < 0) {
         snprintf(err, errlen, "--timeout needs seconds from 1 to 86400, got '%s'", optarg);
         return -1;
       }
@@ -52,16 +51,7 @@ int export_parse(export_options *o, int argc, char **argv, char *err, size_t err
       break;
     }
     case 'X':
-      if (o->conf_count == KAFKA_MAX_CONF) {
-        snprintf(err, errlen, "too many -X options (at most %d)", KAFKA_MAX_CONF);
-        return -1;
-      }
-      if (!strchr(optarg, '=') || optarg[0] == '=') {
-        snprintf(err, errlen, "-X needs key=value, got '%s'", optarg);
-        return -1;
-      }
-      o->conf[o->conf_count++] = optarg;
-      if (kafka_conf_check(o->conf + o->conf_count - 1, 1, err, errlen) < 0)
+      if (kafka_conf_add(o->conf, &o->conf_count, optarg, err, errlen) < 0)
         return -1;
       break;
     case OPT_QUIET:

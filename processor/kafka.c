@@ -165,3 +165,18 @@ int kafka_topic_ensure(rd_kafka_t *rk, const char *brokers, const kafka_topic_sp
   snprintf(err, errlen, "topic %s was created but has no leaders after 15 s", o->name);
   return -1;
 }
+
+int kafka_conf_add(const char **items, int *count, const char *item, char *err, size_t errlen) {
+  if (*count == KAFKA_MAX_CONF) {
+    snprintf(err, errlen, "too many -X options (at most %d)", KAFKA_MAX_CONF);
+    return -1;
+  }
+  if (!strchr(item, '=') || item[0] == '=') {
+    snprintf(err, errlen, "-X needs key=value, got '%s'", item);
+    return -1;
+  }
+  if (kafka_conf_check(&item, 1, err, errlen) < 0)
+    return -1;
+  items[(*count)++] = item;
+  return 0;
+}

@@ -25,6 +25,10 @@ const rd_kafka_metadata_t *kafka_metadata_fetch(rd_kafka_t *rk, const char *brok
 const rd_kafka_metadata_topic_t *kafka_metadata_topic(const rd_kafka_metadata_t *md,
                                                       const char *topic);
 
+/* Append one -X "key=value" item to items (KAFKA_MAX_CONF at most) after
+ * checking it is a valid librdkafka setting. 0, or -1 with a one-line reason. */
+int kafka_conf_add(const char **items, int *count, const char *item, char *err, size_t errlen);
+
 /* A topic to make when it does not exist. */
 typedef struct kafka_topic_spec {
   const char *name;

@@ -13,19 +13,10 @@
 
 #include "avro/decode.h"
 #include "avro/ocf.h"
+#include "config.h"
 #include "kafka.h"
 
 /* ---- options ---- */
-
-static int parse_long(const char *text, long min, long max, long *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(text, &end, 10);
-  if (errno || end == text || *end || v < min || v > max)
-    return -1;
-  *out = v;
-  return 0;
-}
 
 enum {
   OPT_BROKERS = 256,
@@ -84,14 +75,14 @@ int produce_parse(produce_options *o, int argc, char **argv, char *err, size_t e
       }
       break;
     case OPT_PARTITIONS:
-      if (parse_long(optarg, 1, 100000, &v) < 0) {
+      if (config_parse_long(optarg, 1, 100000, &v) < 0) {
         snprintf(err, errlen, "--partitions needs a number from 1 to 100000, got '%s'", optarg);
         return -1;
       }
       o->partitions = (int)v;
       break;
     case OPT_REPLICATION:
-      if (parse_long(optarg, 1, 1000, &v) < 0) {
+      if (config_parse_long(optarg, 1, 1000, &v) < 0) {
         snprintf(err, errlen, "--replication-factor needs a number from 1, got '%s'", optarg);
         return -1;
       }
@@ -108,7 +99,7 @@ int produce_parse(produce_options *o, int argc, char **argv, char *err, size_t e
       }
       break;
     case OPT_SCHEMA_ID:
-      if (parse_long(optarg, 0, INT32_MAX, &v) < 0) {
+      if (config_parse_long(optarg, 0, INT32_MAX, &v) < 0) {
         snprintf(err, errlen, "--schema-id needs a number from 0 to %d, got '%s'", INT32_MAX,
                  optarg);
         return -1;
@@ -116,16 +107,7 @@ int produce_parse(produce_options *o, int argc, char **argv, char *err, size_t e
       o->schema_id = v;
       break;
     case 'X':
-      if (o->conf_count == KAFKA_MAX_CONF) {
-        snprintf(err, errlen, "too many -X options (at most %d)", KAFKA_MAX_CONF);
-        return -1;
-      }
-      if (!strchr(optarg, '=') || optarg[0] == '=') {
-        snprintf(err, errlen, "-X needs key=value, got '%s'", optarg);
-        return -1;
-      }
-      o->conf[o->conf_count++] = optarg;
-      if (kafka_conf_check(o->conf + o->conf_count - 1, 1, err, errlen) < 0)
+      if (kafka_conf_add(o->conf, &o->conf_count, optarg, err, errlen) < 0)
         return -1;
       break;
     case OPT_KEEP_GOING:
