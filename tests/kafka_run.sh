@@ -24,57 +24,12 @@ set -uo pipefail
 
 BUILD=$(cd "${1:?usage: kafka_run.sh BUILD_DIR}" && pwd)
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# A free port pair (broker, controller) of our own, so that concurrent runs on
-# one machine never share a broker; REGSTREAM_TEST_KAFKA_PORT pins it.
-PORT=${REGSTREAM_TEST_KAFKA_PORT:-$(python3 - <<'PY'
-import random, socket
-for _ in range(200):
-    port = random.randint(20000, 60000)
-    try:
-        for p in (port, port + 1):
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", p))
-        print(port)
-        break
-    except OSError:
-        pass
-PY
-)}
-[ -n "$PORT" ] || { echo "no free port pair found on 127.0.0.1"; exit 1; }
-RS=$BUILD/regstream
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); echo "ok: $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-finish() {
-  echo "kafka_run: $passed passed, $failed failed"
-  [ "$failed" = 0 ]
-  exit
-}
-
-for tool in java mvn; do
-  command -v "$tool" >/dev/null || {
-    bad "$tool is not installed: run deploy/install-deps.sh --kafka"
-    finish
-  }
-done
-for bin in "$RS" "$BUILD/bench/regstream-gen"; do
-  [ -x "$bin" ] || { bad "$bin is not built"; finish; }
-done
-
-TMP=$(mktemp -d /tmp/kafka_run.XXXXXX)
+TEST_NAME=kafka_run
+NEEDED=("$BUILD/bench/regstream-gen" "$BUILD/tests/regstream-test-writer" "$BUILD/tests/regstream-refmodel")
 pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
-  "$ROOT/deploy/kafka-local.sh" stop --port "$PORT" >/dev/null 2>&1
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-B=$(timeout 120 "$ROOT/deploy/kafka-local.sh" start --port "$PORT" --dir "$TMP/kafka" 2>"$TMP/broker.log")
-[ "$B" = "127.0.0.1:$PORT" ] || { bad "broker did not start: $(tail -3 "$TMP/broker.log" | tr '\n' ' ')"; finish; }
-ok "broker up at $B"
+extra_cleanup() { for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done; }
+# shellcheck source=tests/kafka_common.sh
+. "$ROOT/tests/kafka_common.sh"
 
 "$BUILD/bench/regstream-gen" --profile random --seed 11 --persons 1500 --months 24 \
   --repeat-rate 0.02 --correction-rate 0.03 --late-rate 0.02 --invalid-rate 0.01 \

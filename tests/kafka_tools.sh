@@ -21,58 +21,10 @@ set -uo pipefail
 
 BUILD=$(cd "${1:?usage: kafka_tools.sh BUILD_DIR}" && pwd)
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# A free port pair (broker, controller) of our own, so that concurrent runs on
-# one machine never share a broker; REGSTREAM_TEST_KAFKA_PORT pins it.
-PORT=${REGSTREAM_TEST_KAFKA_PORT:-$(python3 - <<'PY'
-import random, socket
-for _ in range(200):
-    port = random.randint(20000, 60000)
-    try:
-        for p in (port, port + 1):
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", p))
-        print(port)
-        break
-    except OSError:
-        pass
-PY
-)}
-[ -n "$PORT" ] || { echo "no free port pair found on 127.0.0.1"; exit 1; }
-RS=$BUILD/regstream
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); echo "ok: $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-finish() {
-  echo "kafka_tools: $passed passed, $failed failed"
-  [ "$failed" = 0 ]
-  exit
-}
-
-for tool in java mvn; do
-  if ! command -v "$tool" >/dev/null; then
-    bad "$tool is not installed: run deploy/install-deps.sh --kafka (Java >= 17 and Maven run the local broker)"
-    finish
-  fi
-done
-for bin in "$RS" "$BUILD/bench/regstream-gen" "$BUILD/tests/kafka_rows_producer" "$BUILD/tests/kafka_topic_check"; do
-  [ -x "$bin" ] || { bad "$bin is not built"; finish; }
-done
-
-TMP=$(mktemp -d /tmp/kafka_tools.XXXXXX)
-cleanup() {
-  "$ROOT/deploy/kafka-local.sh" stop --port "$PORT" >/dev/null 2>&1
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-B=$(timeout 120 "$ROOT/deploy/kafka-local.sh" start --port "$PORT" --dir "$TMP/kafka" 2>"$TMP/broker-start.log")
-if [ "$B" != "127.0.0.1:$PORT" ]; then
-  bad "broker did not start: $(tail -3 "$TMP/broker-start.log" | tr '\n' ' ')"
-  finish
-fi
-ok "broker up at $B"
+TEST_NAME=kafka_tools
+NEEDED=("$BUILD/bench/regstream-gen" "$BUILD/tests/kafka_rows_producer" "$BUILD/tests/kafka_topic_check")
+# shellcheck source=tests/kafka_common.sh
+. "$ROOT/tests/kafka_common.sh"
 
 "$BUILD/bench/regstream-gen" --profile random --seed 3 --persons 500 --months 12 \
   --out "$TMP/in.avro" >"$TMP/gen.log" 2>&1 || { bad "regstream-gen failed"; finish; }

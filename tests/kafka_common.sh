@@ -1,0 +1,64 @@
+# tests/kafka_common.sh — sourced by the real-broker tests (kafka_tools.sh,
+# kafka_run.sh): pass/fail counting with the closing line, the Java/Maven and
+# binaries check, a free port pair, a temporary directory, and a local Kafka
+# 4.3.1 broker on them (deploy/kafka-local.sh), stopped on exit.
+#
+# Set before sourcing: TEST_NAME, BUILD (absolute build dir), ROOT (repo),
+# NEEDED (binaries that must be built). After: PORT, TMP, B (the bootstrap
+# address), RS (build/regstream); ok, bad, finish; a function extra_cleanup,
+# when the test defines one, runs on exit before the broker stops.
+
+passed=0
+failed=0
+RS=$BUILD/regstream
+
+ok() { passed=$((passed + 1)); echo "ok: $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+finish() {
+  echo "$TEST_NAME: $passed passed, $failed failed"
+  [ "$failed" = 0 ]
+  exit
+}
+
+for tool in java mvn; do
+  command -v "$tool" >/dev/null || {
+    bad "$tool is not installed: run deploy/install-deps.sh --kafka (Java >= 17 and Maven run the local broker)"
+    finish
+  }
+done
+for bin in "$RS" "${NEEDED[@]}"; do
+  [ -x "$bin" ] || { bad "$bin is not built"; finish; }
+done
+
+# A free port pair (broker, controller) of our own, so that concurrent runs on
+# one machine never share a broker; REGSTREAM_TEST_KAFKA_PORT pins it.
+PORT=${REGSTREAM_TEST_KAFKA_PORT:-$(python3 - <<'PY'
+import random, socket
+for _ in range(200):
+    port = random.randint(20000, 60000)
+    try:
+        for p in (port, port + 1):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", p))
+        print(port)
+        break
+    except OSError:
+        pass
+PY
+)}
+[ -n "$PORT" ] || { bad "no free port pair found on 127.0.0.1"; finish; }
+
+TMP=$(mktemp -d "/tmp/$TEST_NAME.XXXXXX")
+kafka_cleanup() {
+  if declare -F extra_cleanup >/dev/null; then extra_cleanup; fi
+  "$ROOT/deploy/kafka-local.sh" stop --port "$PORT" >/dev/null 2>&1
+  rm -rf "$TMP"
+}
+trap kafka_cleanup EXIT
+
+B=$(timeout 120 "$ROOT/deploy/kafka-local.sh" start --port "$PORT" --dir "$TMP/kafka" 2>"$TMP/broker-start.log")
+if [ "$B" != "127.0.0.1:$PORT" ]; then
+  bad "broker did not start: $(tail -3 "$TMP/broker-start.log" | tr '\n' ' ')"
+  finish
+fi
+ok "broker up at $B"
