@@ -12,11 +12,11 @@
 # (2, or 1 on one core), FUZZ_HARNESSES to run a subset ("decode ocf"),
 # FUZZ_BUILD_DIR (build-fuzz). Last line: "fuzz-smoke: N passed, M failed".
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 root=$(pwd)
 
 seconds=${FUZZ_SECONDS:-20}
-harnesses=(${FUZZ_HARNESSES:-decode schema ocf replay config report})
+read -r -a harnesses <<<"${FUZZ_HARNESSES:-decode schema ocf replay config report}"
 bdir=${FUZZ_BUILD_DIR:-build-fuzz}
 cores=$(nproc 2>/dev/null || echo 1)
 parallel=${FUZZ_PARALLEL:-$((cores >= 2 ? 2 : 1))}
@@ -73,12 +73,21 @@ fi
 # Known leaks of Avro C itself (see the file); keep any caller's options.
 export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$root/tests/fuzz/lsan.supp:print_suppressions=0"
 
+# Dictionaries: schema JSON tokens for the harnesses whose inputs hold it.
+dict() {
+  case $1 in
+  schema | ocf | replay) echo "-dict=tests/fuzz/schema.dict" ;;
+  config | report) echo "-dict=tests/fuzz/$1.dict" ;;
+  esac
+}
+
 # run_one NAME — runs a harness; exit status 0 when clean.
 run_one() {
   local h=$1 bin=$bdir/tests/fuzz_$1 log=$work/$1.log
   mkdir -p "$work/corpus/$h" "$work/artifacts"
+  # shellcheck disable=SC2046 # dict: zero or one word
   "$bin" -max_total_time="$seconds" -max_len="$(max_len "$h")" -timeout=20 -rss_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="$work/artifacts/$h-" \
+    -print_final_stats=1 -artifact_prefix="$work/artifacts/$h-" $(dict "$h") \
     "$work/corpus/$h" "tests/fuzz/corpus/$h" >"$log" 2>&1
 }
 
