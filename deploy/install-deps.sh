@@ -8,7 +8,8 @@
 #                                     librdkafka, zstd, zlib, lzma, snappy,
 #                                     jansson, curl, cmocka)
 #   deploy/install-deps.sh --test     + test deps: python3 (stdlib only), clang
-#                                     and its sanitizer/libFuzzer runtimes
+#                                     and its sanitizer/libFuzzer runtimes,
+#                                     llvm (llvm-symbolizer for their reports)
 #   deploy/install-deps.sh --kafka    + Java 17 and Maven for the local Kafka
 #                                     broker (deploy/kafka-local.sh)
 #
@@ -45,7 +46,8 @@ packages=(build-essential cmake ninja-build pkg-config
   librdkafka-dev libavro-dev libzstd-dev zlib1g-dev liblzma-dev libsnappy-dev
   libjansson-dev libcurl4-openssl-dev libcmocka-dev ca-certificates)
 if [ "$want_test" = 1 ]; then
-  packages+=(python3 clang libclang-rt-14-dev)
+  # llvm: llvm-symbolizer, so clang's sanitizers (tsan, fuzz) print file:line.
+  packages+=(python3 clang libclang-rt-14-dev llvm)
 fi
 
 # Java: an already working Java >= 17 plus mvn (however installed) is enough.
