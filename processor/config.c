@@ -145,7 +145,7 @@ int config_parse_run(config *cfg, int argc, char **argv, char *err, size_t errle
       RULE_OPTIONS,
       {NULL, 0, NULL, 0}};
   config_defaults(cfg);
-  optind = 1;
+  optind = 0; /* 0, not 1: also resets getopt's position inside a cluster like -xyz */
   opterr = 0;
   int opt;
   long v;
@@ -279,7 +279,7 @@ int config_parse_report(config *cfg, int argc, char **argv, char *err, size_t er
                                           {NULL, 0, NULL, 0}};
   config_defaults(cfg);
   cfg->report_at = 202302;
-  optind = 1;
+  optind = 0; /* 0, not 1: also resets getopt's position inside a cluster like -xyz */
   opterr = 0;
   int opt;
   long v;

@@ -27,7 +27,7 @@ int export_parse(export_options *o, int argc, char **argv, char *err, size_t err
                                           {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
   o->timeout_seconds = 30;
-  optind = 1;
+  optind = 0; /* 0, not 1: also resets getopt's position inside a cluster like -xyz */
   opterr = 0;
   int opt;
   while ((opt = getopt_long(argc, argv, "+X:", options, NULL)) != -1) {

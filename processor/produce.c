@@ -47,7 +47,7 @@ int produce_parse(produce_options *o, int argc, char **argv, char *err, size_t e
   o->replication_factor = 1;
   o->framing = FRAMING_PLAIN;
   o->schema_id = -1;
-  optind = 1;
+  optind = 0; /* 0, not 1: also resets getopt's position inside a cluster like -xyz */
   opterr = 0;
   int opt;
   long v;
