@@ -46,6 +46,8 @@ results=bench/results/replay.md
   echo
   echo "## $(date -u +%Y-%m-%dT%H:%MZ) — national ${persons} x ${months} (${order}-major, codec ${codec}), $(nproc) cores"
   echo
+  echo "load average before (1/5/15 min): $(cut -d' ' -f1-3 /proc/loadavg) — a shared machine: compare ratios within one entry"
+  echo
   echo "| run | threads | records/s (best of $runs) | peak RSS MiB | state bytes/person |"
   echo "|---|---|---|---|---|"
 } >>"$results"
