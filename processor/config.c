@@ -11,6 +11,7 @@
 
 #include "kafka.h"
 
+#include "avro/schemas.h"
 #include "core/period.h"
 
 int config_parse_long(const char *text, long min, long max, long *out) {
@@ -58,7 +59,32 @@ enum {
   OPT_SCHEMA_DIR,
   OPT_EXIT_AT_EOF,
   OPT_FLUSH_MS,
+  OPT_SNAPSHOT_DIR,
+  OPT_SNAPSHOT_INTERVAL,
 };
+
+/* --snapshot-interval: N records, or Ns seconds. */
+static int parse_interval(const char *text, config *cfg) {
+  size_t len = strlen(text);
+  long v;
+  if (len > 1 && text[len - 1] == 's') {
+    char digits[32];
+    if (len - 1 >= sizeof digits)
+      return -1;
+    memcpy(digits, text, len - 1);
+    digits[len - 1] = 0;
+    if (config_parse_long(digits, 1, 86400 * 365, &v) < 0)
+      return -1;
+    cfg->snapshot_seconds = (double)v;
+    cfg->snapshot_records = 0;
+    return 0;
+  }
+  if (config_parse_long(text, 1, LONG_MAX, &v) < 0)
+    return -1;
+  cfg->snapshot_records = (uint64_t)v;
+  cfg->snapshot_seconds = 0;
+  return 0;
+}
 
 /* Options shared by every mode that applies the rules (SPEC §10). */
 static int parse_rule_option(rules_config *rules, int opt, const char *arg, char *err,
@@ -142,6 +168,8 @@ int config_parse_run(config *cfg, int argc, char **argv, char *err, size_t errle
       {"schema-dir", required_argument, NULL, OPT_SCHEMA_DIR},
       {"exit-at-eof", no_argument, NULL, OPT_EXIT_AT_EOF},
       {"flush-ms", required_argument, NULL, OPT_FLUSH_MS},
+      {"snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR},
+      {"snapshot-interval", required_argument, NULL, OPT_SNAPSHOT_INTERVAL},
       RULE_OPTIONS,
       {NULL, 0, NULL, 0}};
   config_defaults(cfg);
@@ -191,6 +219,18 @@ int config_parse_run(config *cfg, int argc, char **argv, char *err, size_t errle
         return -1;
       }
       cfg->flush_ms = (int)v;
+      break;
+    case OPT_SNAPSHOT_DIR:
+      cfg->snapshot_dir = optarg;
+      break;
+    case OPT_SNAPSHOT_INTERVAL:
+      if (parse_interval(optarg, cfg) < 0) {
+        snprintf(err, errlen,
+                 "--snapshot-interval needs a number of records (e.g. 5000000) or of seconds "
+                 "(e.g. 30s), got '%s'",
+                 optarg);
+        return -1;
+      }
       break;
     case OPT_INPUT:
       /* --input takes one or more files: its argument and the following
@@ -263,12 +303,40 @@ int config_parse_run(config *cfg, int argc, char **argv, char *err, size_t errle
       return -1;
     }
   }
+  if ((cfg->snapshot_records || cfg->snapshot_seconds) && !cfg->snapshot_dir) {
+    snprintf(err, errlen, "--snapshot-interval needs --snapshot-dir DIR");
+    return -1;
+  }
+  if (cfg->snapshot_dir && !cfg->snapshot_records && !cfg->snapshot_seconds)
+    cfg->snapshot_seconds = CONFIG_SNAPSHOT_SECONDS;
   char rule_err[200];
   if (rules_config_prepare(&cfg->rules, rule_err, sizeof rule_err) < 0) {
     snprintf(err, errlen, "%s", rule_err);
     return -1;
   }
   return 0;
+}
+
+/* FNV-1a, 64 bits: a fingerprint, not a defence against anyone. */
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len) {
+  const unsigned char *p = data;
+  for (size_t i = 0; i < len; i++) {
+    h ^= p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+uint64_t config_fingerprint(const config *cfg) {
+  const rules_config *r = &cfg->rules;
+  char text[256];
+  /* Only what changes the state a record leaves behind: the rule options
+   * (as given, before derivation) and the reader schema. */
+  int n = snprintf(text, sizeof text, "rules/1 full=%.17g window=%d run=%d start=%d end=%d|",
+                   r->full_time_weekly_hours, r->durable_window_months, r->durable_run_months,
+                   (int)r->project_start, (int)r->project_end);
+  uint64_t h = fnv1a(0xcbf29ce484222325ull, text, (size_t)n);
+  return fnv1a(h, pm_reader_schema_json, strlen(pm_reader_schema_json));
 }
 
 int config_parse_report(config *cfg, int argc, char **argv, char *err, size_t errlen) {

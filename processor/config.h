@@ -4,10 +4,11 @@
 #define REGSTREAM_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/rules.h"
 
-enum { CONFIG_MAX_INPUTS = 4096, CONFIG_MAX_THREADS = 64 };
+enum { CONFIG_MAX_INPUTS = 4096, CONFIG_MAX_THREADS = 64, CONFIG_SNAPSHOT_SECONDS = 60 };
 
 typedef struct config {
   /* run, file mode */
@@ -18,6 +19,10 @@ typedef struct config {
   int threads;
   int quiet; /* no progress lines */
   rules_config rules;
+  /* run, both modes: snapshots (SPEC §6), off without --snapshot-dir */
+  const char *snapshot_dir;
+  uint64_t snapshot_records; /* --snapshot-interval N: every N records per shard, or */
+  double snapshot_seconds;   /* --snapshot-interval Ns (default CONFIG_SNAPSHOT_SECONDS) */
   /* run, Kafka mode (--brokers given) */
   const char *brokers;
   const char *topic;
@@ -49,6 +54,10 @@ int config_parse_long(const char *text, long min, long max, long *out);
 /* Parse `regstream run ...` (argv[0] is "run"): file mode with --input, Kafka
  * mode with --brokers. 0, or -1 with a reason. */
 int config_parse_run(config *cfg, int argc, char **argv, char *err, size_t errlen);
+/* What a snapshot must agree with to be loaded: the rule options and the
+ * reader schema, hashed. */
+uint64_t config_fingerprint(const config *cfg);
+
 /* Parse `regstream report ...` (argv[0] is "report"). */
 int config_parse_report(config *cfg, int argc, char **argv, char *err, size_t errlen);
 
