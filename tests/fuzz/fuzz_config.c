@@ -2,10 +2,12 @@
  * for the command line (processor/config.c). Input: the arguments after the
  * subcommand, separated by NUL bytes; they are parsed as `regstream run ...`
  * and then, from the same words, as `regstream report ...` (so a parse must
- * not depend on what an earlier parse left behind). Checks: -1 comes with a
- * reason (not checked for being one line: it may quote an argument verbatim); 0 comes with a
- * complete, valid configuration whose strings are the caller's own words; every `--input=FILE` word
- * (or an abbreviation of it) that is not itself another option's value names an input. */
+ * not depend on what an earlier parse left behind). File mode and Kafka mode
+ * (--brokers) alike. Checks: -1 comes with a reason (not checked for being one
+ * line: it may quote an argument verbatim); 0 comes with a complete, valid
+ * configuration whose strings are the caller's own words; every
+ * `--input=FILE` word (or an abbreviation of it) that is not itself another
+ * option's value names an input. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,17 +39,35 @@ static void check_run(int rc, char **argv, int argc, const char *words, size_t l
     fuzz_check_err_text(err, errlen);
     return;
   }
+  FUZZ_CHECK(cfg.threads >= 1 && cfg.threads <= CONFIG_MAX_THREADS, "thread count");
+  FUZZ_CHECK(cfg.kafka_conf_count >= 0 &&
+                 cfg.kafka_conf_count <= (int)(sizeof cfg.kafka_conf / sizeof cfg.kafka_conf[0]),
+             "-X count");
+  for (int i = 0; i < cfg.kafka_conf_count; i++)
+    FUZZ_CHECK(cfg.kafka_conf[i] && inside_words(cfg.kafka_conf[i], words, len), "-X not a word");
+  char rule_err[200];
+  rules_config copy = cfg.rules;
+  FUZZ_CHECK(rules_config_prepare(&copy, rule_err, sizeof rule_err) == 0,
+             "accepted rules that rules_config_prepare rejects");
+  if (config_is_kafka(&cfg)) {
+    /* Kafka mode: its topics, no file-mode outputs */
+    FUZZ_CHECK(cfg.input_count == 0 && !cfg.csv_path && !cfg.dead_letter_path,
+               "Kafka mode with file-mode options");
+    const char *const need[] = {cfg.brokers, cfg.topic, cfg.group, cfg.output_topic,
+                                cfg.dead_letter_topic};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+      FUZZ_CHECK(need[i] && inside_words(need[i], words, len), "Kafka mode option missing");
+    FUZZ_CHECK(cfg.partials_topic != NULL, "no partials topic");
+    FUZZ_CHECK(!!cfg.schema_file + !!cfg.schema_registry + !!cfg.schema_dir <= 1,
+               "more than one schema source");
+    return;
+  }
   FUZZ_CHECK(cfg.input_count >= 1 && cfg.input_count <= CONFIG_MAX_INPUTS, "input count");
   for (int i = 0; i < cfg.input_count; i++)
     FUZZ_CHECK(cfg.inputs[i] && inside_words(cfg.inputs[i], words, len), "input not a word");
   FUZZ_CHECK(cfg.csv_path && inside_words(cfg.csv_path, words, len), "csv path");
   FUZZ_CHECK(cfg.dead_letter_path && inside_words(cfg.dead_letter_path, words, len),
              "dead-letter path");
-  FUZZ_CHECK(cfg.threads >= 1 && cfg.threads <= CONFIG_MAX_THREADS, "thread count");
-  char rule_err[200];
-  rules_config copy = cfg.rules;
-  FUZZ_CHECK(rules_config_prepare(&copy, rule_err, sizeof rule_err) == 0,
-             "accepted rules that rules_config_prepare rejects");
   /* --input=FILE (or --inp=FILE ...): FILE is an input, unless the whole
    * word was the value of an option. */
   for (int i = 1; i < argc; i++) {
