@@ -4,7 +4,9 @@
  * by Avro C's avro_file_reader; damaged files (flipped sync marker, truncated
  * tail, garbage over a block, garbage between blocks) give DAMAGED regions
  * while every intact block is still read; corrupt compressed data and snappy
- * CRC mismatches fail decompression; ocf_open errors. Deterministic by seed;
+ * CRC mismatches fail decompression; ocf_tell/ocf_seek restart a walk at any
+ * block (damaged regions included) exactly as the original walk went on;
+ * ocf_open errors. Deterministic by seed;
  * files go to a per-process temp directory. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -603,6 +605,108 @@ static void test_open_errors(void **state) {
   assert_int_equal(ocf_codec_from_name("brotli"), -1);
 }
 
+/* ---- ocf_tell / ocf_seek: a walk restarted at a told position ---- */
+
+typedef struct walked {
+  ocf_position before; /* ocf_tell before the block was framed */
+  ocf_block block;     /* its data points into that walk's mapping: compare offsets */
+} walked;
+
+static long walk_all(const char *path, walked *out, long max, ocf_position *end) {
+  char err[256];
+  ocf_reader *r = ocf_open(path, err, sizeof err);
+  if (!r)
+    fail_msg("ocf_open: %s", err);
+  size_t n;
+  uint8_t *file = load(path, &n);
+  assert_int_equal(ocf_file_size(r), n);
+  /* every block ends with the sync marker, so the file does too */
+  assert_memory_equal(ocf_sync_marker(r), file + n - 16, 16);
+  free(file);
+  long k = 0;
+  ocf_position p = ocf_tell(r);
+  ocf_block b;
+  while (ocf_next_block(r, &b)) {
+    assert_true(k < max);
+    out[k].before = p;
+    out[k].block = b;
+    k++;
+    p = ocf_tell(r);
+  }
+  *end = p;
+  ocf_close(r);
+  return k;
+}
+
+static void test_tell_seek(void **state) {
+  (void)state;
+  char path[512], bad[512], err[256];
+  path_of(path, sizeof path, "seek.avro");
+  path_of(bad, sizeof bad, "seek_bad.avro");
+  rng_state = 900;
+  free(write_ours(path, OCF_CODEC_DEFLATE, 6000, 2048));
+  layout l;
+  get_layout(path, &l);
+  assert_true(l.nblocks >= 10);
+  /* garbage over the header of block 3, and a flipped sync marker after
+   * block 7: the walk has two damaged regions to restart at or after */
+  size_t n;
+  uint8_t *file = load(path, &n);
+  for (size_t i = l.off[3]; i < l.off[3] + 6; i++)
+    file[i] = 0xff;
+  file[l.data[7] + l.size[7] + 3] ^= 0x11;
+  save(bad, file, n);
+  free(file);
+
+  static walked all[600];
+  ocf_position end;
+  long total = walk_all(bad, all, 600, &end);
+  long damaged = 0;
+  for (long k = 0; k < total; k++)
+    damaged += all[k].block.kind == OCF_BLOCK_DAMAGED;
+  assert_int_equal(damaged, 2);
+  assert_int_equal(end.offset, n);
+
+  for (long k = 0; k <= total; k++) {
+    ocf_reader *r = ocf_open(bad, err, sizeof err);
+    assert_non_null(r);
+    ocf_position at = k < total ? all[k].before : end;
+    assert_int_equal(ocf_seek(r, &at, err, sizeof err), 0);
+    long j = k;
+    ocf_block b;
+    while (ocf_next_block(r, &b)) {
+      assert_true(j < total);
+      const ocf_block *o = &all[j].block;
+      assert_int_equal(b.kind, o->kind);
+      assert_int_equal(b.index, o->index);
+      assert_int_equal(b.first_record, o->first_record);
+      assert_int_equal(b.file_offset, o->file_offset);
+      assert_int_equal(b.size, o->size);
+      assert_int_equal(b.count, o->count);
+      j++;
+    }
+    assert_int_equal(j, total);
+    ocf_position after = ocf_tell(r);
+    assert_memory_equal(&after, &end, sizeof end);
+    ocf_close(r);
+  }
+
+  /* outside the blocks: before the end of the header, past the end */
+  ocf_reader *r = ocf_open(bad, err, sizeof err);
+  assert_non_null(r);
+  ocf_position p = all[0].before;
+  p.offset--;
+  assert_int_equal(ocf_seek(r, &p, err, sizeof err), -1);
+  assert_non_null(strstr(err, "outside"));
+  p.offset = n + 1;
+  assert_int_equal(ocf_seek(r, &p, err, sizeof err), -1);
+  /* a failed seek leaves the walk where it was */
+  ocf_block b;
+  assert_int_equal(ocf_next_block(r, &b), 1);
+  assert_int_equal(b.index, 0);
+  ocf_close(r);
+}
+
 static int setup(void **state) {
   (void)state;
   snprintf(tmpdir, sizeof tmpdir, "%s/regstream_test_ocf_XXXXXX",
@@ -624,6 +728,7 @@ int main(void) {
       cmocka_unit_test(test_we_write_avro_c_reads),
       cmocka_unit_test(test_damaged),
       cmocka_unit_test(test_open_errors),
+      cmocka_unit_test(test_tell_seek),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

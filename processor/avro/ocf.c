@@ -26,7 +26,8 @@ struct ocf_reader {
   size_t schema_len;
   ocf_codec codec;
   uint8_t sync[16];
-  size_t pos; /* where the next block starts */
+  size_t data_start; /* the first block (end of the header) */
+  size_t pos;        /* where the next block starts */
   uint64_t block_index, record_index;
 };
 
@@ -132,7 +133,7 @@ static int ocf_parse_header(ocf_reader *r, char *err, size_t errlen) {
   memcpy(r->schema, schema, schema_len);
   r->schema[schema_len] = '\0';
   r->schema_len = schema_len;
-  r->pos = (size_t)(p - r->map);
+  r->pos = r->data_start = (size_t)(p - r->map);
   return 0;
 broken:
   snprintf(err, errlen, "%s: broken container header", r->path);
@@ -213,6 +214,30 @@ size_t ocf_schema_json_len(const ocf_reader *r) {
 }
 ocf_codec ocf_reader_codec(const ocf_reader *r) {
   return r->codec;
+}
+
+ocf_position ocf_tell(const ocf_reader *r) {
+  return (ocf_position){r->pos, r->block_index, r->record_index};
+}
+
+int ocf_seek(ocf_reader *r, const ocf_position *p, char *err, size_t errlen) {
+  if (p->offset < r->data_start || p->offset > r->size) {
+    snprintf(err, errlen, "%s: offset %llu is outside its blocks (%zu..%zu)", r->path,
+             (unsigned long long)p->offset, r->data_start, r->size);
+    return -1;
+  }
+  r->pos = (size_t)p->offset;
+  r->block_index = p->block_index;
+  r->record_index = p->first_record;
+  return 0;
+}
+
+uint64_t ocf_file_size(const ocf_reader *r) {
+  return r->size;
+}
+
+const uint8_t *ocf_sync_marker(const ocf_reader *r) {
+  return r->sync;
 }
 
 /* Frame a block at pos. 1: fully framed (data/size/count and the offset

@@ -58,12 +58,30 @@ ocf_codec ocf_reader_codec(const ocf_reader *r);
  * walker per reader). */
 int ocf_next_block(ocf_reader *r, ocf_block *out);
 
-/* A growable buffer for decompressed block bytes, one per worker. */
+/* Where a reader's walk stands: the next block's offset in the file (its
+ * count varint, or the first byte of a damaged region), and the block and
+ * record numbers it will get. A walk restarted at a position told by
+ * ocf_tell frames exactly the blocks the original walk framed from there. */
+typedef struct ocf_position {
+  uint64_t offset;
+  uint64_t block_index;
+  uint64_t first_record;
+} ocf_position;
+ocf_position ocf_tell(const ocf_reader *r);
+/* Continue the walk at p (from ocf_tell on a reader of the same file).
+ * 0, or -1 with a reason when p is outside the file's blocks. */
+int ocf_seek(ocf_reader *r, const ocf_position *p, char *err, size_t errlen);
+/* The file's size and its 16-byte sync marker (random per written file):
+ * with the size, what tells one container file from another. */
+uint64_t ocf_file_size(const ocf_reader *r);
+const uint8_t *ocf_sync_marker(const ocf_reader *r);
+
 /* The caller is done with every byte before end_offset (a block's
  * file_offset + size): give those pages of the mapping back, so a long
  * replay's resident memory stays the size of its state, not of its input. */
 void ocf_release(const ocf_reader *r, uint64_t end_offset);
 
+/* A growable buffer for decompressed block bytes, one per worker. */
 typedef struct ocf_buf {
   uint8_t *data;
   size_t len, cap;
