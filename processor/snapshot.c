@@ -1,0 +1,1506 @@
+/* snapshot.c — the snapshot file format of one state shard (SPEC §6), its
+ * writer (capture, encode, compress, atomic write, prune) and its reader
+ * (verify, decode, fall back to older files).
+ *
+ * ---------------------------------------------------------------------------
+ * FILE FORMAT, version 1. All integers little-endian, no padding, no structs
+ * written as they lie in memory.
+ *
+ *   offset      size  field
+ *   0           8     magic "RGSTSNAP"
+ *   8           4     u32 format version (1)
+ *   12          4     u32 H: header bytes, up to and including the header CRC
+ *   16          8     u64 fingerprint (config_fingerprint of the writer)
+ *   24          8     i64 position (>= 0: next input offset / records consumed)
+ *   32          8     u64 persons n
+ *   40          4     u32 months M (rollup month blocks present)
+ *   44          2     u16 bytes of a person_state (16)
+ *   46          2     u16 rollup keys per month (ROLLUP_KEYS, 588)
+ *   48          2     u16 rollup columns per key (ROLLUP_COLUMNS, 25)
+ *   50          2     u16 S: payload sections (11)
+ *   52          2     u16 E: extra words (SNAPSHOT_EXTRA, 16)
+ *   54          2     u16 flags (0; a reader refuses bits it does not know)
+ *   56          8     u64 applied
+ *   64          8     u64 corrected
+ *   72          8     u64 late
+ *   80          8     i64 written_unix_ms (when the state was captured)
+ *   88          8     u64 R: payload bytes before compression
+ *   96          8     u64 C: payload bytes in the file (one zstd frame)
+ *   104         8*S   u64 raw bytes of each payload section (they add up to R)
+ *   104+8S      8*E   u64 extra[E] (the mode's own resume data, opaque here)
+ *   104+8S+8E   2     u16 L: shard id bytes          (offset 320 in version 1)
+ *   106+8S+8E   L     shard id (letters, digits, '.', '_', '-'; no NUL)
+ *   H-4         4     u32 CRC-32 (zlib) of bytes [0, H-4); H = 326 + L
+ *   H           C     zstd frame of the payload (content size and zstd's own
+ *                     XXH64 content checksum in the frame)
+ *   H+C         4     u32 CRC-32 (zlib) of bytes [0, H+C): the whole file
+ *   file size = H + C + 4 exactly.
+ *
+ * Every later version keeps the first 16 bytes (magic, version, H) and the
+ * header CRC at H-4, so a reader can tell "another version" (refused: the
+ * user must act) from "damaged" (skipped: an older snapshot is used). The
+ * header CRC is checked before the version, so a flipped version bit reads
+ * as damage, not as another version. Layout constants (state bytes, rollup
+ * keys and columns, section and extra word counts) that differ from this
+ * build's are refused like another version.
+ *
+ * PAYLOAD, before compression: the sections in this order, back to back.
+ * Persons are sorted by person_id; column j holds byte j of every person
+ * ("byte planes"): a column of low bytes of 6 M bit histories is mostly the
+ * same few values and zstd squeezes it far better than interleaved 16-byte
+ * records (measured in bench/results/snapshot.md).
+ *   0  ids             n LEB128 varints: id[0], then id[i] - id[i-1] (>= 1)
+ *   1  employed_bits   4n: plane of bits 0-7 of all persons, then 8-15, ...
+ *   2  fulltime_bits   4n: the same
+ *   3  latest_month    2n: low bytes, then high bytes
+ *   4  entry_municipality  n
+ *   5  entry           n
+ *   6  goals           n
+ *   7  latest_status   n
+ *   8  reserved        2n: low bytes, then high bytes
+ *   9  months          2M: u16 month indexes (period.h), strictly ascending
+ *  10  counters        4 * M * K, K = keys * columns: for byte b = 0..3, for
+ *                      counter c = 0..K-1 (key-major as in a month block), for
+ *                      month j = 0..M-1: byte b of counter c in month j. A
+ *                      counter's months lie side by side (mostly equal) and
+ *                      the high planes are nearly all zeros.
+ * A reader checks every section length against n and M, that the ids
+ * section decodes to exactly n strictly increasing positive ids, and that
+ * the state fields the rules use as indexes are in range (latest_month,
+ * entry_municipality, the entry visitation, latest_status): a loaded state
+ * can never send the rules outside the rollup.
+ *
+ * FILES in the snapshot directory: "<shard_id>.<position %020lld>.snap", so a
+ * shard's files sort by position and the newest has the greatest. A shard's
+ * files are recognised by exact length and shape, so "kafka.t.1" never
+ * claims "kafka.t.10.…". Writing goes through ".<shard_id>.<position>.snap.tmp.<unique>"
+ * (a dot file: listings and readers ignore it) in the same directory: write,
+ * fsync, rename onto the final name, fsync the directory. Then all but the
+ * newest SNAPSHOT_KEEP snapshots of the shard are deleted, and so are its
+ * temporary files (left by a crash) whose position is below the newest.
+ * ---------------------------------------------------------------------------
+ *
+ * Capture copies only the occupied map slots (branch-free compaction, at
+ * memory speed) and the month blocks; sorting (an LSD radix sort of
+ * (id - min, index) pairs), column encoding and compression happen in
+ * snapshot_image_write. Loading decompresses into one buffer, sizes the map
+ * for n persons once and inserts with prefetching. */
+#include "snapshot.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zlib.h>
+#include <zstd.h>
+
+#include "core/municipality.h"
+#include "core/period.h"
+
+/* ------------------------------------------------------------------ format constants */
+
+static const unsigned char snap_magic[8] = {'R', 'G', 'S', 'T', 'S', 'N', 'A', 'P'};
+
+enum {
+  SECTION_IDS = 0,
+  SECTION_EMPLOYED,
+  SECTION_FULLTIME,
+  SECTION_LATEST_MONTH,
+  SECTION_ENTRY_MUNICIPALITY,
+  SECTION_ENTRY,
+  SECTION_GOALS,
+  SECTION_LATEST_STATUS,
+  SECTION_RESERVED,
+  SECTION_MONTHS,
+  SECTION_COUNTERS,
+  SECTIONS
+};
+
+static const char *const section_names[SECTIONS] = {
+    "ids",     "employed_bits", "fulltime_bits", "latest_month", "entry_municipality",
+    "entry",   "goals",         "latest_status", "reserved",     "months",
+    "counters"};
+
+/* Byte planes of a person's state: plane p of person i is at column p. */
+enum { STATE_PLANES = 16 };
+/* First plane of each state section (sections 1..8), and one past the last. */
+static const int section_first_plane[SECTIONS] = {0, 0, 4, 8, 10, 11, 12, 13, 14, 16, 16};
+
+enum {
+  OFF_SECTIONS = 104,                                        /* the section lengths */
+  OFF_EXTRA = OFF_SECTIONS + 8 * SECTIONS,                   /* the extra words */
+  HEADER_FIXED = OFF_EXTRA + 8 * SNAPSHOT_EXTRA,             /* the shard id length */
+  HEADER_MAX = HEADER_FIXED + 2 + SNAPSHOT_SHARD_ID_MAX + 4, /* a bound for any H */
+  BLOCK_COUNTERS = ROLLUP_KEYS * ROLLUP_COLUMNS,
+  /* zstd: level 1 keeps 6 M persons well under a second (bench/results/snapshot.md);
+   * two workers once the payload is big enough for them to pay off. */
+  ZSTD_LEVEL = 1,
+  ZSTD_WORKERS = 2,
+  ZSTD_MT_MIN_BYTES = 8 << 20,
+};
+
+/* What went wrong while reading, for snapshot_load_latest's choice. */
+typedef enum read_kind {
+  READ_OK = 0,
+  READ_CORRUPT, /* unreadable, truncated, damaged: skip it, try an older one */
+  READ_REFUSED, /* another version, layout or configuration: stop */
+  READ_FAILED,  /* memory short: stop */
+} read_kind;
+
+/* ------------------------------------------------------------------ small helpers */
+
+static void put16(unsigned char *p, uint16_t v) {
+  p[0] = (unsigned char)v;
+  p[1] = (unsigned char)(v >> 8);
+}
+static void put32(unsigned char *p, uint32_t v) {
+  for (int i = 0; i < 4; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+static void put64(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint16_t get16(const unsigned char *p) {
+  return (uint16_t)(p[0] | (p[1] << 8));
+}
+static uint32_t get32(const unsigned char *p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; i--)
+    v = (v << 8) | p[i];
+  return v;
+}
+static uint64_t get64(const unsigned char *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--)
+    v = (v << 8) | p[i];
+  return v;
+}
+
+static uint32_t crc_of(const void *data, size_t len) {
+  return (uint32_t)crc32_z(crc32_z(0L, Z_NULL, 0), data, len);
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+  if (!err || !errlen)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}
+
+static const char *errno_text(int e, char *buf, size_t len) {
+  /* _GNU_SOURCE: the GNU strerror_r, thread-safe, returns the text. */
+  return strerror_r(e, buf, len);
+}
+
+static int64_t now_unix_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Shard ids are file name prefixes: [A-Za-z0-9._-]+, not starting with '.'. */
+static int shard_id_valid(const char *id) {
+  size_t len = strnlen(id, SNAPSHOT_SHARD_ID_MAX);
+  if (len == 0 || len >= SNAPSHOT_SHARD_ID_MAX || id[0] == '.')
+    return 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = id[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '_' || c == '-'))
+      return 0;
+  }
+  return 1;
+}
+
+/* ------------------------------------------------------------------ capture */
+
+struct snapshot_image {
+  snapshot_meta meta;
+  person_slot *persons; /* meta.persons occupied slots, in map order */
+  uint16_t month_index[PERIOD_MONTHS];
+  uint32_t *counters; /* meta.months blocks of BLOCK_COUNTERS, in month order */
+};
+
+snapshot_image *snapshot_capture(const shard *s, const snapshot_meta *meta) {
+  snapshot_image *img = calloc(1, sizeof *img);
+  if (!img)
+    return NULL;
+  img->meta = *meta;
+  img->meta.version = SNAPSHOT_FORMAT_VERSION;
+  img->meta.persons = s->persons.count;
+  img->meta.applied = s->applied;
+  img->meta.corrected = s->corrected;
+  img->meta.late = s->late;
+  img->meta.written_unix_ms = now_unix_ms();
+
+  /* One spare slot: the branch-free loop below stores every slot and only
+   * advances past occupied ones, so the last store may land at [count]. */
+  size_t n = s->persons.count;
+  img->persons = malloc((n + 1) * sizeof *img->persons);
+  if (!img->persons) {
+    free(img);
+    return NULL;
+  }
+  const person_slot *slots = s->persons.slots;
+  size_t cap = slots ? s->persons.mask + 1 : 0, k = 0;
+  for (size_t i = 0; i < cap && k <= n; i++) {
+    img->persons[k] = slots[i];
+    k += slots[i].person_id != 0;
+  }
+  if (k != n) { /* a map whose count disagrees with its slots: refuse to copy it */
+    free(img->persons);
+    free(img);
+    return NULL;
+  }
+
+  uint32_t months = 0;
+  for (int m = 0; m < PERIOD_MONTHS; m++)
+    if (s->counts.months[m])
+      img->month_index[months++] = (uint16_t)m;
+  img->meta.months = months;
+  img->counters = malloc((months ? months : 1) * (size_t)BLOCK_COUNTERS * sizeof(uint32_t));
+  if (!img->counters) {
+    free(img->persons);
+    free(img);
+    return NULL;
+  }
+  for (uint32_t j = 0; j < months; j++)
+    memcpy(img->counters + (size_t)j * BLOCK_COUNTERS, s->counts.months[img->month_index[j]],
+           BLOCK_COUNTERS * sizeof(uint32_t));
+  return img;
+}
+
+void snapshot_image_free(snapshot_image *img) {
+  if (!img)
+    return;
+  free(img->persons);
+  free(img->counters);
+  free(img);
+}
+
+/* ------------------------------------------------------------------ encoding */
+
+typedef struct sort_pair {
+  uint64_t key; /* person_id - smallest id */
+  uint64_t idx; /* index into the image's persons */
+} sort_pair;
+
+enum { RADIX_BITS = 11, RADIX = 1 << RADIX_BITS };
+
+/* The image's persons in id order, as (key, index) pairs; NULL when memory
+ * is short. LSD radix sort over the significant bits of id - min only. */
+static sort_pair *sorted_order(const person_slot *p, size_t n) {
+  sort_pair *a = malloc((n ? n : 1) * sizeof *a), *b = malloc((n ? n : 1) * sizeof *b);
+  if (!a || !b) {
+    free(a);
+    free(b);
+    return NULL;
+  }
+  if (n == 0) {
+    free(b);
+    return a;
+  }
+  uint64_t lo = (uint64_t)p[0].person_id, hi = lo;
+  for (size_t i = 1; i < n; i++) {
+    uint64_t id = (uint64_t)p[i].person_id;
+    lo = id < lo ? id : lo;
+    hi = id > hi ? id : hi;
+  }
+  uint64_t range = hi - lo;
+  int bits = range ? 64 - __builtin_clzll(range) : 0;
+  int passes = (bits + RADIX_BITS - 1) / RADIX_BITS;
+  size_t(*count)[RADIX] = passes ? calloc((size_t)passes, sizeof *count) : NULL;
+  if (passes && !count) {
+    free(a);
+    free(b);
+    return NULL;
+  }
+  for (size_t i = 0; i < n; i++) {
+    uint64_t key = (uint64_t)p[i].person_id - lo;
+    a[i].key = key;
+    a[i].idx = i;
+    for (int q = 0; q < passes; q++)
+      count[q][(key >> (q * RADIX_BITS)) & (RADIX - 1)]++;
+  }
+  for (int q = 0; q < passes; q++) {
+    size_t sum = 0;
+    for (int d = 0; d < RADIX; d++) {
+      size_t c = count[q][d];
+      count[q][d] = sum;
+      sum += c;
+    }
+    int shift = q * RADIX_BITS;
+    for (size_t i = 0; i < n; i++)
+      b[count[q][(a[i].key >> shift) & (RADIX - 1)]++] = a[i];
+    sort_pair *t = a;
+    a = b;
+    b = t;
+  }
+  free(count);
+  free(b);
+  return a;
+}
+
+static size_t varint_put(unsigned char *p, uint64_t v) {
+  size_t k = 0;
+  while (v >= 0x80) {
+    p[k++] = (unsigned char)(v | 0x80);
+    v >>= 7;
+  }
+  p[k++] = (unsigned char)v;
+  return k;
+}
+
+/* The person's state as its 16 byte planes (the layout atop this file). */
+static void state_planes(const person_state *st, unsigned char out[STATE_PLANES]) {
+  for (int b = 0; b < 4; b++) {
+    out[b] = (unsigned char)(st->employed_bits >> (8 * b));
+    out[4 + b] = (unsigned char)(st->fulltime_bits >> (8 * b));
+  }
+  out[8] = (unsigned char)st->latest_month;
+  out[9] = (unsigned char)(st->latest_month >> 8);
+  out[10] = st->entry_municipality;
+  out[11] = st->entry;
+  out[12] = st->goals;
+  out[13] = st->latest_status;
+  out[14] = (unsigned char)st->reserved;
+  out[15] = (unsigned char)(st->reserved >> 8);
+}
+
+static void state_from_planes(person_state *st, const unsigned char in[STATE_PLANES]) {
+  memset(st, 0, sizeof *st);
+  st->employed_bits = get32(in);
+  st->fulltime_bits = get32(in + 4);
+  st->latest_month = get16(in + 8);
+  st->entry_municipality = in[10];
+  st->entry = in[11];
+  st->goals = in[12];
+  st->latest_status = in[13];
+  st->reserved = get16(in + 14);
+}
+
+typedef struct payload {
+  unsigned char *data;
+  uint64_t len[SECTIONS];
+  uint64_t raw; /* sum of len */
+} payload;
+
+/* Encode the image's sections into one buffer. 0, or -1 when memory is short. */
+static int encode_payload(const snapshot_image *img, payload *out) {
+  size_t n = img->meta.persons, months = img->meta.months;
+  memset(out, 0, sizeof *out);
+  sort_pair *order = sorted_order(img->persons, n);
+  if (!order)
+    return -1;
+  /* The varints first, into the front of the buffer; the planes after them. */
+  size_t id_bound = n * 10, state_bytes = n * STATE_PLANES;
+  size_t counter_bytes = months * (size_t)BLOCK_COUNTERS * 4;
+  out->data = malloc(id_bound + state_bytes + months * 2 + counter_bytes + 1);
+  if (!out->data) {
+    free(order);
+    return -1;
+  }
+  /* Planes go to a scratch area after the id bound; ids are written at the
+   * front, then the planes are moved down behind them. */
+  unsigned char *planes = out->data + id_bound;
+  unsigned char *ids = out->data;
+  size_t id_len = 0;
+  uint64_t prev = 0;
+  for (size_t i = 0; i < n; i++) {
+    const person_slot *slot = &img->persons[order[i].idx];
+    uint64_t id = (uint64_t)slot->person_id;
+    id_len += varint_put(ids + id_len, id - prev);
+    prev = id;
+    unsigned char b[STATE_PLANES];
+    state_planes(&slot->state, b);
+    for (int q = 0; q < STATE_PLANES; q++)
+      planes[(size_t)q * n + i] = b[q];
+  }
+  free(order);
+  memmove(out->data + id_len, planes, state_bytes);
+  unsigned char *p = out->data + id_len + state_bytes;
+  for (size_t j = 0; j < months; j++)
+    put16(p + 2 * j, img->month_index[j]);
+  p += 2 * months;
+  for (int b = 0; b < 4; b++)
+    for (size_t c = 0; c < BLOCK_COUNTERS; c++)
+      for (size_t j = 0; j < months; j++)
+        *p++ = (unsigned char)(img->counters[j * BLOCK_COUNTERS + c] >> (8 * b));
+  out->len[SECTION_IDS] = id_len;
+  for (int sct = SECTION_EMPLOYED; sct <= SECTION_RESERVED; sct++)
+    out->len[sct] =
+        (uint64_t)(section_first_plane[sct + 1] - section_first_plane[sct]) * (uint64_t)n;
+  out->len[SECTION_MONTHS] = 2 * (uint64_t)months;
+  out->len[SECTION_COUNTERS] = counter_bytes;
+  out->raw = 0;
+  for (int sct = 0; sct < SECTIONS; sct++)
+    out->raw += out->len[sct];
+  return 0;
+}
+
+/* ------------------------------------------------------------------ header */
+
+typedef struct header {
+  snapshot_meta meta;
+  uint32_t header_bytes;
+  uint16_t state_bytes, keys, columns, sections, extra_words, flags;
+  uint64_t raw, compressed;
+  uint64_t len[SECTIONS];
+} header;
+
+static uint32_t header_size_for(const char *shard_id) {
+  return (uint32_t)(HEADER_FIXED + 2 + strlen(shard_id) + 4);
+}
+
+/* Serialise h (with h->header_bytes set) into out[header_bytes], CRC included. */
+static void header_put(const header *h, unsigned char *out) {
+  memset(out, 0, h->header_bytes);
+  memcpy(out, snap_magic, 8);
+  put32(out + 8, SNAPSHOT_FORMAT_VERSION);
+  put32(out + 12, h->header_bytes);
+  put64(out + 16, h->meta.fingerprint);
+  put64(out + 24, (uint64_t)h->meta.position);
+  put64(out + 32, h->meta.persons);
+  put32(out + 40, h->meta.months);
+  put16(out + 44, (uint16_t)sizeof(person_state));
+  put16(out + 46, ROLLUP_KEYS);
+  put16(out + 48, ROLLUP_COLUMNS);
+  put16(out + 50, SECTIONS);
+  put16(out + 52, SNAPSHOT_EXTRA);
+  put16(out + 54, 0);
+  put64(out + 56, h->meta.applied);
+  put64(out + 64, h->meta.corrected);
+  put64(out + 72, h->meta.late);
+  put64(out + 80, (uint64_t)h->meta.written_unix_ms);
+  put64(out + 88, h->raw);
+  put64(out + 96, h->compressed);
+  for (int i = 0; i < SECTIONS; i++)
+    put64(out + OFF_SECTIONS + 8 * i, h->len[i]);
+  for (int i = 0; i < SNAPSHOT_EXTRA; i++)
+    put64(out + OFF_EXTRA + 8 * i, h->meta.extra[i]);
+  size_t id_len = strlen(h->meta.shard_id);
+  put16(out + HEADER_FIXED, (uint16_t)id_len);
+  memcpy(out + HEADER_FIXED + 2, h->meta.shard_id, id_len);
+  put32(out + h->header_bytes - 4, crc_of(out, h->header_bytes - 4));
+}
+
+/* Parse and check the header of a file of `size` bytes whose first
+ * min(size, HEADER_MAX) bytes are p. READ_OK, or a kind with a reason. */
+static read_kind header_get(const unsigned char *p, size_t size, header *h, char *err,
+                            size_t errlen) {
+  memset(h, 0, sizeof *h);
+  if (size < 16) {
+    if (size >= 8 && memcmp(p, snap_magic, 8) != 0) {
+      set_err(err, errlen, "not a regstream snapshot (bad magic)");
+      return READ_CORRUPT;
+    }
+    set_err(err, errlen, "truncated: %zu bytes, shorter than a snapshot header", size);
+    return READ_CORRUPT;
+  }
+  if (memcmp(p, snap_magic, 8) != 0) {
+    set_err(err, errlen, "not a regstream snapshot (bad magic)");
+    return READ_CORRUPT;
+  }
+  uint32_t version = get32(p + 8), hb = get32(p + 12);
+  h->meta.version = version;
+  h->header_bytes = hb;
+  if (hb < 20 || hb > HEADER_MAX) {
+    set_err(err, errlen, "corrupt header: header length %" PRIu32 " out of range", hb);
+    return READ_CORRUPT;
+  }
+  if (size < hb) {
+    set_err(err, errlen, "truncated: %zu bytes, the header alone needs %" PRIu32, size, hb);
+    return READ_CORRUPT;
+  }
+  if (get32(p + hb - 4) != crc_of(p, hb - 4)) {
+    set_err(err, errlen, "header checksum mismatch (the header is damaged)");
+    return READ_CORRUPT;
+  }
+  if (version != SNAPSHOT_FORMAT_VERSION) {
+    set_err(err, errlen, "format version %" PRIu32 ", this regstream reads version %d", version,
+            SNAPSHOT_FORMAT_VERSION);
+    return READ_REFUSED;
+  }
+  if (hb < HEADER_FIXED + 2 + 4) {
+    set_err(err, errlen, "corrupt header: header length %" PRIu32 " too short", hb);
+    return READ_CORRUPT;
+  }
+  h->meta.fingerprint = get64(p + 16);
+  h->meta.position = (int64_t)get64(p + 24);
+  h->meta.persons = get64(p + 32);
+  h->meta.months = get32(p + 40);
+  h->state_bytes = get16(p + 44);
+  h->keys = get16(p + 46);
+  h->columns = get16(p + 48);
+  h->sections = get16(p + 50);
+  h->extra_words = get16(p + 52);
+  h->flags = get16(p + 54);
+  h->meta.applied = get64(p + 56);
+  h->meta.corrected = get64(p + 64);
+  h->meta.late = get64(p + 72);
+  h->meta.written_unix_ms = (int64_t)get64(p + 80);
+  h->raw = get64(p + 88);
+  h->compressed = get64(p + 96);
+  if (h->state_bytes != sizeof(person_state) || h->keys != ROLLUP_KEYS ||
+      h->columns != ROLLUP_COLUMNS || h->sections != SECTIONS || h->extra_words != SNAPSHOT_EXTRA ||
+      h->flags != 0) {
+    set_err(err, errlen,
+            "written for another state layout (state %u bytes, rollup %u x %u, %u sections, %u "
+            "extra words, flags %#x; this regstream: %u bytes, %u x %u, %u sections, %u extra "
+            "words, flags 0)",
+            h->state_bytes, h->keys, h->columns, h->sections, h->extra_words, h->flags,
+            (unsigned)sizeof(person_state), ROLLUP_KEYS, ROLLUP_COLUMNS, SECTIONS, SNAPSHOT_EXTRA);
+    return READ_REFUSED;
+  }
+  for (int i = 0; i < SECTIONS; i++)
+    h->len[i] = get64(p + OFF_SECTIONS + 8 * i);
+  for (int i = 0; i < SNAPSHOT_EXTRA; i++)
+    h->meta.extra[i] = get64(p + OFF_EXTRA + 8 * i);
+  uint16_t id_len = get16(p + HEADER_FIXED);
+  if (id_len == 0 || id_len >= SNAPSHOT_SHARD_ID_MAX ||
+      (uint64_t)HEADER_FIXED + 2 + id_len + 4 != hb) {
+    set_err(err, errlen, "corrupt header: shard id length %u does not fit the header", id_len);
+    return READ_CORRUPT;
+  }
+  memcpy(h->meta.shard_id, p + HEADER_FIXED + 2, id_len);
+  h->meta.shard_id[id_len] = '\0';
+  if (!shard_id_valid(h->meta.shard_id)) {
+    set_err(err, errlen, "corrupt header: shard id with characters a shard id cannot have");
+    return READ_CORRUPT;
+  }
+  if (h->meta.position < 0) {
+    set_err(err, errlen, "corrupt header: negative position");
+    return READ_CORRUPT;
+  }
+  /* Lengths: everything but the ids section follows from n and M. */
+  uint64_t n = h->meta.persons, months = h->meta.months;
+  if (n > (UINT64_C(1) << 40) || months > PERIOD_MONTHS) {
+    set_err(err, errlen, "corrupt header: %" PRIu64 " persons, %" PRIu64 " months", n, months);
+    return READ_CORRUPT;
+  }
+  uint64_t sum = 0;
+  for (int sct = 0; sct < SECTIONS; sct++) {
+    uint64_t want;
+    if (sct == SECTION_IDS)
+      want = h->len[sct];
+    else if (sct == SECTION_MONTHS)
+      want = 2 * months;
+    else if (sct == SECTION_COUNTERS)
+      want = 4 * months * BLOCK_COUNTERS;
+    else
+      want = (uint64_t)(section_first_plane[sct + 1] - section_first_plane[sct]) * n;
+    if (h->len[sct] != want || (sct == SECTION_IDS && (want < n || want > 10 * n))) {
+      set_err(err, errlen,
+              "corrupt header: section %s is %" PRIu64 " bytes, %" PRIu64 " persons and %" PRIu64
+              " months need %s%" PRIu64,
+              section_names[sct], h->len[sct], n, months, sct == SECTION_IDS ? "at least " : "",
+              sct == SECTION_IDS ? n : want);
+      return READ_CORRUPT;
+    }
+    sum += h->len[sct];
+  }
+  if (sum != h->raw) {
+    set_err(err, errlen, "corrupt header: sections add up to %" PRIu64 " bytes, not %" PRIu64, sum,
+            h->raw);
+    return READ_CORRUPT;
+  }
+  if (h->compressed > UINT64_MAX / 2 || (uint64_t)size != hb + h->compressed + 4) {
+    if ((uint64_t)size < hb + h->compressed + 4)
+      set_err(err, errlen, "truncated: %zu bytes, the header says %" PRIu64, size,
+              hb + h->compressed + 4);
+    else
+      set_err(err, errlen, "%zu bytes, the header says %" PRIu64 " (trailing bytes)", size,
+              hb + h->compressed + 4);
+    return READ_CORRUPT;
+  }
+  return READ_OK;
+}
+
+/* ------------------------------------------------------------------ writing */
+
+static int write_all(int fd, const void *data, size_t len) {
+  const unsigned char *p = data;
+  while (len) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+/* mkdir -p: every missing component of dir. 0, or -1 with errno. */
+static int make_dirs(const char *dir) {
+  char path[PATH_MAX];
+  size_t len = strlen(dir);
+  if (len == 0 || len >= sizeof path) {
+    errno = len ? ENAMETOOLONG : ENOENT;
+    return -1;
+  }
+  memcpy(path, dir, len + 1);
+  for (size_t i = 1; i <= len; i++) {
+    if (path[i] != '/' && path[i] != '\0')
+      continue;
+    char c = path[i];
+    path[i] = '\0';
+    if (mkdir(path, 0777) < 0 && errno != EEXIST) {
+      path[i] = c;
+      return -1;
+    }
+    path[i] = c;
+  }
+  struct stat st;
+  if (stat(dir, &st) < 0)
+    return -1;
+  if (!S_ISDIR(st.st_mode)) {
+    errno = ENOTDIR;
+    return -1;
+  }
+  return 0;
+}
+
+static int fsync_dir(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  int rc = fsync(fd);
+  int e = errno;
+  close(fd);
+  errno = e;
+  return rc;
+}
+
+/* A name "<id>.<20 digits>.snap" (kind 1) or ".<id>.<20 digits>.snap.tmp.<x>"
+ * (kind 2) of shard id: its position, else -1. */
+static int64_t name_position(const char *name, const char *id, size_t id_len, int *kind) {
+  const char *p = name;
+  *kind = 1;
+  if (p[0] == '.') {
+    *kind = 2;
+    p++;
+  }
+  if (strncmp(p, id, id_len) != 0 || p[id_len] != '.')
+    return -1;
+  p += id_len + 1;
+  int64_t pos = 0;
+  for (int i = 0; i < 20; i++) {
+    if (p[i] < '0' || p[i] > '9')
+      return -1;
+    if (pos > (INT64_MAX - (p[i] - '0')) / 10)
+      return -1;
+    pos = pos * 10 + (p[i] - '0');
+  }
+  p += 20;
+  if (*kind == 1)
+    return strcmp(p, ".snap") == 0 ? pos : -1;
+  return strncmp(p, ".snap.tmp.", 10) == 0 && p[10] ? pos : -1;
+}
+
+typedef struct snap_file {
+  int64_t position;
+  char name[SNAPSHOT_SHARD_ID_MAX + 64];
+} snap_file;
+
+static int by_position_desc(const void *a, const void *b) {
+  int64_t x = ((const snap_file *)a)->position, y = ((const snap_file *)b)->position;
+  return (x < y) - (x > y);
+}
+
+/* The shard's snapshots (kind 1) or temporary files (kind 2) in dir, newest
+ * first. *count gets their number; NULL with *count 0 when there are none.
+ * -1 in *count when the directory cannot be read (errno set). */
+static snap_file *list_files(const char *dir, const char *id, int want_kind, size_t *count,
+                             int *failed) {
+  *count = 0;
+  *failed = 0;
+  DIR *d = opendir(dir);
+  if (!d) {
+    *failed = 1;
+    return NULL;
+  }
+  size_t id_len = strlen(id), n = 0, cap = 0;
+  snap_file *files = NULL;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    int kind;
+    int64_t pos = name_position(e->d_name, id, id_len, &kind);
+    size_t name_len = strlen(e->d_name);
+    if (pos < 0 || kind != want_kind || name_len >= sizeof files->name)
+      continue;
+    if (n == cap) {
+      size_t ncap = cap ? cap * 2 : 8;
+      snap_file *nf = realloc(files, ncap * sizeof *nf);
+      if (!nf) {
+        free(files);
+        closedir(d);
+        errno = ENOMEM;
+        *failed = 1;
+        return NULL;
+      }
+      files = nf;
+      cap = ncap;
+    }
+    files[n].position = pos;
+    memcpy(files[n].name, e->d_name, name_len + 1);
+    n++;
+  }
+  closedir(d);
+  if (n)
+    qsort(files, n, sizeof *files, by_position_desc);
+  *count = n;
+  return files;
+}
+
+/* Delete all but the newest SNAPSHOT_KEEP snapshots of the shard, and its
+ * temporary files whose position is below the newest snapshot's. Best
+ * effort: a file that cannot be deleted stays. */
+static void prune(const char *dir, const char *id) {
+  size_t n, t;
+  int failed;
+  snap_file *snaps = list_files(dir, id, 1, &n, &failed);
+  if (!snaps)
+    return;
+  char path[PATH_MAX];
+  for (size_t i = SNAPSHOT_KEEP; i < n; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, snaps[i].name);
+    unlink(path);
+  }
+  snap_file *tmps = list_files(dir, id, 2, &t, &failed);
+  for (size_t i = 0; i < t; i++) {
+    if (tmps[i].position >= snaps[0].position)
+      continue; /* perhaps another writer's, still at work */
+    snprintf(path, sizeof path, "%s/%s", dir, tmps[i].name);
+    unlink(path);
+  }
+  free(tmps);
+  free(snaps);
+}
+
+/* Open a new temporary file for the shard's snapshot at position. */
+static int open_temp(const char *dir, const snapshot_meta *m, char *path, size_t pathlen) {
+  static unsigned counter;
+  for (int attempt = 0; attempt < 100; attempt++) {
+    unsigned c = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int len = snprintf(path, pathlen, "%s/.%s.%020lld.snap.tmp.%ld-%u-%ld", dir, m->shard_id,
+                       (long long)m->position, (long)getpid(), c, (long)ts.tv_nsec);
+    if (len < 0 || (size_t)len >= pathlen) {
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd >= 0 || errno != EEXIST)
+      return fd;
+  }
+  return -1;
+}
+
+/* Compress the payload as one zstd frame into fd; *crc and *written advance. */
+static int compress_to(int fd, const payload *pl, uint32_t *crc, uint64_t *written, char *err,
+                       size_t errlen) {
+  ZSTD_CCtx *cctx = ZSTD_createCCtx();
+  size_t out_cap = 1 << 20;
+  unsigned char *out = malloc(out_cap);
+  int rc = -1;
+  char eb[128];
+  if (!cctx || !out) {
+    set_err(err, errlen, "out of memory for compression");
+    goto done;
+  }
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, ZSTD_LEVEL);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+  if (pl->raw >= ZSTD_MT_MIN_BYTES)
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_nbWorkers, ZSTD_WORKERS); /* an error without MT: fine */
+  ZSTD_CCtx_setPledgedSrcSize(cctx, pl->raw);
+  ZSTD_inBuffer in = {pl->data, pl->raw, 0};
+  for (;;) {
+    ZSTD_outBuffer ob = {out, out_cap, 0};
+    size_t left = ZSTD_compressStream2(cctx, &ob, &in, ZSTD_e_end);
+    if (ZSTD_isError(left)) {
+      set_err(err, errlen, "zstd: %s", ZSTD_getErrorName(left));
+      goto done;
+    }
+    if (ob.pos) {
+      if (write_all(fd, out, ob.pos) < 0) {
+        set_err(err, errlen, "write: %s", errno_text(errno, eb, sizeof eb));
+        goto done;
+      }
+      *crc = (uint32_t)crc32_z(*crc, out, ob.pos);
+      *written += ob.pos;
+    }
+    if (left == 0)
+      break;
+  }
+  rc = 0;
+done:
+  ZSTD_freeCCtx(cctx);
+  free(out);
+  return rc;
+}
+
+int snapshot_image_write(const snapshot_image *img, const char *dir, size_t *bytes, char *err,
+                         size_t errlen) {
+  const snapshot_meta *m = &img->meta;
+  char eb[128], tmp[PATH_MAX], final[PATH_MAX];
+  if (!shard_id_valid(m->shard_id)) {
+    set_err(err, errlen,
+            "snapshot: shard id '%.*s' is not a file name prefix (letters, digits, "
+            "'.', '_', '-'; not starting with '.')",
+            SNAPSHOT_SHARD_ID_MAX - 1, m->shard_id);
+    return -1;
+  }
+  if (m->position < 0) {
+    set_err(err, errlen, "snapshot of %s: negative position %lld", m->shard_id,
+            (long long)m->position);
+    return -1;
+  }
+  if (!dir || !*dir) {
+    set_err(err, errlen, "snapshot of %s: no snapshot directory", m->shard_id);
+    return -1;
+  }
+  int flen =
+      snprintf(final, sizeof final, "%s/%s.%020lld.snap", dir, m->shard_id, (long long)m->position);
+  if (flen < 0 || (size_t)flen >= sizeof final) {
+    set_err(err, errlen, "snapshot of %s: directory path too long", m->shard_id);
+    return -1;
+  }
+  if (make_dirs(dir) < 0) {
+    set_err(err, errlen, "snapshot directory %s: %s", dir, errno_text(errno, eb, sizeof eb));
+    return -1;
+  }
+  payload pl;
+  if (encode_payload(img, &pl) < 0) {
+    set_err(err, errlen, "snapshot of %s: out of memory encoding %" PRIu64 " persons", m->shard_id,
+            m->persons);
+    return -1;
+  }
+  header h;
+  memset(&h, 0, sizeof h);
+  h.meta = *m;
+  h.header_bytes = header_size_for(m->shard_id);
+  h.raw = pl.raw;
+  memcpy(h.len, pl.len, sizeof h.len);
+  unsigned char hdr[HEADER_MAX];
+
+  int fd = open_temp(dir, m, tmp, sizeof tmp);
+  if (fd < 0) {
+    set_err(err, errlen, "snapshot of %s: cannot create a temporary file in %s: %s", m->shard_id,
+            dir, errno_text(errno, eb, sizeof eb));
+    free(pl.data);
+    return -1;
+  }
+  char why[256];
+  uint32_t payload_crc = (uint32_t)crc32_z(0L, Z_NULL, 0);
+  uint64_t compressed = 0;
+  memset(hdr, 0, sizeof hdr);
+  if (write_all(fd, hdr, h.header_bytes) < 0) {
+    set_err(why, sizeof why, "write: %s", errno_text(errno, eb, sizeof eb));
+    goto fail;
+  }
+  if (compress_to(fd, &pl, &payload_crc, &compressed, why, sizeof why) < 0)
+    goto fail;
+  free(pl.data);
+  pl.data = NULL;
+  h.compressed = compressed;
+  header_put(&h, hdr);
+  uint32_t file_crc =
+      (uint32_t)crc32_combine(crc_of(hdr, h.header_bytes), payload_crc, (z_off_t)compressed);
+  unsigned char trailer[4];
+  put32(trailer, file_crc);
+  if (write_all(fd, trailer, 4) < 0 ||
+      pwrite(fd, hdr, h.header_bytes, 0) != (ssize_t)h.header_bytes) {
+    set_err(why, sizeof why, "write: %s", errno_text(errno, eb, sizeof eb));
+    goto fail;
+  }
+  if (fsync(fd) < 0) {
+    set_err(why, sizeof why, "fsync: %s", errno_text(errno, eb, sizeof eb));
+    goto fail;
+  }
+  int closed = close(fd);
+  fd = -1;
+  if (closed < 0) {
+    set_err(why, sizeof why, "close: %s", errno_text(errno, eb, sizeof eb));
+    goto fail;
+  }
+  if (rename(tmp, final) < 0) {
+    set_err(why, sizeof why, "rename to %s: %s", final, errno_text(errno, eb, sizeof eb));
+    goto fail;
+  }
+  if (fsync_dir(dir) < 0) {
+    /* The file is complete and in place; only its durability is in doubt. */
+    set_err(err, errlen, "snapshot %s: fsync of the directory: %s", final,
+            errno_text(errno, eb, sizeof eb));
+    return -1;
+  }
+  if (bytes)
+    *bytes = (size_t)(h.header_bytes + compressed + 4);
+  prune(dir, m->shard_id);
+  return 0;
+fail:
+  if (fd >= 0)
+    close(fd);
+  unlink(tmp);
+  free(pl.data);
+  set_err(err, errlen, "snapshot of %s into %s: %s", m->shard_id, dir, why);
+  return -1;
+}
+
+int snapshot_write(const shard *s, const snapshot_meta *meta, const char *dir, char *err,
+                   size_t errlen) {
+  snapshot_image *img = snapshot_capture(s, meta);
+  if (!img) {
+    set_err(err, errlen, "snapshot of %s: out of memory capturing %zu persons", meta->shard_id,
+            s->persons.count);
+    return -1;
+  }
+  int rc = snapshot_image_write(img, dir, NULL, err, errlen);
+  snapshot_image_free(img);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ reading */
+
+/* The whole file in memory. READ_OK, or READ_CORRUPT (unreadable) /
+ * READ_FAILED (memory) with a reason. */
+static read_kind slurp(const char *path, unsigned char **data, size_t *size, char *err,
+                       size_t errlen) {
+  char eb[128];
+  *data = NULL;
+  *size = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    set_err(err, errlen, "cannot open: %s", errno_text(errno, eb, sizeof eb));
+    return READ_CORRUPT;
+  }
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    set_err(err, errlen, "not a regular file");
+    close(fd);
+    return READ_CORRUPT;
+  }
+  size_t cap = (size_t)st.st_size, len = 0;
+  unsigned char *buf = malloc(cap + 1);
+  if (!buf) {
+    close(fd);
+    set_err(err, errlen, "out of memory reading %zu bytes", cap);
+    return READ_FAILED;
+  }
+  for (;;) {
+    if (len == cap) { /* grew since fstat: read on */
+      unsigned char probe;
+      ssize_t r = read(fd, &probe, 1);
+      if (r == 0)
+        break;
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        goto io_error;
+      unsigned char *nb = realloc(buf, cap * 2 + 2);
+      if (!nb) {
+        free(buf);
+        close(fd);
+        set_err(err, errlen, "out of memory reading the file");
+        return READ_FAILED;
+      }
+      buf = nb;
+      buf[len++] = probe;
+      cap = cap * 2 + 1;
+      continue;
+    }
+    ssize_t r = read(fd, buf + len, cap - len);
+    if (r == 0)
+      break;
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      goto io_error;
+    }
+    len += (size_t)r;
+  }
+  close(fd);
+  *data = buf;
+  *size = len;
+  return READ_OK;
+io_error:
+  set_err(err, errlen, "read: %s", errno_text(errno, eb, sizeof eb));
+  free(buf);
+  close(fd);
+  return READ_CORRUPT;
+}
+
+/* Decompress the payload frame into a buffer of exactly h->raw bytes. The
+ * buffer grows with the output, so a lying header cannot make it allocate
+ * more than about twice what the frame really holds. */
+static read_kind decompress(const unsigned char *src, const header *h, unsigned char **out,
+                            char *err, size_t errlen) {
+  *out = NULL;
+  unsigned long long content = ZSTD_getFrameContentSize(src, h->compressed);
+  if (content == ZSTD_CONTENTSIZE_ERROR) {
+    set_err(err, errlen, "payload is not a zstd frame");
+    return READ_CORRUPT;
+  }
+  if (content != ZSTD_CONTENTSIZE_UNKNOWN && content != h->raw) {
+    set_err(err, errlen, "payload frame holds %llu bytes, the header says %" PRIu64, content,
+            h->raw);
+    return READ_CORRUPT;
+  }
+  if (h->raw > SIZE_MAX / 2) {
+    set_err(err, errlen, "payload of %" PRIu64 " bytes does not fit in memory", h->raw);
+    return READ_CORRUPT;
+  }
+  ZSTD_DCtx *dctx = ZSTD_createDCtx();
+  size_t cap = h->raw < (1 << 20) ? (size_t)h->raw : (size_t)1 << 20;
+  unsigned char *buf = malloc(cap ? cap : 1);
+  read_kind kind = READ_FAILED;
+  if (!dctx || !buf) {
+    set_err(err, errlen, "out of memory for decompression");
+    goto fail;
+  }
+  ZSTD_inBuffer in = {src, (size_t)h->compressed, 0};
+  ZSTD_outBuffer ob = {buf, cap, 0};
+  for (;;) {
+    size_t r = ZSTD_decompressStream(dctx, &ob, &in);
+    if (ZSTD_isError(r)) {
+      set_err(err, errlen, "payload: zstd: %s", ZSTD_getErrorName(r));
+      kind = READ_CORRUPT;
+      goto fail;
+    }
+    if (r == 0) /* frame complete */
+      break;
+    if (ob.pos == ob.size) {
+      if (ob.size == h->raw) {
+        /* Full, frame not done: is there more output than the header says? */
+        unsigned char probe;
+        ZSTD_outBuffer pb = {&probe, 1, 0};
+        r = ZSTD_decompressStream(dctx, &pb, &in);
+        if (ZSTD_isError(r) || pb.pos) {
+          set_err(err, errlen, "payload: %s",
+                  ZSTD_isError(r) ? ZSTD_getErrorName(r) : "more bytes than the header says");
+          kind = READ_CORRUPT;
+          goto fail;
+        }
+        if (r == 0)
+          break;
+        if (in.pos == in.size) {
+          set_err(err, errlen, "payload: zstd frame truncated");
+          kind = READ_CORRUPT;
+          goto fail;
+        }
+        continue;
+      }
+      size_t ncap = ob.size * 2 < h->raw ? ob.size * 2 : (size_t)h->raw;
+      unsigned char *nb = realloc(buf, ncap);
+      if (!nb) {
+        set_err(err, errlen, "out of memory for a %" PRIu64 "-byte payload", h->raw);
+        goto fail;
+      }
+      buf = nb;
+      ob.dst = buf;
+      ob.size = ncap;
+    } else if (in.pos == in.size) {
+      set_err(err, errlen, "payload: zstd frame truncated");
+      kind = READ_CORRUPT;
+      goto fail;
+    }
+  }
+  if (in.pos != in.size || ob.pos != h->raw) {
+    set_err(err, errlen, "payload: %zu bytes after its zstd frame, %zu decoded of %" PRIu64,
+            in.size - in.pos, ob.pos, h->raw);
+    kind = READ_CORRUPT;
+    goto fail;
+  }
+  ZSTD_freeDCtx(dctx);
+  *out = buf;
+  return READ_OK;
+fail:
+  ZSTD_freeDCtx(dctx);
+  free(buf);
+  return kind;
+}
+
+static int state_valid(const person_state *st) {
+  return st->latest_month < PERIOD_MONTHS && st->entry_municipality < MUNICIPALITY_COUNT &&
+         (st->entry & 7) < VISITATION_COUNT && st->latest_status < STATUS_COUNT;
+}
+
+/* Decode a decompressed payload; with pm and r non-NULL (pm empty, r
+ * empty) fill them. READ_OK, or READ_CORRUPT / READ_FAILED with a reason. */
+static read_kind decode_payload(const header *h, const unsigned char *data, personmap *pm,
+                                rollup *r, char *err, size_t errlen) {
+  size_t n = (size_t)h->meta.persons, months = h->meta.months;
+  const unsigned char *ids = data, *ids_end = data + h->len[SECTION_IDS];
+  const unsigned char *planes = ids_end;
+  const unsigned char *month_list = planes + (size_t)STATE_PLANES * n;
+  const unsigned char *counters = month_list + 2 * months;
+
+  /* Ids: n varints, strictly increasing positive int64, exactly filling the section. */
+  int64_t *idv = malloc((n ? n : 1) * sizeof *idv);
+  if (!idv) {
+    set_err(err, errlen, "out of memory for %zu person ids", n);
+    return READ_FAILED;
+  }
+  const unsigned char *p = ids;
+  uint64_t prev = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t v = 0;
+    int shift = 0;
+    for (;;) {
+      if (p == ids_end || shift > 63) {
+        set_err(err, errlen, "ids: person %zu: %s", i,
+                p == ids_end ? "section ends inside a number" : "number too long");
+        free(idv);
+        return READ_CORRUPT;
+      }
+      unsigned char c = *p++;
+      if (shift == 63 && c > 1) {
+        set_err(err, errlen, "ids: person %zu: number too long", i);
+        free(idv);
+        return READ_CORRUPT;
+      }
+      v |= (uint64_t)(c & 0x7f) << shift;
+      shift += 7;
+      if (!(c & 0x80))
+        break;
+    }
+    if (v == 0 || v > (uint64_t)INT64_MAX - prev) {
+      set_err(err, errlen, "ids: person %zu: %s", i,
+              v == 0 ? "id not above the previous one" : "id beyond 2^63");
+      free(idv);
+      return READ_CORRUPT;
+    }
+    prev += v;
+    idv[i] = (int64_t)prev;
+  }
+  if (p != ids_end) {
+    set_err(err, errlen, "ids: %zu bytes left after %zu persons", (size_t)(ids_end - p), n);
+    free(idv);
+    return READ_CORRUPT;
+  }
+  /* States: validate all before touching pm. */
+  for (size_t i = 0; i < n; i++) {
+    unsigned char b[STATE_PLANES];
+    for (int q = 0; q < STATE_PLANES; q++)
+      b[q] = planes[(size_t)q * n + i];
+    person_state st;
+    state_from_planes(&st, b);
+    if (!state_valid(&st)) {
+      set_err(err, errlen,
+              "person %" PRId64 ": state out of range (month %u, municipality %u, entry %#x, "
+              "status %u)",
+              idv[i], st.latest_month, st.entry_municipality, st.entry, st.latest_status);
+      free(idv);
+      return READ_CORRUPT;
+    }
+  }
+  int last = -1;
+  for (size_t j = 0; j < months; j++) {
+    int m = get16(month_list + 2 * j);
+    if (m <= last || m >= PERIOD_MONTHS) {
+      set_err(err, errlen, "months: month index %d after %d (ascending, below %d)", m, last,
+              PERIOD_MONTHS);
+      free(idv);
+      return READ_CORRUPT;
+    }
+    last = m;
+  }
+  if (!pm) {
+    free(idv);
+    return READ_OK;
+  }
+
+  enum { AHEAD = 16 };
+  for (size_t i = 0; i < n; i++) {
+    if (i + AHEAD < n)
+      personmap_prefetch(pm, personmap_hash(idv[i + AHEAD]));
+    int created;
+    person_slot *slot = personmap_upsert(pm, idv[i], personmap_hash(idv[i]), &created);
+    if (!slot) {
+      set_err(err, errlen, "out of memory for %zu persons", n);
+      free(idv);
+      return READ_FAILED;
+    }
+    unsigned char b[STATE_PLANES];
+    for (int q = 0; q < STATE_PLANES; q++)
+      b[q] = planes[(size_t)q * n + i];
+    state_from_planes(&slot->state, b);
+  }
+  free(idv);
+  size_t kc = (size_t)BLOCK_COUNTERS * months;
+  for (size_t j = 0; j < months; j++) {
+    uint32_t *block = calloc(BLOCK_COUNTERS, sizeof *block);
+    if (!block) {
+      set_err(err, errlen, "out of memory for rollup counters");
+      return READ_FAILED;
+    }
+    for (size_t c = 0; c < BLOCK_COUNTERS; c++) {
+      size_t at = c * months + j;
+      block[c] = (uint32_t)counters[at] | (uint32_t)counters[kc + at] << 8 |
+                 (uint32_t)counters[2 * kc + at] << 16 | (uint32_t)counters[3 * kc + at] << 24;
+    }
+    r->months[get16(month_list + 2 * j)] = block;
+  }
+  return READ_OK;
+}
+
+typedef struct read_info {
+  header h;
+  size_t file_bytes;
+  int header_ok; /* h.meta holds a checked header */
+} read_info;
+
+/* Read, verify and (with s) load one file. With want non-NULL, a file that
+ * holds another shard id or position than want's is damaged; with
+ * fingerprint non-NULL a different fingerprint is refused; both before the
+ * payload is decoded. */
+static read_kind read_snapshot(const char *path, const snapshot_meta *want,
+                               const uint64_t *fingerprint, shard *s, read_info *info,
+                               unsigned char **payload_out, char *err, size_t errlen) {
+  memset(info, 0, sizeof *info);
+  if (payload_out)
+    *payload_out = NULL;
+  unsigned char *data;
+  size_t size;
+  read_kind kind = slurp(path, &data, &size, err, errlen);
+  if (kind != READ_OK)
+    return kind;
+  info->file_bytes = size;
+  header *h = &info->h;
+  kind = header_get(data, size, h, err, errlen);
+  if (kind != READ_OK) {
+    free(data);
+    return kind;
+  }
+  info->header_ok = 1;
+  if (want &&
+      (strcmp(h->meta.shard_id, want->shard_id) != 0 || h->meta.position != want->position)) {
+    /* Copied or renamed by hand? It is not what its name says: not trusted. */
+    set_err(err, errlen, "it holds shard %s at position %lld, not what its name says",
+            h->meta.shard_id, (long long)h->meta.position);
+    free(data);
+    return READ_CORRUPT;
+  }
+  if (fingerprint && h->meta.fingerprint != *fingerprint) {
+    set_err(err, errlen,
+            "written with another configuration (fingerprint %016" PRIx64 ", this run %016" PRIx64
+            ")",
+            h->meta.fingerprint, *fingerprint);
+    free(data);
+    return READ_REFUSED;
+  }
+  size_t hb = h->header_bytes, cb = (size_t)h->compressed;
+  uint32_t crc = crc_of(data, hb + cb);
+  if (get32(data + hb + cb) != crc) {
+    set_err(err, errlen, "checksum mismatch (the file is damaged)");
+    free(data);
+    return READ_CORRUPT;
+  }
+  unsigned char *raw;
+  kind = decompress(data + hb, h, &raw, err, errlen);
+  free(data);
+  if (kind != READ_OK)
+    return kind;
+
+  personmap pm;
+  rollup r;
+  rollup_init(&r);
+  memset(&pm, 0, sizeof pm);
+  if (s && personmap_init(&pm, (size_t)h->meta.persons) < 0) {
+    set_err(err, errlen, "out of memory for %" PRIu64 " persons", h->meta.persons);
+    free(raw);
+    return READ_FAILED;
+  }
+  kind = decode_payload(h, raw, s ? &pm : NULL, s ? &r : NULL, err, errlen);
+  if (payload_out && kind == READ_OK)
+    *payload_out = raw;
+  else
+    free(raw);
+  if (kind != READ_OK) {
+    personmap_free(&pm);
+    rollup_free(&r);
+    return kind;
+  }
+  if (s) {
+    personmap_free(&s->persons);
+    rollup_free(&s->counts);
+    s->persons = pm;
+    s->counts = r;
+    s->applied = h->meta.applied;
+    s->corrected = h->meta.corrected;
+    s->late = h->meta.late;
+  }
+  return READ_OK;
+}
+
+int snapshot_read(const char *path, shard *s, snapshot_meta *meta, char *err, size_t errlen) {
+  read_info info;
+  char why[384];
+  read_kind kind = read_snapshot(path, NULL, NULL, s, &info, NULL, why, sizeof why);
+  if (kind != READ_OK) {
+    set_err(err, errlen, "snapshot %s: %s", path, why);
+    return -1;
+  }
+  if (meta)
+    *meta = info.h.meta;
+  return 0;
+}
+
+int snapshot_load_latest(const char *dir, const char *shard_id, uint64_t fingerprint, shard *s,
+                         snapshot_meta *meta, char *err, size_t errlen) {
+  char eb[128];
+  if (!shard_id_valid(shard_id)) {
+    set_err(err, errlen, "snapshot: shard id '%.*s' is not a file name prefix",
+            SNAPSHOT_SHARD_ID_MAX - 1, shard_id);
+    return -1;
+  }
+  size_t n;
+  int failed;
+  snap_file *files = list_files(dir, shard_id, 1, &n, &failed);
+  if (failed) {
+    if (errno == ENOENT)
+      return 0;
+    if (errno == ENOMEM) {
+      set_err(err, errlen, "snapshot directory %s: out of memory listing it", dir);
+      return -1;
+    }
+    set_err(err, errlen, "snapshot directory %s: %s", dir, errno_text(errno, eb, sizeof eb));
+    return -1;
+  }
+  int rc = 0;
+  for (size_t i = 0; i < n; i++) {
+    char path[PATH_MAX], why[384];
+    snprintf(path, sizeof path, "%s/%s", dir, files[i].name);
+    read_info info;
+    snapshot_meta want;
+    memset(&want, 0, sizeof want);
+    snprintf(want.shard_id, sizeof want.shard_id, "%s", shard_id);
+    want.position = files[i].position;
+    read_kind kind = read_snapshot(path, &want, &fingerprint, s, &info, NULL, why, sizeof why);
+    if (kind == READ_OK) {
+      if (meta)
+        *meta = info.h.meta;
+      rc = 1;
+      break;
+    }
+    if (kind == READ_CORRUPT) {
+      fprintf(stderr, "regstream: warning: snapshot %s is unusable (%s); trying an older one\n",
+              path, why);
+      continue;
+    }
+    if (kind == READ_REFUSED)
+      set_err(err, errlen,
+              "snapshot %s: %s. Run with the rule options and reader schema that wrote it, or "
+              "start afresh with an empty --snapshot-dir",
+              path, why);
+    else
+      set_err(err, errlen, "snapshot %s: %s", path, why);
+    rc = -1;
+    break;
+  }
+  free(files);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ inspect */
+
+static void print_time(FILE *out, int64_t ms) {
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  char buf[64];
+  if (gmtime_r(&t, &tm) && strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm))
+    fprintf(out, "%s.%03dZ", buf, (int)(ms % 1000 < 0 ? 0 : ms % 1000));
+  else
+    fprintf(out, "?");
+}
+
+int snapshot_inspect(const char *path, FILE *out, char *err, size_t errlen) {
+  read_info info;
+  char why[384];
+  unsigned char *raw = NULL;
+  double t0 = now_seconds();
+  read_kind kind = read_snapshot(path, NULL, NULL, NULL, &info, &raw, why, sizeof why);
+  double secs = now_seconds() - t0;
+  const header *h = &info.h;
+  const snapshot_meta *m = &h->meta;
+  fprintf(out, "file         %s (%zu bytes)\n", path, info.file_bytes);
+  if (info.header_ok) {
+    fprintf(out, "format       version %" PRIu32 ", header %" PRIu32 " bytes\n", m->version,
+            h->header_bytes);
+    fprintf(out, "shard        %s\n", m->shard_id);
+    fprintf(out, "position     %lld\n", (long long)m->position);
+    fprintf(out, "fingerprint  %016" PRIx64 "\n", m->fingerprint);
+    fprintf(out, "captured     ");
+    print_time(out, m->written_unix_ms);
+    fprintf(out, " (unix ms %lld)\n", (long long)m->written_unix_ms);
+    fprintf(out, "persons      %" PRIu64 "\n", m->persons);
+    fprintf(out, "months       %" PRIu32, m->months);
+    if (raw && m->months) {
+      const unsigned char *ml = raw + h->raw - h->len[SECTION_COUNTERS] - h->len[SECTION_MONTHS];
+      fprintf(out, " (%d..%d)", (int)period_from_month(get16(ml)),
+              (int)period_from_month(get16(ml + 2 * (m->months - 1))));
+    }
+    fprintf(out, "\n");
+    fprintf(out, "records      %" PRIu64 " applied, %" PRIu64 " corrected, %" PRIu64 " late\n",
+            m->applied, m->corrected, m->late);
+    fprintf(out, "extra       ");
+    for (int i = 0; i < SNAPSHOT_EXTRA; i++)
+      fprintf(out, " %" PRIu64, m->extra[i]);
+    fprintf(out, "\n");
+    fprintf(out, "payload      %" PRIu64 " bytes, zstd %" PRIu64 " bytes (%.1fx)", h->raw,
+            h->compressed, h->compressed ? (double)h->raw / (double)h->compressed : 0.0);
+    if (m->persons)
+      fprintf(out, ", %.2f file bytes per person", (double)info.file_bytes / (double)m->persons);
+    fprintf(out, "\n");
+    fprintf(out, "sections     raw bytes%s\n", raw ? " / alone with zstd at the same level" : "");
+    const unsigned char *sp = raw;
+    for (int sct = 0; sct < SECTIONS; sct++) {
+      fprintf(out, "  %-20s %12" PRIu64, section_names[sct], h->len[sct]);
+      if (raw) {
+        size_t bound = ZSTD_compressBound((size_t)h->len[sct]);
+        void *buf = malloc(bound ? bound : 1);
+        if (buf) {
+          size_t c = ZSTD_compress(buf, bound, sp, (size_t)h->len[sct], ZSTD_LEVEL);
+          if (!ZSTD_isError(c)) {
+            fprintf(out, " %12zu", c);
+            if (m->persons && sct <= SECTION_RESERVED)
+              fprintf(out, "  %.3f B/person", (double)c / (double)m->persons);
+          }
+          free(buf);
+        }
+        sp += h->len[sct];
+      }
+      fprintf(out, "\n");
+    }
+  }
+  free(raw);
+  if (kind != READ_OK) {
+    fprintf(out, "valid        no: %s\n", why);
+    set_err(err, errlen, "snapshot %s: %s", path, why);
+    return -1;
+  }
+  fprintf(out, "valid        yes (verified and decoded in %.3f s)\n", secs);
+  return 0;
+}
