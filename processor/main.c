@@ -4,6 +4,7 @@
  *   regstream report --csv ROLLUP.csv [--at YYYYMM] [--check [--tolerance POINTS]]
  *   regstream produce --brokers B --topic T --input FILE.avro... [options]   (produce.h)
  *   regstream export --brokers B --topic O --csv OUT.csv [options]           (export.h)
+ *   regstream snapshot inspect FILE                                           (snapshot.h)
  *
  * Exit status: 0 done; 1 the run failed (I/O, memory); 2 bad command line. */
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "produce.h"
 #include "replay.h"
 #include "report.h"
+#include "snapshot.h"
 #include "stream.h"
 
 static void usage(FILE *out) {
@@ -38,7 +40,10 @@ static void usage(FILE *out) {
         "      (unless --keep-going)\n"
         "  regstream export --brokers HOST:PORT --topic O --csv OUT.csv [-X key=value]...\n"
         "                [--timeout SECONDS] [--quiet]\n"
-        "      the latest rollup row per key of an output topic, as the rollup CSV\n",
+        "      the latest rollup row per key of an output topic, as the rollup CSV\n"
+        "  regstream snapshot inspect FILE\n"
+        "      prints a snapshot's header, counts and sizes and verifies it; exits 1 when it\n"
+        "      is damaged or unreadable\n",
         out);
 }
 
@@ -188,6 +193,21 @@ static int command_export(int argc, char **argv) {
   return 0;
 }
 
+/* `regstream snapshot inspect FILE`: 0 valid, 1 invalid, 2 bad command line. */
+static int command_snapshot(int argc, char **argv) {
+  if (argc != 3 || strcmp(argv[1], "inspect") != 0) {
+    fputs("usage: regstream snapshot inspect FILE\n", stderr);
+    return 2;
+  }
+  char err[1024];
+  if (snapshot_inspect(argv[2], stdout, err, sizeof err) < 0) {
+    fflush(stdout);
+    fprintf(stderr, "regstream snapshot: %s\n", err);
+    return 1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
       !strcmp(argv[1], "-h")) {
@@ -204,6 +224,8 @@ int main(int argc, char **argv) {
     return command_produce(argc - 1, argv + 1);
   if (!strcmp(argv[1], "export"))
     return command_export(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "snapshot"))
+    return command_snapshot(argc - 1, argv + 1);
   fprintf(stderr, "regstream: unknown command '%s' (try 'regstream help')\n", argv[1]);
   return 2;
 }

@@ -297,6 +297,10 @@ void snapshot_image_free(snapshot_image *img) {
   free(img);
 }
 
+const snapshot_meta *snapshot_image_meta(const snapshot_image *img) {
+  return &img->meta;
+}
+
 /* ------------------------------------------------------------------ encoding */
 
 typedef struct sort_pair {
@@ -1269,6 +1273,7 @@ static read_kind decode_payload(const header *h, const unsigned char *data, pers
 typedef struct read_info {
   header h;
   size_t file_bytes;
+  int file_read; /* file_bytes is the file's size */
   int header_ok; /* h.meta holds a checked header */
 } read_info;
 
@@ -1288,6 +1293,7 @@ static read_kind read_snapshot(const char *path, const snapshot_meta *want,
   if (kind != READ_OK)
     return kind;
   info->file_bytes = size;
+  info->file_read = 1;
   header *h = &info->h;
   kind = header_get(data, size, h, err, errlen);
   if (kind != READ_OK) {
@@ -1445,7 +1451,10 @@ int snapshot_inspect(const char *path, FILE *out, char *err, size_t errlen) {
   double secs = now_seconds() - t0;
   const header *h = &info.h;
   const snapshot_meta *m = &h->meta;
-  fprintf(out, "file         %s (%zu bytes)\n", path, info.file_bytes);
+  if (info.file_read)
+    fprintf(out, "file         %s (%zu bytes)\n", path, info.file_bytes);
+  else
+    fprintf(out, "file         %s\n", path);
   if (info.header_ok) {
     fprintf(out, "format       version %" PRIu32 ", header %" PRIu32 " bytes\n", m->version,
             h->header_bytes);
