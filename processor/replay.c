@@ -11,25 +11,76 @@
  * thread, and results do not depend on the thread count. The last worker to
  * finish a slot frees it for the block R sequences later. Rejects go to the
  * dead-letter sink as they are found: invalid or undecodable ones while
- * decoding, late ones while applying. */
+ * decoding, late ones while applying.
+ *
+ * Snapshots (--snapshot-dir DIR, SPEC §6). A cut is taken at a block
+ * sequence boundary S: the worker about to claim block S stops the walk
+ * there instead (claims stay paused), the workers apply every block < S and
+ * meet at S. The last to arrive flushes the dead-letter file (which then
+ * holds exactly the rejects of blocks < S: nothing >= S was decoded) and
+ * fills the cut's meta; each worker captures its own shard
+ * (snapshot_capture, the short pause); when all have, the walk resumes and
+ * the watcher thread (the one that started the workers) fsyncs the
+ * dead-letter file and writes the images (snapshot_image_write), one cut
+ * at a time, while the pipeline runs. Shard k of n writes "file.<k>of<n>";
+ * meta.position is the records consumed before the cut, and meta.extra:
+ *   [0]      REPLAY_SNAPSHOT_LAYOUT (this layout, version 1)
+ *   [1]      hash of the input list: count, and per file the path as given,
+ *            size and sync marker (resuming over other inputs is refused)
+ *   [2]      S, blocks taken from the walk before the cut
+ *   [3]      index of the file the walk was in
+ *   [4..6]   ocf_position of the next block there: offset, block index and
+ *            first record index in the file
+ *   [7]      dead-letter file length in bytes at the cut
+ *   [8..14]  rejected records per reason (REASON_UNDECODABLE..REASON_LATE)
+ *   [15]     n, the threads that wrote the cut
+ * On start the newest complete cut is loaded (all n shards at one position,
+ * their extras equal; a corrupt or inconsistent one falls back to an older
+ * cut with a warning): with another --threads the old shards' persons are
+ * re-inserted by hash and their counters summed. The dead-letter file is cut
+ * back to the recorded length, and the walk seeks to the recorded block. A
+ * run that completes deletes its file-mode snapshots (a finished replay has
+ * nothing to resume; a new run over the same DIR starts afresh). */
 #include "replay.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "avro/decode.h"
 #include "avro/ocf.h"
 #include "shard.h"
 #include "sink/csv.h"
 #include "sink/dead_letter.h"
+#include "snapshot.h"
 
 enum { SLOT_FREE = 0, SLOT_DECODING = 1, SLOT_READY = 2 };
 enum { APPLY_CHUNK = 256, PREFETCH_DISTANCE = 8 };
+
+/* meta.extra of a file-mode snapshot (see the top of this file). */
+enum {
+  X_LAYOUT = 0,
+  X_INPUTS = 1,
+  X_SEQUENCE = 2,
+  X_FILE = 3,
+  X_OFFSET = 4,
+  X_BLOCK = 5,
+  X_RECORD = 6,
+  X_DEAD_BYTES = 7,
+  X_REJECTED = 8, /* + reason - 1 */
+  X_THREADS = 15,
+};
+_Static_assert(X_REJECTED + REASON_COUNT - 1 <= X_THREADS, "rejected counts fit in extra");
+_Static_assert((int)X_THREADS < (int)SNAPSHOT_EXTRA, "the layout fits in extra");
+#define REPLAY_SNAPSHOT_LAYOUT 0x525346494c450001ull /* "RSFILE", version 1 */
+#define NO_CUT UINT64_MAX
 
 typedef struct record_meta {
   uint32_t index;      /* record number inside the block */
@@ -75,17 +126,52 @@ typedef struct replay {
   _Atomic uint64_t records_seen;
   _Atomic int failed;
   char failure[512];
+
+  /* Snapshots; snapshot_dir NULL: none, and none of this is used. */
+  const char *snapshot_dir;
+  uint64_t fingerprint, inputs_hash;
+  uint64_t first_sequence; /* where the workers start (a resumed cut's S) */
+  _Atomic uint64_t cut_at; /* S of the cut being taken, NO_CUT when none */
+  _Atomic int cut_wanted;  /* set by the watcher: the seconds interval is up */
+  /* under lock: */
+  uint64_t next_cut_records;  /* the records interval: cut when records_seen reaches it */
+  uint64_t last_cut_sequence; /* no second cut at the same boundary */
+  double last_cut_time;       /* when the last cut was released (or the run began) */
+  int cut_file;               /* the walk's state at the cut */
+  ocf_position cut_position;
+  unsigned cut_arrived, cut_captured;
+  int cut_meta_ready;
+  uint64_t cut_epoch; /* bumped when a cut is released */
+  snapshot_meta cut_meta;
+  snapshot_image **cut_images; /* [workers]: captured, waiting for the watcher */
+  int writer_busy;             /* images of the last cut not yet written */
+  double cut_started, cut_quiet;
+  unsigned workers_done;
+  pthread_cond_t watch; /* signalled when a cut is captured or a worker ends */
+  /* statistics, under lock */
+  uint64_t cuts, cuts_written, snapshot_bytes;
+  double pause_sum, pause_max, capture_sum, capture_max, write_seconds, last_pause;
 } replay;
 
-static void fail(replay *rp, const char *fmt, const char *what) {
-  pthread_mutex_lock(&rp->lock);
+static void fail_locked(replay *rp, const char *fmt, const char *what) {
   if (!atomic_load(&rp->failed)) {
     snprintf(rp->failure, sizeof rp->failure, fmt, what);
     atomic_store(&rp->failed, 1);
   }
   atomic_fetch_add(&rp->generation, 1);
   pthread_cond_broadcast(&rp->changed);
+}
+
+static void fail(replay *rp, const char *fmt, const char *what) {
+  pthread_mutex_lock(&rp->lock);
+  fail_locked(rp, fmt, what);
   pthread_mutex_unlock(&rp->lock);
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void wake_all(replay *rp) {
@@ -223,11 +309,38 @@ static void apply_block(replay *rp, block_slot *s, unsigned w) {
   }
 }
 
+/* Under lock, on a claim: is a snapshot cut due before the next block? */
+static int cut_due(replay *rp) {
+  if (rp->writer_busy || rp->next_sequence == rp->last_cut_sequence)
+    return 0;
+  if (atomic_load(&rp->cut_wanted))
+    return 1;
+  return rp->cfg->snapshot_records && atomic_load(&rp->records_seen) >= rp->next_cut_records;
+}
+
+/* Under lock: stop the walk before block next_sequence; the workers meet
+ * there (take_cut). */
+static void start_cut(replay *rp) {
+  rp->cut_file = rp->walk_file;
+  rp->cut_position = ocf_tell(rp->inputs[rp->walk_file].reader);
+  rp->cut_started = now_seconds();
+  atomic_store(&rp->cut_wanted, 0);
+  atomic_store(&rp->cut_at, rp->next_sequence);
+  atomic_fetch_add(&rp->generation, 1);
+  pthread_cond_broadcast(&rp->changed);
+}
+
 /* Claim the next block of the input and decode it. 1 when one was decoded. */
 static int claim_and_decode(replay *rp) {
   pthread_mutex_lock(&rp->lock);
   block_slot *s = &rp->ring[rp->next_sequence % rp->ring_size];
-  if (rp->walk_done || (atomic_load(&s->tag) & 3) != SLOT_FREE) {
+  if (rp->walk_done || (atomic_load(&s->tag) & 3) != SLOT_FREE ||
+      atomic_load(&rp->cut_at) != NO_CUT) {
+    pthread_mutex_unlock(&rp->lock);
+    return 0;
+  }
+  if (rp->snapshot_dir && cut_due(rp)) {
+    start_cut(rp);
     pthread_mutex_unlock(&rp->lock);
     return 0;
   }
@@ -255,23 +368,102 @@ static int claim_and_decode(replay *rp) {
   return 1;
 }
 
+/* Under lock, by the last worker to reach the cut: nothing is being decoded
+ * or applied, so the dead-letter file holds exactly the rejects of the
+ * blocks before the cut. */
+static void fill_cut_meta(replay *rp) {
+  snapshot_meta *m = &rp->cut_meta;
+  memset(m, 0, sizeof *m);
+  m->fingerprint = rp->fingerprint;
+  m->position = (int64_t)atomic_load(&rp->records_seen);
+  uint64_t *x = m->extra, dead_bytes = 0;
+  x[X_LAYOUT] = REPLAY_SNAPSHOT_LAYOUT;
+  x[X_INPUTS] = rp->inputs_hash;
+  x[X_SEQUENCE] = rp->next_sequence;
+  x[X_FILE] = (uint64_t)rp->cut_file;
+  x[X_OFFSET] = rp->cut_position.offset;
+  x[X_BLOCK] = rp->cut_position.block_index;
+  x[X_RECORD] = rp->cut_position.first_record;
+  if (dead_letter_flush(rp->dead, &dead_bytes) < 0)
+    fail_locked(rp, "%s", "cannot write the dead-letter output; stopping so that nothing is lost");
+  x[X_DEAD_BYTES] = dead_bytes;
+  uint64_t rejected[REASON_COUNT];
+  dead_letter_counts(rp->dead, rejected);
+  for (int r = 1; r < REASON_COUNT; r++)
+    x[X_REJECTED + r - 1] = rejected[r];
+  x[X_THREADS] = rp->workers;
+}
+
+/* Worker w has applied every block before the cut: meet the others, capture
+ * the shard, wait until all have, and let the walk go on. */
+static void take_cut(replay *rp, unsigned w) {
+  pthread_mutex_lock(&rp->lock);
+  uint64_t epoch = rp->cut_epoch;
+  if (++rp->cut_arrived == rp->workers) {
+    rp->cut_quiet = now_seconds();
+    fill_cut_meta(rp);
+    rp->cut_meta_ready = 1;
+    pthread_cond_broadcast(&rp->changed);
+  }
+  while (!rp->cut_meta_ready && !atomic_load(&rp->failed))
+    pthread_cond_wait(&rp->changed, &rp->lock);
+  snapshot_meta meta = rp->cut_meta;
+  pthread_mutex_unlock(&rp->lock);
+  if (atomic_load(&rp->failed))
+    return;
+
+  snprintf(meta.shard_id, sizeof meta.shard_id, "file.%uof%u", w, rp->workers);
+  snapshot_image *img = snapshot_capture(&rp->shards[w], &meta);
+
+  pthread_mutex_lock(&rp->lock);
+  rp->cut_images[w] = img;
+  if (++rp->cut_captured == rp->workers) {
+    double now = now_seconds();
+    double pause = now - rp->cut_started, capture = now - rp->cut_quiet;
+    rp->cuts++;
+    rp->pause_sum += pause;
+    rp->capture_sum += capture;
+    rp->last_pause = pause;
+    if (pause > rp->pause_max)
+      rp->pause_max = pause;
+    if (capture > rp->capture_max)
+      rp->capture_max = capture;
+    rp->last_cut_sequence = rp->next_sequence;
+    rp->last_cut_time = now;
+    rp->next_cut_records = (uint64_t)rp->cut_meta.position + rp->cfg->snapshot_records;
+    rp->cut_arrived = rp->cut_captured = 0;
+    rp->cut_meta_ready = 0;
+    rp->cut_epoch++;
+    rp->writer_busy = 1;
+    atomic_store(&rp->cut_at, NO_CUT);
+    atomic_fetch_add(&rp->generation, 1);
+    pthread_cond_broadcast(&rp->changed);
+    pthread_cond_signal(&rp->watch);
+  }
+  while (rp->cut_epoch == epoch && !atomic_load(&rp->failed))
+    pthread_cond_wait(&rp->changed, &rp->lock);
+  pthread_mutex_unlock(&rp->lock);
+}
+
 typedef struct worker {
   replay *rp;
   unsigned index;
   pthread_t thread;
 } worker;
 
-static void *worker_main(void *arg) {
-  worker *self = arg;
-  replay *rp = self->rp;
-  uint64_t next = 0; /* the next block sequence this worker applies */
+static void work(replay *rp, unsigned w) {
+  uint64_t next = rp->first_sequence; /* the next block sequence this worker applies */
   for (;;) {
     uint64_t generation = atomic_load(&rp->generation);
     if (atomic_load(&rp->failed) || next >= atomic_load(&rp->total_blocks))
-      return NULL;
+      return;
+    if (next == atomic_load(&rp->cut_at)) {
+      take_cut(rp, w);
+      continue;
+    }
     block_slot *s = &rp->ring[next % rp->ring_size];
     if (atomic_load_explicit(&s->tag, memory_order_acquire) == (next << 2 | SLOT_READY)) {
-      apply_block(rp, s, self->index);
+      apply_block(rp, s, w);
       if (atomic_fetch_add(&s->done, 1) + 1 == rp->workers) {
         /* Blocks are freed in input order: all bytes before this one's end are done. */
         ocf_release(rp->inputs[s->file_index].reader, s->raw.file_offset + s->raw.size);
@@ -291,10 +483,15 @@ static void *worker_main(void *arg) {
   }
 }
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+static void *worker_main(void *arg) {
+  worker *self = arg;
+  replay *rp = self->rp;
+  work(rp, self->index);
+  pthread_mutex_lock(&rp->lock);
+  rp->workers_done++;
+  pthread_cond_signal(&rp->watch);
+  pthread_mutex_unlock(&rp->lock);
+  return NULL;
 }
 
 static int open_inputs(replay *rp, char *err, size_t errlen) {
@@ -343,36 +540,435 @@ static void close_replay(replay *rp) {
   for (unsigned w = 0; rp->shards && w < rp->workers; w++)
     shard_free(&rp->shards[w]);
   free(rp->shards);
+  for (unsigned w = 0; rp->cut_images && w < rp->workers; w++)
+    if (rp->cut_images[w])
+      snapshot_image_free(rp->cut_images[w]);
+  free(rp->cut_images);
   pthread_mutex_destroy(&rp->lock);
   pthread_cond_destroy(&rp->changed);
+  pthread_cond_destroy(&rp->watch);
 }
 
-/* Waits for the workers, printing a progress line every few seconds. */
-static void watch_progress(replay *rp, worker *workers, unsigned running, double started) {
-  double last_print = started;
-  for (unsigned w = 0; w < running; w++) {
-    for (;;) {
-      struct timespec deadline;
-      clock_gettime(CLOCK_REALTIME, &deadline);
-      deadline.tv_nsec += 200 * 1000 * 1000;
-      if (deadline.tv_nsec >= 1000000000) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000;
-      }
-      if (pthread_timedjoin_np(workers[w].thread, NULL, &deadline) == 0)
+/* ---------------------------------------------------------------- snapshot files */
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len) {
+  const unsigned char *p = data;
+  for (size_t i = 0; i < len; i++) {
+    h ^= p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+/* What identifies the input list: its length and, per file in order, the
+ * path as given (it is in every dead letter), the size and the sync marker. */
+static uint64_t hash_inputs(const replay *rp) {
+  uint64_t h = fnv1a(0xcbf29ce484222325ull, "inputs/1", 8);
+  uint64_t count = (uint64_t)rp->input_count;
+  h = fnv1a(h, &count, sizeof count);
+  for (int f = 0; f < rp->input_count; f++) {
+    const ocf_reader *r = rp->inputs[f].reader;
+    const char *path = ocf_path(r);
+    uint64_t size = ocf_file_size(r);
+    h = fnv1a(h, path, strlen(path) + 1);
+    h = fnv1a(h, &size, sizeof size);
+    h = fnv1a(h, ocf_sync_marker(r), 16);
+  }
+  return h;
+}
+
+/* "file.<k>of<n>.<20 digits>.snap" -> k, n, position; 0, or -1. */
+static int parse_snapshot_name(const char *name, unsigned *k, unsigned *n, uint64_t *position) {
+  if (strncmp(name, "file.", 5) != 0)
+    return -1;
+  const char *p = name + 5;
+  unsigned long v[2];
+  for (int i = 0; i < 2; i++) {
+    if (*p < '0' || *p > '9')
+      return -1;
+    v[i] = 0;
+    while (*p >= '0' && *p <= '9' && v[i] <= CONFIG_MAX_THREADS)
+      v[i] = v[i] * 10 + (unsigned long)(*p++ - '0');
+    if (i == 0 && strncmp(p, "of", 2) != 0)
+      return -1;
+    p += i == 0 ? 2 : 0;
+  }
+  if (v[1] < 1 || v[1] > CONFIG_MAX_THREADS || v[0] >= v[1] || *p++ != '.')
+    return -1;
+  uint64_t pos = 0;
+  for (int i = 0; i < 20; i++, p++) {
+    if (*p < '0' || *p > '9')
+      return -1;
+    pos = pos * 10 + (uint64_t)(*p - '0');
+  }
+  if (strcmp(p, ".snap") != 0)
+    return -1;
+  *k = (unsigned)v[0];
+  *n = (unsigned)v[1];
+  *position = pos;
+  return 0;
+}
+
+static void snapshot_path(char *buf, size_t len, const char *dir, unsigned k, unsigned n,
+                          uint64_t position) {
+  snprintf(buf, len, "%s/file.%uof%u.%020llu.snap", dir, k, n, (unsigned long long)position);
+}
+
+/* Delete the file-mode snapshots in dir: with keep_threads 0 all of them
+ * and their temporary files (the run is complete), else those of another thread count older than
+ * before (a complete cut of keep_threads shards at before supersedes them). */
+static void remove_snapshots(const char *dir, unsigned keep_threads, uint64_t before) {
+  DIR *d = opendir(dir);
+  if (!d)
+    return;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    unsigned k, n;
+    uint64_t position;
+    char path[4400];
+    /* with the snapshots, temporary files a killed writer left behind:
+     * ".file.<k>of<n>.<position>.snap.tmp.<unique>" (snapshot.c) */
+    if (!keep_threads && !strncmp(e->d_name, ".file.", 6) && strstr(e->d_name, ".snap.tmp.")) {
+      snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+      unlink(path);
+      continue;
+    }
+    if (parse_snapshot_name(e->d_name, &k, &n, &position) < 0)
+      continue;
+    if (keep_threads && (n == keep_threads || position >= before))
+      continue;
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    unlink(path);
+  }
+  closedir(d);
+}
+
+/* The watcher: write the images of the last cut, the dead-letter file
+ * synced first (the snapshots name its length). */
+static void write_cut(replay *rp, int64_t position) {
+  double t0 = now_seconds();
+  char err[400] = "";
+  int ok = 1;
+  size_t total = 0;
+  if (dead_letter_sync(rp->dead) < 0) {
+    snprintf(err, sizeof err, "cannot fsync the dead-letter file: %s", strerror(errno));
+    ok = 0;
+  }
+  for (unsigned w = 0; w < rp->workers; w++) {
+    snapshot_image *img = rp->cut_images[w];
+    rp->cut_images[w] = NULL;
+    if (ok && !img) {
+      snprintf(err, sizeof err, "out of memory capturing shard %u", w);
+      ok = 0;
+    }
+    size_t bytes = 0;
+    if (ok && snapshot_image_write(img, rp->snapshot_dir, &bytes, err, sizeof err) < 0)
+      ok = 0;
+    total += bytes;
+    if (img)
+      snapshot_image_free(img);
+  }
+  if (ok)
+    remove_snapshots(rp->snapshot_dir, rp->workers, (uint64_t)position);
+  else
+    fprintf(stderr,
+            "regstream: warning: the snapshot at %lld records was not written (%s); the run goes "
+            "on\n",
+            (long long)position, err);
+  pthread_mutex_lock(&rp->lock);
+  rp->cuts_written += (uint64_t)ok;
+  rp->snapshot_bytes += total;
+  rp->write_seconds += now_seconds() - t0;
+  pthread_mutex_unlock(&rp->lock);
+}
+
+typedef struct cut_candidate {
+  unsigned threads;
+  uint64_t position;
+  uint64_t shards; /* bit k: file.<k>of<threads> is there */
+} cut_candidate;
+
+static int newer_first(const void *a, const void *b) {
+  const cut_candidate *x = a, *y = b;
+  if (x->position != y->position)
+    return x->position < y->position ? 1 : -1;
+  return x->threads < y->threads ? -1 : x->threads > y->threads;
+}
+
+static int reset_shards(replay *rp) {
+  int rc = 0;
+  for (unsigned w = 0; w < rp->workers; w++) {
+    shard_free(&rp->shards[w]);
+    if (shard_init(&rp->shards[w], &rp->cfg->rules, 0) < 0)
+      rc = -1;
+  }
+  return rc;
+}
+
+/* A shard of another thread count: its persons go to their shards of this
+ * run by hash; its counters are summed into shard 0 (only sums are read). */
+static int redistribute(replay *rp, const shard *old) {
+  for (size_t i = 0; i <= old->persons.mask; i++) {
+    const person_slot *p = &old->persons.slots[i];
+    if (!p->person_id)
+      continue;
+    uint64_t hash = personmap_hash(p->person_id);
+    int created;
+    person_slot *slot = personmap_upsert(&rp->shards[personmap_shard(hash, rp->workers)].persons,
+                                         p->person_id, hash, &created);
+    if (!slot)
+      return -1;
+    slot->state = p->state;
+  }
+  shard *into = &rp->shards[0];
+  rollup_merge(&into->counts, &old->counts);
+  into->applied += old->applied;
+  into->corrected += old->corrected;
+  into->late += old->late;
+  return 0;
+}
+
+/* Load the cut of c->threads shards at c->position into the shards. 1
+ * loaded (*meta is shard 0's); 0 unusable, warned, shards reset; -1 refused
+ * (another configuration or input), reason in err. */
+static int load_cut(replay *rp, const cut_candidate *c, snapshot_meta *meta, char *err,
+                    size_t errlen) {
+  const char *dir = rp->snapshot_dir;
+  int rc = 1;
+  for (unsigned k = 0; k < c->threads && rc == 1; k++) {
+    char path[4400], why[400];
+    snapshot_path(path, sizeof path, dir, k, c->threads, c->position);
+    shard old, *into = &rp->shards[k];
+    if (c->threads != rp->workers) {
+      if (shard_init(&old, &rp->cfg->rules, 0) < 0) {
+        snprintf(err, errlen, "out of memory loading %s", path);
+        rc = -1;
         break;
-      double now = now_seconds();
-      if (!rp->cfg->quiet && now - last_print >= 2.0) {
-        uint64_t seen = atomic_load(&rp->records_seen);
-        pthread_mutex_lock(&rp->lock);
-        int file = rp->walk_file < rp->input_count ? rp->walk_file + 1 : rp->input_count;
-        pthread_mutex_unlock(&rp->lock);
-        fprintf(stderr, "regstream: %.1f M records read (file %d of %d), %.2f M records/s\n",
-                (double)seen / 1e6, file, rp->input_count, (double)seen / 1e6 / (now - started));
-        last_print = now;
+      }
+      into = &old;
+    }
+    snapshot_meta m;
+    if (snapshot_read(path, into, &m, why, sizeof why) < 0) {
+      fprintf(stderr, "regstream: warning: snapshot %s is unusable (%s); trying an older one\n",
+              path, why);
+      rc = 0;
+    } else if (m.fingerprint != rp->fingerprint) {
+      snprintf(err, errlen,
+               "snapshot %s was written with other rule options (or another reader schema) than "
+               "this run's: rerun with the same options, or remove %s/file.*.snap to start over",
+               path, dir);
+      rc = -1;
+    } else if (m.extra[X_LAYOUT] != REPLAY_SNAPSHOT_LAYOUT) {
+      snprintf(err, errlen,
+               "snapshot %s is not a file-mode snapshot this version can resume from: remove "
+               "%s/file.*.snap to start over",
+               path, dir);
+      rc = -1;
+    } else if (m.extra[X_INPUTS] != rp->inputs_hash) {
+      snprintf(err, errlen,
+               "snapshot %s was taken over other input files (the --input list, a path as given, "
+               "or a file's size or content differ): rerun with the same --input list, or remove "
+               "%s/file.*.snap to start over",
+               path, dir);
+      rc = -1;
+    } else if (m.position != (int64_t)c->position || m.extra[X_THREADS] != c->threads ||
+               m.extra[X_FILE] >= (uint64_t)rp->input_count ||
+               (k > 0 && (m.position != meta->position ||
+                          memcmp(m.extra, meta->extra, sizeof m.extra) != 0))) {
+      fprintf(stderr,
+              "regstream: warning: snapshot %s does not agree with its name or with shard 0 of "
+              "its cut; trying an older one\n",
+              path);
+      rc = 0;
+    } else {
+      if (k == 0)
+        *meta = m;
+      if (into == &old && redistribute(rp, &old) < 0) {
+        snprintf(err, errlen, "out of memory loading %s", path);
+        rc = -1;
       }
     }
+    if (into == &old)
+      shard_free(&old);
   }
+  if (rc != 1 && reset_shards(rp) < 0 && rc == 0) {
+    snprintf(err, errlen, "out of memory");
+    rc = -1;
+  }
+  return rc;
+}
+
+/* Find and load the newest complete, valid cut in the snapshot directory
+ * (made when missing). 1 loaded, *meta filled; 0 none (start from the
+ * beginning); -1 refused or failed, reason in err. */
+static int find_cut(replay *rp, snapshot_meta *meta, char *err, size_t errlen) {
+  const char *dir = rp->snapshot_dir;
+  DIR *d = opendir(dir);
+  if (!d) {
+    if (errno == ENOENT && mkdir(dir, 0777) == 0)
+      return 0;
+    snprintf(err, errlen, "snapshot directory %s: %s", dir, strerror(errno));
+    return -1;
+  }
+  cut_candidate *cuts = NULL;
+  size_t count = 0, cap = 0;
+  struct dirent *e;
+  int rc = 0;
+  while ((e = readdir(d)) != NULL) {
+    unsigned k, n;
+    uint64_t position;
+    if (parse_snapshot_name(e->d_name, &k, &n, &position) < 0)
+      continue;
+    size_t i = 0;
+    while (i < count && (cuts[i].threads != n || cuts[i].position != position))
+      i++;
+    if (i == count) {
+      if (count == cap) {
+        cap = cap ? 2 * cap : 16;
+        cut_candidate *grown = realloc(cuts, cap * sizeof *cuts);
+        if (!grown) {
+          snprintf(err, errlen, "out of memory");
+          rc = -1;
+          break;
+        }
+        cuts = grown;
+      }
+      cuts[count++] = (cut_candidate){n, position, 0};
+    }
+    cuts[i].shards |= 1ull << k;
+  }
+  closedir(d);
+  if (rc == 0 && count)
+    qsort(cuts, count, sizeof *cuts, newer_first);
+  for (size_t i = 0; rc == 0 && i < count; i++) {
+    const cut_candidate *c = &cuts[i];
+    uint64_t all = c->threads == 64 ? UINT64_MAX : (1ull << c->threads) - 1;
+    if (c->shards != all) {
+      fprintf(stderr,
+              "regstream: warning: the snapshot cut at %llu records in %s has %d of its %u "
+              "shards (a stop cut it short); trying an older one\n",
+              (unsigned long long)c->position, dir, __builtin_popcountll(c->shards), c->threads);
+      continue;
+    }
+    rc = load_cut(rp, c, meta, err, errlen);
+  }
+  if (rc == 0 && count)
+    fprintf(stderr, "regstream: warning: no usable snapshot in %s; starting from the beginning\n",
+            dir);
+  /* An incomplete cut never completes (its writer is gone), and it would
+   * count among its shards' newest few: drop it. */
+  for (size_t i = 0; rc >= 0 && i < count; i++) {
+    const cut_candidate *c = &cuts[i];
+    uint64_t all = c->threads == 64 ? UINT64_MAX : (1ull << c->threads) - 1;
+    for (unsigned k = 0; c->shards != all && k < c->threads; k++)
+      if (c->shards >> k & 1) {
+        char path[4400];
+        snapshot_path(path, sizeof path, dir, k, c->threads, c->position);
+        unlink(path);
+      }
+  }
+  free(cuts);
+  return rc;
+}
+
+/* Continue from a loaded cut: the walk, the counts, the dead-letter file. */
+static int resume_from(replay *rp, const snapshot_meta *m, char *err, size_t errlen) {
+  const uint64_t *x = m->extra;
+  int file = (int)x[X_FILE];
+  ocf_position at = {x[X_OFFSET], x[X_BLOCK], x[X_RECORD]};
+  char why[400];
+  if (ocf_seek(rp->inputs[file].reader, &at, why, sizeof why) < 0) {
+    snprintf(err, errlen, "snapshot %s does not fit the input: %s", m->shard_id, why);
+    return -1;
+  }
+  uint64_t rejected[REASON_COUNT] = {0}, dead = 0;
+  for (int r = 1; r < REASON_COUNT; r++)
+    dead += rejected[r] = x[X_REJECTED + r - 1];
+  rp->dead = dead_letter_open_file_at(rp->cfg->dead_letter_path, x[X_DEAD_BYTES], rejected, why,
+                                      sizeof why);
+  if (!rp->dead) {
+    snprintf(err, errlen,
+             "cannot resume from the snapshots in %s: %s; remove %s/file.*.snap to "
+             "start over",
+             rp->snapshot_dir, why, rp->snapshot_dir);
+    return -1;
+  }
+  rp->walk_file = file;
+  rp->next_sequence = rp->first_sequence = rp->last_cut_sequence = x[X_SEQUENCE];
+  atomic_store(&rp->records_seen, (uint64_t)m->position);
+  time_t written = (time_t)(m->written_unix_ms / 1000);
+  struct tm tm;
+  char when[64] = "?";
+  if (localtime_r(&written, &tm))
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+  fprintf(stderr,
+          "regstream: resuming from the snapshot at %lld records (file %d of %d, block %llu), "
+          "written %s by %llu thread(s); %llu dead letters kept\n",
+          (long long)m->position, file + 1, rp->input_count, (unsigned long long)at.block_index,
+          when, (unsigned long long)x[X_THREADS], (unsigned long long)dead);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- running */
+
+static void print_progress(replay *rp, double started, uint64_t resumed_at) {
+  uint64_t seen = atomic_load(&rp->records_seen);
+  pthread_mutex_lock(&rp->lock);
+  int file = rp->walk_file < rp->input_count ? rp->walk_file + 1 : rp->input_count;
+  uint64_t cuts = rp->cuts;
+  double pause = rp->last_pause;
+  pthread_mutex_unlock(&rp->lock);
+  double now = now_seconds();
+  char snaps[128] = "";
+  if (rp->snapshot_dir && cuts)
+    snprintf(snaps, sizeof snaps, "; %llu snapshot(s), last pause %.1f ms",
+             (unsigned long long)cuts, pause * 1e3);
+  fprintf(stderr, "regstream: %.1f M records read (file %d of %d), %.2f M records/s%s\n",
+          (double)seen / 1e6, file, rp->input_count,
+          (double)(seen - resumed_at) / 1e6 / (now - started), snaps);
+}
+
+/* Waits for the workers, printing a progress line every few seconds; with
+ * snapshots, also asks for cuts (seconds interval) and writes them. */
+static void watch_workers(replay *rp, worker *workers, unsigned running, double started) {
+  double last_print = started;
+  uint64_t resumed_at = atomic_load(&rp->records_seen);
+  pthread_mutex_lock(&rp->lock);
+  while (rp->workers_done < running) {
+    if (rp->writer_busy) {
+      int64_t position = rp->cut_meta.position; /* no other cut starts while writer_busy */
+      pthread_mutex_unlock(&rp->lock);
+      write_cut(rp, position);
+      pthread_mutex_lock(&rp->lock);
+      rp->writer_busy = 0;
+      continue;
+    }
+    double now = now_seconds();
+    if (rp->snapshot_dir && rp->cfg->snapshot_seconds > 0 &&
+        now - rp->last_cut_time >= rp->cfg->snapshot_seconds)
+      atomic_store(&rp->cut_wanted, 1);
+    if (!rp->cfg->quiet && now - last_print >= 2.0) {
+      pthread_mutex_unlock(&rp->lock);
+      print_progress(rp, started, resumed_at);
+      pthread_mutex_lock(&rp->lock);
+      last_print = now;
+      continue;
+    }
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_nsec += 200 * 1000 * 1000;
+    if (deadline.tv_nsec >= 1000000000) {
+      deadline.tv_sec++;
+      deadline.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&rp->watch, &rp->lock, &deadline);
+  }
+  pthread_mutex_unlock(&rp->lock);
+  for (unsigned w = 0; w < running; w++)
+    pthread_join(workers[w].thread, NULL);
+  /* A cut released as the run failed: still worth keeping to resume from. */
+  if (rp->writer_busy && atomic_load(&rp->failed))
+    write_cut(rp, rp->cut_meta.position);
 }
 
 int replay_run(const config *cfg, replay_result *result, char *err, size_t errlen) {
@@ -381,8 +977,10 @@ int replay_run(const config *cfg, replay_result *result, char *err, size_t errle
   rp.workers = (unsigned)cfg->threads;
   rp.ring_size = 4 * rp.workers + 4;
   atomic_store(&rp.total_blocks, UINT64_MAX);
+  atomic_store(&rp.cut_at, NO_CUT);
   pthread_mutex_init(&rp.lock, NULL);
   pthread_cond_init(&rp.changed, NULL);
+  pthread_cond_init(&rp.watch, NULL);
   memset(result, 0, sizeof *result);
   double started = now_seconds();
 
@@ -390,7 +988,8 @@ int replay_run(const config *cfg, replay_result *result, char *err, size_t errle
   if (rc == 0) {
     rp.ring = calloc(rp.ring_size, sizeof *rp.ring);
     rp.shards = calloc(rp.workers, sizeof *rp.shards);
-    if (!rp.ring || !rp.shards) {
+    rp.cut_images = calloc(rp.workers, sizeof *rp.cut_images);
+    if (!rp.ring || !rp.shards || !rp.cut_images) {
       snprintf(err, errlen, "out of memory");
       rc = -1;
     }
@@ -400,7 +999,18 @@ int replay_run(const config *cfg, replay_result *result, char *err, size_t errle
       snprintf(err, errlen, "out of memory");
       rc = -1;
     }
-  if (rc == 0) {
+  if (rc == 0 && cfg->snapshot_dir) {
+    rp.snapshot_dir = cfg->snapshot_dir;
+    rp.fingerprint = config_fingerprint(cfg);
+    rp.inputs_hash = hash_inputs(&rp);
+    rp.last_cut_time = started;
+    snapshot_meta meta;
+    int found = find_cut(&rp, &meta, err, errlen);
+    if (found < 0 || (found == 1 && resume_from(&rp, &meta, err, errlen) < 0))
+      rc = -1;
+    rp.next_cut_records = atomic_load(&rp.records_seen) + cfg->snapshot_records;
+  }
+  if (rc == 0 && !rp.dead) {
     rp.dead = dead_letter_open_file(cfg->dead_letter_path, err, errlen);
     if (!rp.dead)
       rc = -1;
@@ -421,7 +1031,7 @@ int replay_run(const config *cfg, replay_result *result, char *err, size_t errle
       break;
     }
   }
-  watch_progress(&rp, workers, running, started);
+  watch_workers(&rp, workers, running, started);
   free(workers);
 
   char close_err[300];
@@ -447,6 +1057,17 @@ int replay_run(const config *cfg, replay_result *result, char *err, size_t errle
   rollup_free(&totals);
   result->records = atomic_load(&rp.records_seen);
   result->seconds = now_seconds() - started;
+  if (rc == 0 && rp.snapshot_dir) {
+    /* The CSV and the dead letters are complete and synced: nothing to resume. */
+    remove_snapshots(rp.snapshot_dir, 0, 0);
+    if (!cfg->quiet && rp.cuts)
+      fprintf(stderr,
+              "regstream: %llu snapshot cut(s) of %u shard(s): pause mean %.1f ms, max %.1f ms "
+              "(capture max %.1f ms); %llu written, %.1f MB in %.2f s; removed at the end\n",
+              (unsigned long long)rp.cuts, rp.workers, rp.pause_sum / (double)rp.cuts * 1e3,
+              rp.pause_max * 1e3, rp.capture_max * 1e3, (unsigned long long)rp.cuts_written,
+              (double)rp.snapshot_bytes / 1e6, rp.write_seconds);
+  }
   close_replay(&rp);
   return rc;
 }

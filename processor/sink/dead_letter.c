@@ -4,15 +4,18 @@
 #include "sink/dead_letter.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct dead_letter {
   FILE *file;
+  int fd; /* fileno(file), for dead_letter_sync */
   pthread_mutex_t lock;
   uint64_t counts[REASON_COUNT];
   int failed;
@@ -31,6 +34,46 @@ dead_letter *dead_letter_open_file(const char *path, char *err, size_t errlen) {
     free(dl);
     return NULL;
   }
+  dl->fd = fileno(dl->file);
+  snprintf(dl->path, sizeof dl->path, "%s", path);
+  pthread_mutex_init(&dl->lock, NULL);
+  return dl;
+}
+
+dead_letter *dead_letter_open_file_at(const char *path, uint64_t length,
+                                      const uint64_t counts[REASON_COUNT], char *err,
+                                      size_t errlen) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) < 0) {
+    snprintf(err, errlen, "cannot reopen dead-letter file %s: %s", path, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return NULL;
+  }
+  if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < length) {
+    snprintf(err, errlen,
+             "dead-letter file %s holds %llu bytes, fewer than the %llu the snapshot recorded: it "
+             "was changed or replaced since",
+             path, (unsigned long long)st.st_size, (unsigned long long)length);
+    close(fd);
+    return NULL;
+  }
+  dead_letter *dl = calloc(1, sizeof *dl);
+  if (!dl) {
+    snprintf(err, errlen, "out of memory");
+    close(fd);
+    return NULL;
+  }
+  if (ftruncate(fd, (off_t)length) != 0 || lseek(fd, (off_t)length, SEEK_SET) < 0 ||
+      !(dl->file = fdopen(fd, "w"))) {
+    snprintf(err, errlen, "cannot resume dead-letter file %s: %s", path, strerror(errno));
+    close(fd);
+    free(dl);
+    return NULL;
+  }
+  dl->fd = fd;
+  memcpy(dl->counts, counts, sizeof dl->counts);
   snprintf(dl->path, sizeof dl->path, "%s", path);
   pthread_mutex_init(&dl->lock, NULL);
   return dl;
@@ -94,6 +137,24 @@ void dead_letter_counts(dead_letter *dl, uint64_t counts[REASON_COUNT]) {
   pthread_mutex_lock(&dl->lock);
   memcpy(counts, dl->counts, sizeof dl->counts);
   pthread_mutex_unlock(&dl->lock);
+}
+
+int dead_letter_flush(dead_letter *dl, uint64_t *length) {
+  pthread_mutex_lock(&dl->lock);
+  off_t at = -1;
+  if (!dl->failed && fflush(dl->file) == 0)
+    at = ftello(dl->file);
+  if (at < 0)
+    dl->failed = 1;
+  pthread_mutex_unlock(&dl->lock);
+  if (at < 0)
+    return -1;
+  *length = (uint64_t)at;
+  return 0;
+}
+
+int dead_letter_sync(dead_letter *dl) {
+  return fsync(dl->fd) == 0 ? 0 : -1;
 }
 
 int dead_letter_close(dead_letter *dl, char *err, size_t errlen) {

@@ -29,12 +29,25 @@ typedef struct dead_letter_source {
 } dead_letter_source;
 
 dead_letter *dead_letter_open_file(const char *path, char *err, size_t errlen);
+/* Resume a dead-letter file: keep its first length bytes (what a snapshot
+ * recorded), drop anything after them, append from there, and start
+ * counting from counts. NULL with a reason when the file is missing or
+ * shorter than length (it was changed since). */
+dead_letter *dead_letter_open_file_at(const char *path, uint64_t length,
+                                      const uint64_t counts[REASON_COUNT], char *err,
+                                      size_t errlen);
 /* detail: optional free text (why it could not be decoded). 0, or -1 on a
  * write error (then the run must fail: nothing may be lost). */
 int dead_letter_write(dead_letter *dl, reason why, const dead_letter_source *src,
                       const uint8_t *bytes, size_t len, const char *detail);
 /* Rejected records so far, per reason (REASON_COUNT entries). */
 void dead_letter_counts(dead_letter *dl, uint64_t counts[REASON_COUNT]);
+/* Hand what was written to the OS and tell the file's length: with no
+ * writer active, exactly the bytes of the records reported so far. 0, or -1
+ * after a write error. */
+int dead_letter_flush(dead_letter *dl, uint64_t *length);
+/* fsync what was flushed (any thread, while others write). 0, or -1. */
+int dead_letter_sync(dead_letter *dl);
 /* Flush, fsync and close. 0, or -1 with a reason. */
 int dead_letter_close(dead_letter *dl, char *err, size_t errlen);
 
