@@ -151,6 +151,7 @@ typedef struct replay {
   /* statistics, under lock */
   uint64_t cuts, cuts_written, snapshot_bytes;
   double pause_sum, pause_max, capture_sum, capture_max, write_seconds, last_pause;
+  double load_seconds; /* finding and loading the cut resumed from */
 } replay;
 
 static void fail_locked(replay *rp, const char *fmt, const char *what) {
@@ -903,9 +904,9 @@ static int resume_from(replay *rp, const snapshot_meta *m, char *err, size_t err
     strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
   fprintf(stderr,
           "regstream: resuming from the snapshot at %lld records (file %d of %d, block %llu), "
-          "written %s by %llu thread(s); %llu dead letters kept\n",
+          "written %s by %llu thread(s), loaded in %.2f s; %llu dead letters kept\n",
           (long long)m->position, file + 1, rp->input_count, (unsigned long long)at.block_index,
-          when, (unsigned long long)x[X_THREADS], (unsigned long long)dead);
+          when, (unsigned long long)x[X_THREADS], rp->load_seconds, (unsigned long long)dead);
   return 0;
 }
 
@@ -1005,7 +1006,9 @@ int replay_run(const config *cfg, replay_result *result, char *err, size_t errle
     rp.inputs_hash = hash_inputs(&rp);
     rp.last_cut_time = started;
     snapshot_meta meta;
+    double load_started = now_seconds();
     int found = find_cut(&rp, &meta, err, errlen);
+    rp.load_seconds = now_seconds() - load_started;
     if (found < 0 || (found == 1 && resume_from(&rp, &meta, err, errlen) < 0))
       rc = -1;
     rp.next_cut_records = atomic_load(&rp.records_seen) + cfg->snapshot_records;

@@ -16,8 +16,8 @@
 # usage: file_resume.sh REGSTREAM-GEN REGSTREAM WORKDIR [SEED]
 #   FILE_RESUME_TRIALS=N overrides the number of kill -9 trials (default 12).
 set -u
-gen=$1
-regstream=$2
+gen=$(realpath "$1")
+regstream=$(realpath "$2")
 dir=$3
 seed=${4:-${FILE_RESUME_SEED:-$(($(date +%s) % 100000))}}
 trials=${FILE_RESUME_TRIALS:-12}
@@ -94,57 +94,64 @@ start() {
 # Complete cuts in SNAPDIR written by THREADS threads (shard THREADS-1 is written last).
 cuts() { find "$1" -maxdepth 1 -name "file.$(($2 - 1))of$2.*.snap" 2>/dev/null | wc -l; }
 
-# kill_after_cuts PID SNAPDIR THREADS N: kill -9 PID once N cuts are complete
-# (or when it ends first). 0 when it was killed, 1 when it had ended.
+# kill_after_cuts PID SNAPDIR THREADS N: kill -9 PID once N cuts are complete,
+# unless it ends first; status gets its exit status (137: killed).
 kill_after_cuts() {
   local pid=$1 snaps=$2 threads=$3 n=$4
   while kill -0 "$pid" 2>/dev/null; do
     if [ "$(cuts "$snaps" "$threads")" -ge "$n" ]; then
       kill -9 "$pid" 2>/dev/null
-      wait "$pid"
-      [ $? -eq 137 ] && return 0
-      return 1
+      break
     fi
     sleep 0.002
   done
-  wait "$pid"
-  return 1
+  wait "$pid" 2>/dev/null
+  status=$?
 }
 
 # Trials 1 and 2 run one thread throughout (dead letters compared byte for
-# byte); the others pick 1-3 threads, again at a restart half of the time.
+# byte); trial 3 kills after snapshot cuts and changes the thread count at
+# every restart (2, 3, 1, ...); the others pick 1-3 threads, again at a
+# restart half of the time.
 threads_choice=(1 2 2 3)
 pick_threads() {
-  if [ "$trial" -le 2 ]; then threads=1; else threads=${threads_choice[RANDOM % 4]}; fi
+  if [ "$trial" -le 2 ]; then
+    threads=1
+  elif [ "$trial" -eq 3 ]; then
+    threads=$((${threads:-1} % 3 + 1))
+  else
+    threads=${threads_choice[RANDOM % 4]}
+  fi
 }
 kills=0 early=0 midway=0 resumes=0 resharded=0
 for ((trial = 1; trial <= trials; trial++)); do
   snaps=t$trial.snaps csv=t$trial.csv dlq=t$trial.dlq log=t$trial.log
   : >"$log"
   restarts=$((1 + RANDOM % 3))
+  threads=1
   pick_threads
   for ((r = 0; r < restarts; r++)); do
-    [ $((RANDOM % 2)) -eq 0 ] && pick_threads
+    { [ "$trial" -eq 3 ] && [ "$r" -gt 0 ]; } || [ $((RANDOM % 2)) -eq 0 ] && pick_threads
     echo "== threads $threads" >>"$log"
     had=$(find "$snaps" -maxdepth 1 -name 'file.*.snap' 2>/dev/null | wc -l)
     start "$threads" "$snaps" "$csv" "$dlq" "$log"
     pid=$!
-    case $(((trial + r) % 3)) in
+    mode=$(((trial + r) % 3))
+    [ "$trial" -eq 3 ] && mode=1
+    case $mode in
     0) # early: most likely before the first snapshot of this run
       sleep "0.00$((RANDOM % 10))"
       kill -9 "$pid" 2>/dev/null
-      wait "$pid"
+      wait "$pid" 2>/dev/null
       status=$?
       ;;
     1) # after 1..3 complete cuts of this run
       kill_after_cuts "$pid" "$snaps" "$threads" $((1 + RANDOM % 3))
-      status=$?
-      [ "$status" -eq 0 ] && status=137
       ;;
     *) # anywhere in the run's expected time
       sleep "$(awk -v ms=$((RANDOM % (ref_ms * 3 / 2 + 10))) 'BEGIN { printf "%.3f", ms / 1000 }')"
       kill -9 "$pid" 2>/dev/null
-      wait "$pid"
+      wait "$pid" 2>/dev/null
       status=$?
       ;;
     esac
@@ -172,7 +179,8 @@ for ((trial = 1; trial <= trials; trial++)); do
   resumes=$((resumes + $(grep -c '^regstream: resuming from' "$log")))
   # runs that resumed a cut written by another thread count
   resharded=$((resharded + $(awk '/^== threads/ { t = $3 }
-    /^regstream: resuming from/ { for (i = 1; i < NF; i++) if ($(i + 1) == "thread(s);" && $i != t) n++ }
+    /^regstream: resuming from/ && match($0, /by [0-9]+ thread/) {
+      if (substr($0, RSTART + 3, RLENGTH - 10) != t) n++ }
     END { print n + 0 }' "$log")))
   [ -z "$(find "$snaps" -maxdepth 1 -name 'file.*' 2>/dev/null)" ] ||
     fail "trial $trial: snapshots left after a completed run: $(ls "$snaps")"
@@ -189,7 +197,9 @@ interrupted() {
   for try in 1 2 3 4 5; do
     rm -rf "$snaps"
     start "$threads" "$snaps" "$csv" "$dlq" "$snaps.log"
-    kill_after_cuts $! "$snaps" "$threads" "$n" && return 0
+    kill_after_cuts $! "$snaps" "$threads" "$n"
+    [ "$status" -eq 137 ] && return 0
+    [ "$status" -eq 0 ] || fail "run into $snaps exited $status: $(tail -3 "$snaps.log")"
   done
   fail "no run was still going after $n snapshot cuts (5 tries)"
 }
