@@ -33,7 +33,8 @@
  *            first record index in the file
  *   [7]      dead-letter file length in bytes at the cut
  *   [8..14]  rejected records per reason (REASON_UNDECODABLE..REASON_LATE)
- *   [15]     n, the threads that wrote the cut
+ *   [15]     hash of the --dead-letter path as given (resuming would cut back
+ *            another file: refused)
  * On start the newest complete cut is loaded (all n shards at one position,
  * their extras equal; a corrupt or inconsistent one falls back to an older
  * cut with a warning): with another --threads the old shards' persons are
@@ -75,10 +76,10 @@ enum {
   X_RECORD = 6,
   X_DEAD_BYTES = 7,
   X_REJECTED = 8, /* + reason - 1 */
-  X_THREADS = 15,
+  X_DEAD_PATH = 15,
 };
-_Static_assert(X_REJECTED + REASON_COUNT - 1 <= X_THREADS, "rejected counts fit in extra");
-_Static_assert((int)X_THREADS < (int)SNAPSHOT_EXTRA, "the layout fits in extra");
+_Static_assert(X_REJECTED + REASON_COUNT - 1 <= X_DEAD_PATH, "rejected counts fit in extra");
+_Static_assert((int)X_DEAD_PATH < (int)SNAPSHOT_EXTRA, "the layout fits in extra");
 #define REPLAY_SNAPSHOT_LAYOUT 0x525346494c450001ull /* "RSFILE", version 1 */
 #define NO_CUT UINT64_MAX
 
@@ -129,7 +130,7 @@ typedef struct replay {
 
   /* Snapshots; snapshot_dir NULL: none, and none of this is used. */
   const char *snapshot_dir;
-  uint64_t fingerprint, inputs_hash;
+  uint64_t fingerprint, inputs_hash, dead_path_hash;
   uint64_t first_sequence; /* where the workers start (a resumed cut's S) */
   _Atomic uint64_t cut_at; /* S of the cut being taken, NO_CUT when none */
   _Atomic int cut_wanted;  /* set by the watcher: the seconds interval is up */
@@ -392,7 +393,7 @@ static void fill_cut_meta(replay *rp) {
   dead_letter_counts(rp->dead, rejected);
   for (int r = 1; r < REASON_COUNT; r++)
     x[X_REJECTED + r - 1] = rejected[r];
-  x[X_THREADS] = rp->workers;
+  x[X_DEAD_PATH] = rp->dead_path_hash;
 }
 
 /* Worker w has applied every block before the cut: meet the others, capture
@@ -749,6 +750,8 @@ static int load_cut(replay *rp, const cut_candidate *c, snapshot_meta *meta, cha
       into = &old;
     }
     snapshot_meta m;
+    char expected_id[SNAPSHOT_SHARD_ID_MAX];
+    snprintf(expected_id, sizeof expected_id, "file.%uof%u", k, c->threads);
     if (snapshot_read(path, into, &m, why, sizeof why) < 0) {
       fprintf(stderr, "regstream: warning: snapshot %s is unusable (%s); trying an older one\n",
               path, why);
@@ -772,7 +775,13 @@ static int load_cut(replay *rp, const cut_candidate *c, snapshot_meta *meta, cha
                "%s/file.*.snap to start over",
                path, dir);
       rc = -1;
-    } else if (m.position != (int64_t)c->position || m.extra[X_THREADS] != c->threads ||
+    } else if (m.extra[X_DEAD_PATH] != rp->dead_path_hash) {
+      snprintf(err, errlen,
+               "snapshot %s was taken with another --dead-letter file than %s: rerun with the "
+               "same one, or remove %s/file.*.snap to start over",
+               path, rp->cfg->dead_letter_path, dir);
+      rc = -1;
+    } else if (m.position != (int64_t)c->position || strcmp(m.shard_id, expected_id) != 0 ||
                m.extra[X_FILE] >= (uint64_t)rp->input_count ||
                (k > 0 && (m.position != meta->position ||
                           memcmp(m.extra, meta->extra, sizeof m.extra) != 0))) {
@@ -802,7 +811,7 @@ static int load_cut(replay *rp, const cut_candidate *c, snapshot_meta *meta, cha
 /* Find and load the newest complete, valid cut in the snapshot directory
  * (made when missing). 1 loaded, *meta filled; 0 none (start from the
  * beginning); -1 refused or failed, reason in err. */
-static int find_cut(replay *rp, snapshot_meta *meta, char *err, size_t errlen) {
+static int find_cut(replay *rp, snapshot_meta *meta, unsigned *threads, char *err, size_t errlen) {
   const char *dir = rp->snapshot_dir;
   DIR *d = opendir(dir);
   if (!d) {
@@ -852,6 +861,7 @@ static int find_cut(replay *rp, snapshot_meta *meta, char *err, size_t errlen) {
       continue;
     }
     rc = load_cut(rp, c, meta, err, errlen);
+    *threads = c->threads;
   }
   if (rc == 0 && count)
     fprintf(stderr, "regstream: warning: no usable snapshot in %s; starting from the beginning\n",
@@ -872,8 +882,10 @@ static int find_cut(replay *rp, snapshot_meta *meta, char *err, size_t errlen) {
   return rc;
 }
 
-/* Continue from a loaded cut: the walk, the counts, the dead-letter file. */
-static int resume_from(replay *rp, const snapshot_meta *m, char *err, size_t errlen) {
+/* Continue from a loaded cut of threads shards: the walk, the counts, the
+ * dead-letter file. */
+static int resume_from(replay *rp, const snapshot_meta *m, unsigned threads, char *err,
+                       size_t errlen) {
   const uint64_t *x = m->extra;
   int file = (int)x[X_FILE];
   ocf_position at = {x[X_OFFSET], x[X_BLOCK], x[X_RECORD]};
@@ -906,7 +918,7 @@ static int resume_from(replay *rp, const snapshot_meta *m, char *err, size_t err
           "regstream: resuming from the snapshot at %lld records (file %d of %d, block %llu), "
           "written %s by %llu thread(s), loaded in %.2f s; %llu dead letters kept\n",
           (long long)m->position, file + 1, rp->input_count, (unsigned long long)at.block_index,
-          when, (unsigned long long)x[X_THREADS], rp->load_seconds, (unsigned long long)dead);
+          when, (unsigned long long)threads, rp->load_seconds, (unsigned long long)dead);
   return 0;
 }
 
@@ -1004,12 +1016,15 @@ int replay_run(const config *cfg, replay_result *result, char *err, size_t errle
     rp.snapshot_dir = cfg->snapshot_dir;
     rp.fingerprint = config_fingerprint(cfg);
     rp.inputs_hash = hash_inputs(&rp);
+    rp.dead_path_hash =
+        fnv1a(0xcbf29ce484222325ull, cfg->dead_letter_path, strlen(cfg->dead_letter_path));
     rp.last_cut_time = started;
     snapshot_meta meta;
     double load_started = now_seconds();
-    int found = find_cut(&rp, &meta, err, errlen);
+    unsigned threads = 0;
+    int found = find_cut(&rp, &meta, &threads, err, errlen);
     rp.load_seconds = now_seconds() - load_started;
-    if (found < 0 || (found == 1 && resume_from(&rp, &meta, err, errlen) < 0))
+    if (found < 0 || (found == 1 && resume_from(&rp, &meta, threads, err, errlen) < 0))
       rc = -1;
     rp.next_cut_records = atomic_load(&rp.records_seen) + cfg->snapshot_records;
   }

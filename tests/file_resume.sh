@@ -5,8 +5,8 @@
 # byte, the dead letters as a multiset of lines (their order across threads is
 # not defined), the exit summary's counts. Also: a corrupted newest snapshot
 # (fallback to an older cut, with a warning, same result), a changed rule option
-# and a changed input list (both refused: exit 1 and a message), a missing
-# dead-letter file (refused), and an uninterrupted run with
+# and a changed input list (both refused: exit 1 and a message), another or
+# a missing dead-letter file (refused), and an uninterrupted run with
 # --snapshot-dir (same result, no snapshots left behind).
 #
 # Input: regstream-gen's random profile with repeats, corrections, late and
@@ -225,7 +225,8 @@ grep -q "warning: snapshot .*$(basename "$newest") is unusable" c.log ||
 grep -q '^regstream: resuming from' c.log || fail "did not resume from the older cut: $(cat c.log)"
 same c.log c.csv c.dlq "corrupt newest snapshot"
 
-# Refusals: another rule option, another input list, a missing dead-letter file.
+# Refusals: another rule option, another input list, another or a missing
+# dead-letter file.
 interrupted x.snaps x.csv x.dlq 2 1
 status=0
 "$regstream" run --input "${inputs[@]}" --csv x.csv --dead-letter x.dlq --threads 2 \
@@ -237,6 +238,13 @@ status=0
   --snapshot-dir x.snaps 2>x.log || status=$?
 [ "$status" -eq 1 ] || fail "another input list: exit $status, not 1: $(cat x.log)"
 grep -q 'other input files.*same --input list' x.log || fail "another input list: message: $(cat x.log)"
+cp ref.dlq other.dlq
+status=0
+"$regstream" run --input "${inputs[@]}" --csv x.csv --dead-letter other.dlq --threads 2 \
+  --snapshot-dir x.snaps 2>x.log || status=$?
+[ "$status" -eq 1 ] || fail "another dead-letter file: exit $status, not 1: $(cat x.log)"
+grep -q 'another --dead-letter file' x.log || fail "another dead-letter file: message: $(cat x.log)"
+cmp -s ref.dlq other.dlq || fail "another dead-letter file was changed by a refused run"
 mv x.dlq x.dlq.kept
 status=0
 "$regstream" run --input "${inputs[@]}" --csv x.csv --dead-letter x.dlq --threads 2 \
