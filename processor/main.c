@@ -81,6 +81,16 @@ static int command_run_kafka(const config *cfg) {
     fprintf(stderr, "; published %llu partial rows to %s and %llu total rows to %s\n",
             (unsigned long long)res.partials, cfg->partials_topic, (unsigned long long)res.totals,
             cfg->output_topic);
+    if (cfg->snapshot_dir)
+      fprintf(stderr,
+              "regstream: snapshots: %llu shard(s) resumed (%.0f ms loading), %llu written "
+              "(%.1f MiB), capture pause max %.1f ms, mean %.1f ms\n",
+              (unsigned long long)res.snapshot_loads, res.snapshot_load_seconds * 1000,
+              (unsigned long long)res.snapshots_written, (double)res.snapshot_bytes / 1048576.0,
+              res.snapshot_pause_max * 1000,
+              res.snapshot_captures
+                  ? res.snapshot_pause_total * 1000 / (double)res.snapshot_captures
+                  : 0.0);
   }
   return 0;
 }

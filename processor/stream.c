@@ -5,9 +5,18 @@
  * assigned input partition is one state shard (its persons and counters),
  * owned by worker (partition % threads). The poll thread only moves
  * messages into the workers' queues; workers decode (framing.c), validate,
- * apply the rules and dead-letter rejects, with no lock per message. Until
- * snapshots exist, a newly assigned partition is replayed from the beginning
- * of its log, so correctness never depends on who held it before. Every
+ * apply the rules and dead-letter rejects, with no lock per message. A newly
+ * assigned partition starts from its newest valid snapshot in --snapshot-dir
+ * and resumes at the offset recorded in it (the snapshot, not the group's
+ * committed offset, is the truth), or without one from the beginning of its
+ * log: correctness never depends on who held it before. Snapshots are taken
+ * every --snapshot-interval (records or seconds) by capturing the shard on
+ * its worker (a copy: the only pause) and writing it on the snapshotter
+ * thread, and synchronously when the partition is revoked or the instance
+ * stops, before the partition is handed over. After a crash the messages
+ * past the snapshot's offset are applied again: the same states and rows
+ * come out, while their dead letters are published again (the dead-letter
+ * topic is at-least-once; its source headers identify duplicates). Every
  * --flush-ms each worker publishes the rows its shards changed as partial
  * rows on the partials topic: key "PERIOD,MUNICIPALITY,VISITATION@P" (P the
  * input partition), the partials partition chosen from the row key alone so
@@ -44,6 +53,8 @@
 #include "avro/rollup_codec.h"
 #include "kafka.h"
 #include "shard.h"
+#include "snapshot.h"
+#include "snapshotter.h"
 #include "source/framing.h"
 #include "source/schema_registry.h"
 
@@ -72,7 +83,10 @@ static double now_seconds(void) {
 typedef struct part_shard {
   int32_t partition;
   shard state;
-  rollup sent; /* the counters last published as partials */
+  rollup sent;             /* the counters last published as partials */
+  int64_t next_offset;     /* the input offset after the last one applied; -1 none yet */
+  uint64_t since_snapshot; /* messages applied since the last snapshot (or load) */
+  double next_snapshot;    /* when the next one is due, with --snapshot-interval Ns */
 } part_shard;
 
 /* A worker's queue of messages, filled by the poll thread. */
@@ -125,6 +139,13 @@ struct stream {
 
   _Atomic uint64_t messages, partials, totals;
   _Atomic uint64_t rejected[REASON_COUNT];
+
+  /* Snapshots (--snapshot-dir): the writer thread, and the pauses they cost. */
+  uint64_t fingerprint;
+  snapshotter *snapshots;
+  pthread_mutex_t pause_lock;
+  uint64_t captures, loads;
+  double pause_max, pause_total, load_seconds;
 };
 
 static void stream_fail(stream *st, const char *what) {
@@ -165,12 +186,15 @@ static void process_message(stream *st, const rd_kafka_message_t *m) {
   part_shard *ps = st->shards[m->partition];
   if (!ps)
     return; /* a message of a partition revoked meanwhile */
+  if (m->offset < ps->next_offset)
+    return; /* fetched before a revoke and applied already (or in the snapshot) */
   pm_record rec;
   reason why = framing_decode(&st->frame, m->payload, m->len, &rec, NULL);
   if (why == REASON_OK)
     why = validate_record(&rec);
   if (why == REASON_OK) {
     int r = shard_apply(&ps->state, &rec, personmap_hash(rec.person_id));
+    ps->since_snapshot++;
     if (r < 0)
       stream_fail(st, "out of memory for person states");
     else if (r == RULES_LATE)
@@ -178,6 +202,7 @@ static void process_message(stream *st, const rd_kafka_message_t *m) {
   }
   if (why != REASON_OK)
     dead_letter(st, m, why);
+  ps->next_offset = m->offset + 1;
   atomic_fetch_add(&st->messages, 1);
 }
 
@@ -200,11 +225,23 @@ static void produce_row(stream *st, const char *topic, int32_t partition, const 
     stream_fail(st, "cannot produce rollup rows to Kafka");
 }
 
-/* Publish the rows of ps that changed since they were last published. */
+/* Publish the rows of ps that changed since they were last published. A
+ * month block published for the first time by this owner goes out whole,
+ * zero rows included: the topic may hold a previous owner's (or a crashed
+ * run's) later value of a row that is zero here, and only a republication
+ * of every row of the block makes it agree again. */
 static void publish_partials(stream *st, part_shard *ps) {
   for (int month = 0; month < PERIOD_MONTHS; month++) {
     if (!ps->state.counts.months[month])
       continue;
+    if (!ps->sent.months[month]) {
+      size_t bytes = (size_t)ROLLUP_KEYS * ROLLUP_COLUMNS * sizeof(uint32_t);
+      if (!(ps->sent.months[month] = malloc(bytes))) {
+        stream_fail(st, "out of memory for published rows");
+        return;
+      }
+      memset(ps->sent.months[month], 0xff, bytes); /* differs from every real row */
+    }
     for (int mi = 0; mi < MUNICIPALITY_COUNT; mi++) {
       for (int v = 0; v < VISITATION_COUNT; v++) {
         const uint32_t *now = rollup_row(&ps->state.counts, month, mi, v);
@@ -235,6 +272,64 @@ static void publish_worker_partials(worker *w) {
     if (st->shards[p])
       publish_partials(st, st->shards[p]);
   w->next_flush = now_seconds() + st->cfg->flush_ms / 1000.0;
+}
+
+/* ---- stage 1: snapshots ---- */
+
+static void snapshot_meta_of(const stream *st, const part_shard *ps, snapshot_meta *meta) {
+  memset(meta, 0, sizeof *meta);
+  meta->fingerprint = st->fingerprint;
+  snprintf(meta->shard_id, sizeof meta->shard_id, "kafka.%s.%" PRId32, st->cfg->topic,
+           ps->partition);
+  meta->position = ps->next_offset;
+}
+
+/* Capture ps on its owner's thread and hand the image to the writer; the
+ * capture is the only pause the shard sees. */
+static void snapshot_capture_shard(stream *st, part_shard *ps) {
+  snapshot_meta meta;
+  snapshot_meta_of(st, ps, &meta);
+  double started = now_seconds();
+  snapshot_image *img = snapshot_capture(&ps->state, &meta);
+  double pause = now_seconds() - started;
+  if (!img) {
+    stream_fail(st, "out of memory while capturing a snapshot");
+    return;
+  }
+  snapshotter_submit(st->snapshots, img);
+  ps->since_snapshot = 0;
+  ps->next_snapshot = now_seconds() + st->cfg->snapshot_seconds;
+  pthread_mutex_lock(&st->pause_lock);
+  st->captures++;
+  st->pause_total += pause;
+  if (pause > st->pause_max)
+    st->pause_max = pause;
+  pthread_mutex_unlock(&st->pause_lock);
+}
+
+static void snapshot_if_due(stream *st, part_shard *ps, double now) {
+  if (!st->snapshots || ps->since_snapshot == 0 || ps->next_offset < 0)
+    return;
+  if (st->cfg->snapshot_records ? ps->since_snapshot >= st->cfg->snapshot_records
+                                : now >= ps->next_snapshot)
+    snapshot_capture_shard(st, ps);
+}
+
+/* Write ps's snapshot now and wait for it (revoke, shutdown). */
+static void snapshot_now(stream *st, part_shard *ps) {
+  if (!st->snapshots || ps->since_snapshot == 0 || ps->next_offset < 0)
+    return;
+  snapshot_meta meta;
+  snapshot_meta_of(st, ps, &meta);
+  snapshotter_forget(st->snapshots, meta.shard_id);
+  char err[512];
+  if (snapshot_write(&ps->state, &meta, st->cfg->snapshot_dir, err, sizeof err) < 0) {
+    char why[700];
+    snprintf(why, sizeof why, "cannot write a snapshot: %s", err);
+    stream_fail(st, why);
+    return;
+  }
+  ps->since_snapshot = 0;
 }
 
 static void *worker_main(void *arg) {
@@ -270,6 +365,12 @@ static void *worker_main(void *arg) {
     for (size_t i = 0; i < n; i++) {
       process_message(st, taken[i]);
       rd_kafka_message_destroy(taken[i]);
+    }
+    if (st->snapshots) { /* also when idle: a quiet shard's last changes get saved too */
+      double now = now_seconds();
+      for (int p = (int)w->index; p < MAX_PARTITIONS; p += (int)st->workers_n)
+        if (st->shards[p])
+          snapshot_if_due(st, st->shards[p], now);
     }
     if (stopping || now_seconds() >= w->next_flush)
       publish_worker_partials(w);
@@ -318,20 +419,60 @@ static void drain_workers(stream *st) {
 
 /* ---- stage 1: rebalances ---- */
 
-static void shards_assign(stream *st, const rd_kafka_topic_partition_list_t *parts) {
+/* A new shard for partition p: from its newest valid snapshot when there is
+ * one (the snapshot, not the group's committed offset, says where its input
+ * resumes), else empty from the beginning of the log. Sets *offset. */
+static part_shard *shard_open(stream *st, int32_t p, int64_t *offset) {
+  part_shard *ps = calloc(1, sizeof *ps);
+  if (!ps || shard_init(&ps->state, &st->cfg->rules, 0) < 0) {
+    free(ps);
+    stream_fail(st, "out of memory for a new shard");
+    return NULL;
+  }
+  ps->partition = p;
+  ps->next_offset = -1;
+  rollup_init(&ps->sent);
+  *offset = RD_KAFKA_OFFSET_BEGINNING;
+  if (!st->cfg->snapshot_dir)
+    return ps;
+  snapshot_meta meta;
+  char id[SNAPSHOT_SHARD_ID_MAX], err[700];
+  snprintf(id, sizeof id, "kafka.%s.%" PRId32, st->cfg->topic, p);
+  double started = now_seconds();
+  int loaded = snapshot_load_latest(st->cfg->snapshot_dir, id, st->fingerprint, &ps->state, &meta,
+                                    err, sizeof err);
+  double took = now_seconds() - started;
+  if (loaded < 0) {
+    stream_fail(st, err);
+  } else if (loaded == 1) {
+    ps->next_offset = meta.position;
+    *offset = meta.position;
+    st->loads++;
+    st->load_seconds += took;
+    if (!st->cfg->quiet)
+      fprintf(stderr,
+              "regstream: partition %" PRId32 " resumes at offset %" PRId64
+              " from its snapshot (%" PRIu64 " persons, loaded in %.0f ms)\n",
+              p, meta.position, meta.persons, took * 1000);
+  }
+  ps->next_snapshot = now_seconds() + st->cfg->snapshot_seconds;
+  return ps;
+}
+
+static void shards_assign(stream *st, rd_kafka_topic_partition_list_t *parts) {
   pthread_rwlock_wrlock(&st->shards_lock);
   for (int i = 0; i < parts->cnt; i++) {
     int32_t p = parts->elems[i].partition;
-    if (p < 0 || p >= MAX_PARTITIONS || st->shards[p])
+    if (p < 0 || p >= MAX_PARTITIONS)
       continue;
-    part_shard *ps = calloc(1, sizeof *ps);
-    if (!ps || shard_init(&ps->state, &st->cfg->rules, 0) < 0) {
-      free(ps);
-      stream_fail(st, "out of memory for a new shard");
+    if (st->shards[p]) { /* still ours: go on where it is */
+      parts->elems[i].offset =
+          st->shards[p]->next_offset >= 0 ? st->shards[p]->next_offset : RD_KAFKA_OFFSET_BEGINNING;
       continue;
     }
-    ps->partition = p;
-    rollup_init(&ps->sent);
+    part_shard *ps = shard_open(st, p, &parts->elems[i].offset);
+    if (!ps)
+      continue;
     st->shards[p] = ps;
     st->at_eof[p] = 0;
     st->assigned[p] = 1;
@@ -344,14 +485,22 @@ static void shards_revoke(stream *st, const rd_kafka_topic_partition_list_t *par
    * them there, or a re-assigned partition would see them twice. */
   flush_pending(st);
   drain_workers(st);
+  char err[512];
+  if (st->snapshots && snapshotter_drain(st->snapshots, err, sizeof err) < 0) {
+    char why[700];
+    snprintf(why, sizeof why, "cannot write a snapshot: %s", err);
+    stream_fail(st, why);
+  }
   pthread_rwlock_wrlock(&st->shards_lock);
   for (int i = 0; i < parts->cnt; i++) {
     int32_t p = parts->elems[i].partition;
     if (p < 0 || p >= MAX_PARTITIONS || !st->shards[p])
       continue;
-    /* Its partials stay on the topic: the new owner rebuilds the same
-     * numbers and republishes them, so nothing double counts. */
+    /* Its partials stay on the topic: the new owner loads this snapshot
+     * (or rebuilds the same numbers) and republishes them, so nothing
+     * double counts. */
     publish_partials(st, st->shards[p]);
+    snapshot_now(st, st->shards[p]);
     shard_free(&st->shards[p]->state);
     rollup_free(&st->shards[p]->sent);
     free(st->shards[p]);
@@ -359,16 +508,17 @@ static void shards_revoke(stream *st, const rd_kafka_topic_partition_list_t *par
     st->assigned[p] = 0;
   }
   pthread_rwlock_unlock(&st->shards_lock);
+  /* The new owner may start publishing at once: ours must be in the log
+   * before, so that the latest partial of a row is always the newest. */
+  if (rd_kafka_flush(st->producer, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    stream_fail(st, "partial rows were not acknowledged within 30 s of a revoke");
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
   stream *st = opaque;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    shards_assign(st, parts);
-    /* No snapshots yet: every new owner replays the partition's whole log. */
-    for (int i = 0; i < parts->cnt; i++)
-      parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+    shards_assign(st, parts); /* sets every partition's starting offset */
     rd_kafka_assign(rk, parts);
   } else {
     shards_revoke(st, parts);
@@ -388,10 +538,49 @@ static int all_at_eof(const stream *st) {
   return any;
 }
 
+/* Transport trouble seen by the poll thread: when it began (0: none) and
+ * when it was last reported. */
+typedef struct trouble_state {
+  double since, reported;
+  char what[256];
+} trouble_state;
+
+enum { TROUBLE_REPORT_SECONDS = 10, TROUBLE_GIVE_UP_SECONDS = 120 };
+
+/* A consumer error other than a missing topic: librdkafka retries by itself;
+ * say so every TROUBLE_REPORT_SECONDS. */
+static void broker_trouble(stream *st, const rd_kafka_message_t *m, trouble_state *t) {
+  double now = now_seconds();
+  if (t->since == 0)
+    t->since = now;
+  if (now - t->reported >= TROUBLE_REPORT_SECONDS) {
+    fprintf(stderr,
+            "regstream: Kafka: %s; retrying (check that the brokers at %s are up and "
+            "reachable)\n",
+            rd_kafka_message_errstr(m), st->cfg->brokers);
+    t->reported = now;
+  }
+  snprintf(t->what, sizeof t->what, "%s", rd_kafka_message_errstr(m));
+}
+
+/* With --exit-at-eof a run must end: TROUBLE_GIVE_UP_SECONDS of trouble
+ * without a message fails it. */
+static void trouble_check(stream *st, const trouble_state *t, double now) {
+  if (!st->cfg->exit_at_eof || t->since == 0 || now - t->since < TROUBLE_GIVE_UP_SECONDS)
+    return;
+  char why[600];
+  snprintf(why, sizeof why,
+           "no progress for %d s with --exit-at-eof: %s (snapshots and published rows are "
+           "kept; rerun once the brokers at %s are reachable)",
+           TROUBLE_GIVE_UP_SECONDS, t->what, st->cfg->brokers);
+  stream_fail(st, why);
+}
+
 /* The poll thread: messages to workers until stopped or, with --exit-at-eof,
  * until every assigned partition is at its end. */
 static void poll_input(stream *st) {
   double last_progress = now_seconds(), started = last_progress;
+  trouble_state trouble = {0, 0, ""};
   while (!atomic_load(&stop_requested) && !atomic_load(&st->failed)) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(st->consumer, 0);
     if (!m) {
@@ -402,6 +591,7 @@ static void poll_input(stream *st) {
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         if (m->partition >= 0 && m->partition < MAX_PARTITIONS)
           st->at_eof[m->partition] = 1;
+        trouble.since = 0;
         rd_kafka_message_destroy(m);
       } else if (m->err) {
         if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
@@ -410,6 +600,8 @@ static void poll_input(stream *st) {
           snprintf(why, sizeof why, "input topic %s: %s", st->cfg->topic,
                    rd_kafka_message_errstr(m));
           stream_fail(st, why);
+        } else {
+          broker_trouble(st, m, &trouble);
         }
         rd_kafka_message_destroy(m);
       } else {
@@ -417,6 +609,7 @@ static void poll_input(stream *st) {
           st->at_eof[m->partition] = 0;
         if (st->first_message == 0)
           st->first_message = now_seconds();
+        trouble.since = 0;
         unsigned w = (unsigned)m->partition % st->workers_n;
         st->pending[w * PENDING + st->pending_n[w]++] = m;
         if (st->pending_n[w] == PENDING) {
@@ -428,6 +621,7 @@ static void poll_input(stream *st) {
     if (st->cfg->exit_at_eof && all_at_eof(st))
       break; /* at EOF poll returned NULL before: nothing is pending */
     double now = now_seconds();
+    trouble_check(st, &trouble, now);
     if (!st->cfg->quiet && now - last_progress >= 5) {
       uint64_t done = atomic_load(&st->messages);
       fprintf(stderr, "regstream: %.2f M messages, %.2f M/s\n", (double)done / 1e6,
@@ -755,8 +949,10 @@ static void close_stream(stream *st) {
     pm_plan_free(st->plain_plan);
   if (st->schemas)
     schema_source_free(st->schemas);
+  snapshotter_stop(st->snapshots);
   pthread_rwlock_destroy(&st->shards_lock);
   pthread_mutex_destroy(&st->fail_lock);
+  pthread_mutex_destroy(&st->pause_lock);
 }
 
 int stream_run(const config *cfg, stream_result *result, char *err, size_t errlen) {
@@ -769,12 +965,18 @@ int stream_run(const config *cfg, stream_result *result, char *err, size_t errle
   st->workers_n = (unsigned)cfg->threads;
   pthread_rwlock_init(&st->shards_lock, NULL);
   pthread_mutex_init(&st->fail_lock, NULL);
+  pthread_mutex_init(&st->pause_lock, NULL);
+  st->fingerprint = config_fingerprint(cfg);
   double started = now_seconds();
 
   char merge_group[600];
   snprintf(merge_group, sizeof merge_group, "%s.merge", cfg->group);
   merge_state *ms = calloc(1, sizeof *ms);
   int rc = ms && prepare_framing(st, err, errlen) == 0 ? 0 : -1;
+  if (rc == 0 && cfg->snapshot_dir && !(st->snapshots = snapshotter_start(cfg->snapshot_dir))) {
+    snprintf(err, errlen, "cannot start the snapshot writer thread");
+    rc = -1;
+  }
   if (rc == 0 && !(st->producer = new_client(cfg, RD_KAFKA_PRODUCER, NULL, NULL, st, err, errlen)))
     rc = -1;
   if (rc == 0)
@@ -854,6 +1056,22 @@ int stream_run(const config *cfg, stream_result *result, char *err, size_t errle
   result->totals = atomic_load(&st->totals);
   result->seconds = now_seconds() - started;
   result->seconds_from_first = st->first_message ? now_seconds() - st->first_message : 0;
+  if (st->snapshots) {
+    char werr[512];
+    if (snapshotter_drain(st->snapshots, werr, sizeof werr) < 0) {
+      char why[700];
+      snprintf(why, sizeof why, "cannot write a snapshot: %s", werr);
+      stream_fail(st, why);
+    }
+    snapshotter_stats ss = snapshotter_get_stats(st->snapshots);
+    result->snapshots_written = ss.written;
+    result->snapshot_bytes = ss.bytes;
+    result->snapshot_captures = st->captures;
+    result->snapshot_pause_max = st->pause_max;
+    result->snapshot_pause_total = st->pause_total;
+    result->snapshot_loads = st->loads;
+    result->snapshot_load_seconds = st->load_seconds;
+  }
   rc = atomic_load(&st->failed) ? -1 : 0;
   if (rc < 0)
     snprintf(err, errlen, "%s", st->failure);

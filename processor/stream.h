@@ -17,6 +17,12 @@ typedef struct stream_result {
   uint64_t totals;                 /* total rows published */
   double seconds;
   double seconds_from_first; /* from the first input message on (no group join) */
+  /* with --snapshot-dir */
+  uint64_t snapshots_written, snapshot_bytes;      /* by the writer thread */
+  uint64_t snapshot_captures;                      /* interval snapshots captured */
+  double snapshot_pause_max, snapshot_pause_total; /* seconds shards paused to capture */
+  uint64_t snapshot_loads;                         /* shards resumed from a snapshot */
+  double snapshot_load_seconds;
 } stream_result;
 
 /* Run until SIGINT/SIGTERM, or with cfg->exit_at_eof until every assigned

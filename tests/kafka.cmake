@@ -27,3 +27,9 @@ set_tests_properties(kafka_run PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 9
 # cluster) equals file mode.
 add_test(NAME demo_mock COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/demo_mock.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(demo_mock PROPERTIES TIMEOUT 300)
+
+# Crash-exact state against a real local broker: kill -9 at random moments
+# and restart from snapshots, a corrupted newest snapshot, an incompatible
+# configuration, 1 -> 2 -> 1 instances, a broker restart mid-run.
+add_test(NAME kafka_snapshot COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kafka_snapshot.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(kafka_snapshot PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 900)

@@ -1,0 +1,159 @@
+/* snapshotter.c — the background writer of snapshot images: a bounded queue
+ * guarded by one mutex (touched once per snapshot, never per record) and one
+ * thread that encodes, compresses and writes. */
+#include "snapshotter.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { QUEUE_MAX = 8 };
+
+struct snapshotter {
+  char *dir;
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t changed;
+  snapshot_image *queue[QUEUE_MAX];
+  int count;
+  const snapshot_image *writing; /* taken from the queue, being written */
+  int stop;
+  int failed;
+  char failure[512];
+  snapshotter_stats stats;
+};
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *writer_main(void *arg) {
+  snapshotter *sn = arg;
+  pthread_mutex_lock(&sn->lock);
+  for (;;) {
+    while (sn->count == 0 && !sn->stop)
+      pthread_cond_wait(&sn->changed, &sn->lock);
+    if (sn->count == 0)
+      break;
+    snapshot_image *img = sn->queue[0];
+    memmove(sn->queue, sn->queue + 1, (size_t)(sn->count - 1) * sizeof *sn->queue);
+    sn->count--;
+    sn->writing = img;
+    pthread_cond_broadcast(&sn->changed);
+    pthread_mutex_unlock(&sn->lock);
+
+    char err[512];
+    size_t bytes = 0;
+    double started = now_seconds();
+    int rc = snapshot_image_write(img, sn->dir, &bytes, err, sizeof err);
+    double took = now_seconds() - started;
+
+    pthread_mutex_lock(&sn->lock);
+    sn->writing = NULL; /* freed under the lock: snapshotter_forget reads it */
+    snapshot_image_free(img);
+    if (rc < 0 && !sn->failed) {
+      sn->failed = 1;
+      snprintf(sn->failure, sizeof sn->failure, "%s", err);
+    } else if (rc == 0) {
+      sn->stats.written++;
+      sn->stats.bytes += bytes;
+      sn->stats.seconds += took;
+    }
+    pthread_cond_broadcast(&sn->changed);
+  }
+  pthread_mutex_unlock(&sn->lock);
+  return NULL;
+}
+
+snapshotter *snapshotter_start(const char *dir) {
+  snapshotter *sn = calloc(1, sizeof *sn);
+  if (!sn || !(sn->dir = strdup(dir))) {
+    free(sn);
+    return NULL;
+  }
+  pthread_mutex_init(&sn->lock, NULL);
+  pthread_cond_init(&sn->changed, NULL);
+  if (pthread_create(&sn->thread, NULL, writer_main, sn) != 0) {
+    pthread_mutex_destroy(&sn->lock);
+    pthread_cond_destroy(&sn->changed);
+    free(sn->dir);
+    free(sn);
+    return NULL;
+  }
+  return sn;
+}
+
+static int same_shard(const snapshot_image *a, const char *shard_id) {
+  return strcmp(snapshot_image_meta(a)->shard_id, shard_id) == 0;
+}
+
+void snapshotter_submit(snapshotter *sn, snapshot_image *img) {
+  const char *id = snapshot_image_meta(img)->shard_id;
+  pthread_mutex_lock(&sn->lock);
+  for (int i = 0; i < sn->count; i++) {
+    if (same_shard(sn->queue[i], id)) {
+      snapshot_image_free(sn->queue[i]); /* a newer image of it supersedes this one */
+      sn->queue[i] = img;
+      sn->stats.replaced++;
+      pthread_mutex_unlock(&sn->lock);
+      return;
+    }
+  }
+  while (sn->count == QUEUE_MAX)
+    pthread_cond_wait(&sn->changed, &sn->lock);
+  sn->queue[sn->count++] = img;
+  pthread_cond_broadcast(&sn->changed);
+  pthread_mutex_unlock(&sn->lock);
+}
+
+int snapshotter_drain(snapshotter *sn, char *err, size_t errlen) {
+  pthread_mutex_lock(&sn->lock);
+  while (sn->count > 0 || sn->writing)
+    pthread_cond_wait(&sn->changed, &sn->lock);
+  int failed = sn->failed;
+  if (failed)
+    snprintf(err, errlen, "%s", sn->failure);
+  pthread_mutex_unlock(&sn->lock);
+  return failed ? -1 : 0;
+}
+
+void snapshotter_forget(snapshotter *sn, const char *shard_id) {
+  pthread_mutex_lock(&sn->lock);
+  int kept = 0;
+  for (int i = 0; i < sn->count; i++) {
+    if (same_shard(sn->queue[i], shard_id))
+      snapshot_image_free(sn->queue[i]);
+    else
+      sn->queue[kept++] = sn->queue[i];
+  }
+  sn->count = kept;
+  while (sn->writing && same_shard(sn->writing, shard_id))
+    pthread_cond_wait(&sn->changed, &sn->lock);
+  pthread_cond_broadcast(&sn->changed);
+  pthread_mutex_unlock(&sn->lock);
+}
+
+snapshotter_stats snapshotter_get_stats(snapshotter *sn) {
+  pthread_mutex_lock(&sn->lock);
+  snapshotter_stats s = sn->stats;
+  pthread_mutex_unlock(&sn->lock);
+  return s;
+}
+
+void snapshotter_stop(snapshotter *sn) {
+  if (!sn)
+    return;
+  pthread_mutex_lock(&sn->lock);
+  sn->stop = 1;
+  pthread_cond_broadcast(&sn->changed);
+  pthread_mutex_unlock(&sn->lock);
+  pthread_join(sn->thread, NULL);
+  pthread_mutex_destroy(&sn->lock);
+  pthread_cond_destroy(&sn->changed);
+  free(sn->dir);
+  free(sn);
+}

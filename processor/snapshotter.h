@@ -1,0 +1,42 @@
+/* snapshotter.h — a background thread that writes captured snapshot images
+ * (snapshot.h), so that a shard's owner pauses only for snapshot_capture.
+ * Images wait in a small queue; a newer image of a shard replaces an older
+ * one still waiting, and a full queue makes the submitter wait (memory stays
+ * bounded). */
+#ifndef REGSTREAM_SNAPSHOTTER_H
+#define REGSTREAM_SNAPSHOTTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snapshot.h"
+
+typedef struct snapshotter snapshotter;
+
+typedef struct snapshotter_stats {
+  uint64_t written;  /* snapshot files written */
+  uint64_t bytes;    /* their bytes */
+  double seconds;    /* spent writing them */
+  uint64_t replaced; /* images dropped for a newer one of the same shard */
+} snapshotter_stats;
+
+/* Start the writer thread for dir. NULL when out of memory or threads. */
+snapshotter *snapshotter_start(const char *dir);
+
+/* Queue img (ownership passes). Waits while the queue is full. */
+void snapshotter_submit(snapshotter *sn, snapshot_image *img);
+
+/* Wait until every queued image is written. 0, or -1 with the first write
+ * failure's reason (then every later call fails too). */
+int snapshotter_drain(snapshotter *sn, char *err, size_t errlen);
+
+/* Drop queued images of shard_id (its owner is about to write a newer one
+ * itself), then wait for one of it being written right now. */
+void snapshotter_forget(snapshotter *sn, const char *shard_id);
+
+snapshotter_stats snapshotter_get_stats(snapshotter *sn);
+
+/* Drain, stop the thread, free. */
+void snapshotter_stop(snapshotter *sn);
+
+#endif
