@@ -1,13 +1,12 @@
 /* test_app_snapshot.c — the snapshot format (processor/snapshot.c): a shard
  * with random persons, states and rollup months survives write + load
  * exactly (and keeps working: the same records applied afterwards give the
- * same state); an empty shard; every single flipped byte and every
- * truncation of a small snapshot is detected, and loading falls back to the
- * previous snapshot with a warning naming the file; all damaged gives 0 and
- * an untouched shard; another fingerprint or format version is refused with
- * a one-line error; pruning keeps SNAPSHOT_KEEP files; temporary files are
- * ignored (and removed once older than the newest snapshot); shard ids with
- * a common prefix never mix; inspect. */
+ * same state); dense, sparse, tiny and extreme id sets; an empty shard; every single flipped byte
+ * and every truncation of a small snapshot is detected, and loading falls back to the previous
+ * snapshot with a warning naming the file; all damaged gives 0 and an untouched shard; another
+ * fingerprint or format version is refused with a one-line error; pruning keeps SNAPSHOT_KEEP
+ * files; temporary files are ignored (and removed once older than the newest snapshot); shard ids
+ * with a common prefix never mix; inspect. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -320,6 +319,45 @@ static void rules_continue_after_load(void **state) {
   assert_shards_equal(&a, &b);
   shard_free(&a);
   shard_free(&b);
+}
+
+/* Ids packed close together (the sort's one-pass case), a handful (its
+ * insertion sort), a shard of exactly one person, and the extremes 1 and
+ * INT64_MAX side by side. */
+static void id_layouts(void **state) {
+  (void)state;
+  char d[512], err[512];
+  fresh_dir("ids", d, sizeof d);
+  static const struct {
+    int64_t first, step;
+    int n;
+  } layouts[] = {{1, 1, 3000}, {500, 3, 700}, {77, 1000, 10}, {42, 1, 1}, {1, 0, 0}};
+  for (size_t k = 0; k < sizeof layouts / sizeof *layouts; k++) {
+    shard a, b;
+    assert_int_equal(shard_init(&a, &rules, 0), 0);
+    for (int i = 0; i < layouts[k].n; i++) {
+      int64_t id = layouts[k].first + layouts[k].step * i;
+      int created;
+      person_slot *slot = personmap_upsert(&a.persons, id, personmap_hash(id), &created);
+      assert_non_null(slot);
+      slot->state = random_state();
+    }
+    if (layouts[k].n == 0) { /* the extremes */
+      int64_t ids[] = {1, INT64_MAX, INT64_MAX - 1, 2};
+      for (int i = 0; i < 4; i++) {
+        int created;
+        personmap_upsert(&a.persons, ids[i], personmap_hash(ids[i]), &created)->state =
+            random_state();
+      }
+    }
+    snapshot_meta w = meta_for("file.0of1", (int64_t)k, 5);
+    assert_int_equal(snapshot_write(&a, &w, d, err, sizeof err), 0);
+    assert_int_equal(shard_init(&b, &rules, 0), 0);
+    assert_int_equal(snapshot_load_latest(d, "file.0of1", 5, &b, NULL, err, sizeof err), 1);
+    assert_shards_equal(&a, &b);
+    shard_free(&a);
+    shard_free(&b);
+  }
 }
 
 static void empty_shard(void **state) {
@@ -715,6 +753,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(round_trip),
       cmocka_unit_test(rules_continue_after_load),
+      cmocka_unit_test(id_layouts),
       cmocka_unit_test(empty_shard),
       cmocka_unit_test(nothing_to_load),
       cmocka_unit_test(every_flip_and_cut_detected),
