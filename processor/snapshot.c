@@ -451,7 +451,8 @@ static void payload_free(payload *pl) {
   pl->ids = pl->planes = pl->tail = NULL;
 }
 
-/* Encode the image's sections. 0, or -1 when memory is short. */
+/* Encode the image's sections. 0; -1 when memory is short; -2 when an id is
+ * not positive or not unique (a damaged map: refused, not written). */
 static int encode_payload(const snapshot_image *img, payload *out) {
   size_t n = img->meta.persons, months = img->meta.months;
   memset(out, 0, sizeof *out);
@@ -470,6 +471,11 @@ static int encode_payload(const snapshot_image *img, payload *out) {
   uint64_t prev = 0;
   for (size_t i = 0; i < n; i++) {
     uint64_t id = (uint64_t)sorted[i].person_id;
+    if (sorted[i].person_id <= 0 || (i && id == prev)) { /* no reader would take it */
+      free(sorted);
+      payload_free(out);
+      return -2;
+    }
     id_len += varint_put(ids + id_len, id - prev);
     prev = id;
     unsigned char b[STATE_PLANES];
@@ -942,9 +948,13 @@ int snapshot_image_write(const snapshot_image *img, const char *dir, size_t *byt
     return -1;
   }
   payload pl;
-  if (encode_payload(img, &pl) < 0) {
-    set_err(err, errlen, "snapshot of %s: out of memory encoding %" PRIu64 " persons", m->shard_id,
-            m->persons);
+  int encoded = encode_payload(img, &pl);
+  if (encoded < 0) {
+    if (encoded == -2)
+      set_err(err, errlen, "snapshot of %s: a person id below 1 or twice in the map", m->shard_id);
+    else
+      set_err(err, errlen, "snapshot of %s: out of memory encoding %" PRIu64 " persons",
+              m->shard_id, m->persons);
     return -1;
   }
   header h;

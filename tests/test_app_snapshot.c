@@ -694,6 +694,13 @@ static void bad_arguments(void **state) {
   w.position = 1;
   assert_int_equal(snapshot_write(&a, &w, f, err, sizeof err), -1);
   assert_non_null(strstr(err, f));
+  /* A map holding an id no reader would take is refused, nothing written. */
+  int created;
+  personmap_upsert(&a.persons, -5, personmap_hash(-5), &created);
+  assert_int_equal(snapshot_write(&a, &w, d, err, sizeof err), -1);
+  assert_non_null(strstr(err, "person id"));
+  assert_int_equal(count_files(d, "ok."), 0);
+  assert_int_equal(count_files(d, ".ok."), 0);
   shard_free(&a);
 }
 
