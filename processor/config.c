@@ -12,6 +12,7 @@
 #include "kafka.h"
 
 #include "avro/schemas.h"
+#include "core/fnv.h"
 #include "core/period.h"
 
 int config_parse_long(const char *text, long min, long max, long *out) {
@@ -317,16 +318,6 @@ int config_parse_run(config *cfg, int argc, char **argv, char *err, size_t errle
   return 0;
 }
 
-/* FNV-1a, 64 bits: a fingerprint, not a defence against anyone. */
-static uint64_t fnv1a(uint64_t h, const void *data, size_t len) {
-  const unsigned char *p = data;
-  for (size_t i = 0; i < len; i++) {
-    h ^= p[i];
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 uint64_t config_fingerprint(const config *cfg) {
   const rules_config *r = &cfg->rules;
   char text[256];
@@ -335,8 +326,8 @@ uint64_t config_fingerprint(const config *cfg) {
   int n = snprintf(text, sizeof text, "rules/1 full=%.17g window=%d run=%d start=%d end=%d|",
                    r->full_time_weekly_hours, r->durable_window_months, r->durable_run_months,
                    (int)r->project_start, (int)r->project_end);
-  uint64_t h = fnv1a(0xcbf29ce484222325ull, text, (size_t)n);
-  return fnv1a(h, pm_reader_schema_json, strlen(pm_reader_schema_json));
+  uint64_t h = fnv1a64(FNV1A64_INIT, text, (size_t)n);
+  return fnv1a64(h, pm_reader_schema_json, strlen(pm_reader_schema_json));
 }
 
 int config_parse_report(config *cfg, int argc, char **argv, char *err, size_t errlen) {

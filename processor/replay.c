@@ -57,6 +57,7 @@
 
 #include "avro/decode.h"
 #include "avro/ocf.h"
+#include "core/fnv.h"
 #include "shard.h"
 #include "sink/csv.h"
 #include "sink/dead_letter.h"
@@ -553,28 +554,19 @@ static void close_replay(replay *rp) {
 
 /* ---------------------------------------------------------------- snapshot files */
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t len) {
-  const unsigned char *p = data;
-  for (size_t i = 0; i < len; i++) {
-    h ^= p[i];
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 /* What identifies the input list: its length and, per file in order, the
  * path as given (it is in every dead letter), the size and the sync marker. */
 static uint64_t hash_inputs(const replay *rp) {
-  uint64_t h = fnv1a(0xcbf29ce484222325ull, "inputs/1", 8);
+  uint64_t h = fnv1a64(FNV1A64_INIT, "inputs/1", 8);
   uint64_t count = (uint64_t)rp->input_count;
-  h = fnv1a(h, &count, sizeof count);
+  h = fnv1a64(h, &count, sizeof count);
   for (int f = 0; f < rp->input_count; f++) {
     const ocf_reader *r = rp->inputs[f].reader;
     const char *path = ocf_path(r);
     uint64_t size = ocf_file_size(r);
-    h = fnv1a(h, path, strlen(path) + 1);
-    h = fnv1a(h, &size, sizeof size);
-    h = fnv1a(h, ocf_sync_marker(r), 16);
+    h = fnv1a64(h, path, strlen(path) + 1);
+    h = fnv1a64(h, &size, sizeof size);
+    h = fnv1a64(h, ocf_sync_marker(r), 16);
   }
   return h;
 }
@@ -1016,8 +1008,7 @@ int replay_run(const config *cfg, replay_result *result, char *err, size_t errle
     rp.snapshot_dir = cfg->snapshot_dir;
     rp.fingerprint = config_fingerprint(cfg);
     rp.inputs_hash = hash_inputs(&rp);
-    rp.dead_path_hash =
-        fnv1a(0xcbf29ce484222325ull, cfg->dead_letter_path, strlen(cfg->dead_letter_path));
+    rp.dead_path_hash = fnv1a64(FNV1A64_INIT, cfg->dead_letter_path, strlen(cfg->dead_letter_path));
     rp.last_cut_time = started;
     snapshot_meta meta;
     double load_started = now_seconds();
