@@ -11,21 +11,29 @@
 # loads the topic. Rates count from process start (group join included), for
 # regstream and bare alike. Results are appended to bench/results/kafka.md.
 #
-#   bench/kafka.sh [--persons N] [--months N] [--port P]
+#   bench/kafka.sh [--persons N] [--months N] [--port P] [--build DIR] [--baseline BIN]
+#
+# --build DIR: the build to measure (default build/, built when missing).
+#
+# --baseline BIN also runs the consume-only rows with another regstream
+# binary (e.g. one built from an earlier commit) in the same run, against
+# the same topic and bare rate, so that two versions compare on one noisy
+# machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-persons=500000 months=12 port=19692
+persons=500000 months=12 port=19692 baseline="" build=build
 while [ $# -gt 0 ]; do
   case "$1" in
     --persons) persons=$2; shift 2 ;;
     --months) months=$2; shift 2 ;;
     --port) port=$2; shift 2 ;;
+    --baseline) baseline=$2; shift 2 ;;
+    --build) build=$2; shift 2 ;;
     *) echo "kafka.sh: unknown option $1 (see the comment at the top)" >&2; exit 2 ;;
   esac
 done
 
-build=build
 if [ ! -x $build/regstream ] || [ ! -x $build/bench/bench-bare-consume ]; then
   cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build $build >/dev/null
@@ -61,14 +69,20 @@ bare_start=$(echo "$bare" | sed -n 's/.*, \([0-9.]*\) M\/s (.*/\1/p')
 bare_rate=$(echo "$bare" | sed -n 's/.*(\([0-9.]*\) M\/s from the first message).*/\1/p')
 echo "| bare librdkafka consume (rd_kafka_consumer_poll) | $bare_start | $bare_rate | 100 % |" >>"$results"
 
-for threads in 1 2; do
-  $build/regstream run --brokers "$B" --topic pm --group "rs$threads" --output-topic "out$threads" \
-    --dead-letter-topic dlq --threads "$threads" --exit-at-eof 2>"$tmp/run$threads.log"
-  read -r from_start rate <<<"$(rate_of "$tmp/run$threads.log")"
-  share=$(awk -v a="$rate" -v b="$bare_rate" 'BEGIN { printf "%.0f %%", 100 * a / b }')
-  echo "kafka.sh: regstream $threads thread(s): $from_start M/s from start, $rate M/s from the first message ($share of bare)" >&2
-  echo "| regstream run, $threads thread(s), consume-only | $from_start | $rate | $share |" >>"$results"
-done
+# consume_only BIN LABEL: consume-only rows with 1 and 2 worker threads.
+consume_only() {
+  local bin=$1 label=$2 threads from_start rate share
+  for threads in 1 2; do
+    "$bin" run --brokers "$B" --topic pm --group "$label$threads" --output-topic "out$label$threads" \
+      --dead-letter-topic dlq --threads "$threads" --exit-at-eof 2>"$tmp/run$label$threads.log"
+    read -r from_start rate <<<"$(rate_of "$tmp/run$label$threads.log")"
+    share=$(awk -v a="$rate" -v b="$bare_rate" 'BEGIN { printf "%.0f %%", 100 * a / b }')
+    echo "kafka.sh: $label $threads thread(s): $from_start M/s from start, $rate M/s from the first message ($share of bare)" >&2
+    echo "| $label run, $threads thread(s), consume-only | $from_start | $rate | $share |" >>"$results"
+  done
+}
+consume_only "$build/regstream" regstream
+if [ -n "$baseline" ]; then consume_only "$baseline" baseline; fi
 
 # Produce while consuming: a fresh topic loaded while regstream reads it.
 deploy/kafka-tool.sh topics --bootstrap-server "$B" --create --topic live --partitions 6 \

@@ -60,9 +60,7 @@
 
 enum {
   MAX_PARTITIONS = 4096,
-  QUEUE_CAPACITY = 1 << 16,
-  TAKE_BATCH = 4096,
-  PENDING = 512, /* messages the poll thread gathers per worker before a hand-over */
+  TAKE_BATCH = 4096, /* messages a worker takes from its queue at once */
   OUTPUT_PARTITIONS = 6,
 };
 
@@ -89,23 +87,16 @@ typedef struct part_shard {
   double next_snapshot;    /* when the next one is due, with --snapshot-interval Ns */
 } part_shard;
 
-/* A worker's queue of messages, filled by the poll thread. */
-typedef struct work_queue {
-  pthread_mutex_t lock;
-  pthread_cond_t changed;
-  rd_kafka_message_t **items;
-  size_t head, count;
-  int busy; /* the worker holds messages taken from the queue */
-  int stop;
-} work_queue;
-
 typedef struct stream stream;
 
+/* A worker: the queue its partitions' queues are forwarded to, consumed in
+ * batches by its thread. */
 typedef struct worker {
   stream *st;
   unsigned index;
   pthread_t thread;
-  work_queue queue;
+  rd_kafka_queue_t *queue;
+  atomic_int stop;
   double next_flush;
 } worker;
 
@@ -123,19 +114,18 @@ struct stream {
    * holds it for writing while a rebalance adds or drops shards. */
   pthread_rwlock_t shards_lock;
   part_shard *shards[MAX_PARTITIONS];
-  int at_eof[MAX_PARTITIONS]; /* poll thread only */
-  int assigned[MAX_PARTITIONS];
+  atomic_int at_eof[MAX_PARTITIONS]; /* set by the partition's worker */
+  int assigned[MAX_PARTITIONS];      /* poll thread only */
 
-  /* The poll thread's messages not yet handed to workers (PENDING each). */
-  rd_kafka_message_t **pending;
-  size_t *pending_n;
-
-  double first_message; /* poll thread: when the first input message came */
+  _Atomic double first_message; /* when the first input message came */
 
   atomic_int stage1_done;
   atomic_int failed;
-  pthread_mutex_t fail_lock;
+  pthread_mutex_t fail_lock; /* also guards the trouble fields */
   char failure[512];
+  double trouble_since, trouble_reported; /* 0: no trouble */
+  uint64_t trouble_messages;              /* messages applied when it began */
+  char trouble[256];
 
   _Atomic uint64_t messages, partials, totals;
   _Atomic uint64_t rejected[REASON_COUNT];
@@ -153,6 +143,29 @@ static void stream_fail(stream *st, const char *what) {
   if (!atomic_load(&st->failed))
     snprintf(st->failure, sizeof st->failure, "%s", what);
   atomic_store(&st->failed, 1);
+  pthread_mutex_unlock(&st->fail_lock);
+}
+
+enum { TROUBLE_REPORT_SECONDS = 10, TROUBLE_GIVE_UP_SECONDS = 120 };
+
+/* A consumer error other than a missing topic (broker down, transport):
+ * librdkafka retries by itself; say so every TROUBLE_REPORT_SECONDS, and
+ * remember since when there has been trouble without progress. */
+static void stream_trouble(stream *st, const char *what) {
+  double now = now_seconds();
+  pthread_mutex_lock(&st->fail_lock);
+  if (st->trouble_since == 0) {
+    st->trouble_since = now;
+    st->trouble_messages = atomic_load(&st->messages);
+  }
+  snprintf(st->trouble, sizeof st->trouble, "%s", what);
+  if (now - st->trouble_reported >= TROUBLE_REPORT_SECONDS) {
+    fprintf(stderr,
+            "regstream: Kafka: %s; retrying (check that the brokers at %s are up and "
+            "reachable)\n",
+            what, st->cfg->brokers);
+    st->trouble_reported = now;
+  }
   pthread_mutex_unlock(&st->fail_lock);
 }
 
@@ -332,39 +345,40 @@ static void snapshot_now(stream *st, part_shard *ps) {
   ps->since_snapshot = 0;
 }
 
+/* A message or event of the worker's queue: partition EOF, an error, or a
+ * message to apply. */
+static void worker_take(stream *st, rd_kafka_message_t *m) {
+  int32_t p = m->partition;
+  int known = p >= 0 && p < MAX_PARTITIONS;
+  if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    if (known)
+      atomic_store(&st->at_eof[p], 1);
+  } else if (m->err) {
+    stream_trouble(st, rd_kafka_message_errstr(m));
+  } else if (known) {
+    if (atomic_load_explicit(&st->at_eof[p], memory_order_relaxed))
+      atomic_store(&st->at_eof[p], 0);
+    process_message(st, m);
+  }
+}
+
 static void *worker_main(void *arg) {
   worker *w = arg;
   stream *st = w->st;
-  work_queue *q = &w->queue;
   rd_kafka_message_t *taken[TAKE_BATCH];
   w->next_flush = now_seconds() + st->cfg->flush_ms / 1000.0;
   for (;;) {
-    pthread_mutex_lock(&q->lock);
-    while (q->count == 0 && !q->stop && now_seconds() < w->next_flush) {
-      struct timespec until;
-      clock_gettime(CLOCK_REALTIME, &until);
-      until.tv_nsec += 50 * 1000 * 1000;
-      if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-      }
-      pthread_cond_timedwait(&q->changed, &q->lock, &until);
-    }
-    size_t n = 0;
-    while (n < TAKE_BATCH && q->count > 0) {
-      taken[n++] = q->items[q->head];
-      q->head = (q->head + 1) % QUEUE_CAPACITY;
-      q->count--;
-    }
-    int stopping = q->stop && q->count == 0 && n == 0;
-    q->busy = 1;
-    pthread_cond_broadcast(&q->changed); /* room for the poll thread */
-    pthread_mutex_unlock(&q->lock);
-
+    /* Messages of a partition come in offset order, its EOF after them. */
+    ssize_t n = rd_kafka_consume_batch_queue(w->queue, 50, taken, TAKE_BATCH);
+    int stopping = atomic_load(&w->stop);
     pthread_rwlock_rdlock(&st->shards_lock);
-    for (size_t i = 0; i < n; i++) {
-      process_message(st, taken[i]);
+    for (ssize_t i = 0; i < n; i++) {
+      worker_take(st, taken[i]);
       rd_kafka_message_destroy(taken[i]);
+    }
+    if (n > 0 && atomic_load_explicit(&st->first_message, memory_order_relaxed) == 0) {
+      double zero = 0;
+      atomic_compare_exchange_strong(&st->first_message, &zero, now_seconds());
     }
     if (st->snapshots) { /* also when idle: a quiet shard's last changes get saved too */
       double now = now_seconds();
@@ -375,45 +389,8 @@ static void *worker_main(void *arg) {
     if (stopping || now_seconds() >= w->next_flush)
       publish_worker_partials(w);
     pthread_rwlock_unlock(&st->shards_lock);
-
-    pthread_mutex_lock(&q->lock);
-    q->busy = 0;
-    pthread_cond_broadcast(&q->changed);
-    pthread_mutex_unlock(&q->lock);
     if (stopping)
       return NULL;
-  }
-}
-
-/* Hand n messages to a worker: one lock per batch, not per message. */
-static void queue_push(work_queue *q, rd_kafka_message_t **msgs, size_t n) {
-  pthread_mutex_lock(&q->lock);
-  for (size_t i = 0; i < n; i++) {
-    while (q->count == QUEUE_CAPACITY)
-      pthread_cond_wait(&q->changed, &q->lock);
-    q->items[(q->head + q->count) % QUEUE_CAPACITY] = msgs[i];
-    q->count++;
-  }
-  pthread_cond_broadcast(&q->changed);
-  pthread_mutex_unlock(&q->lock);
-}
-
-/* Hand every pending message of the poll thread to its worker. */
-static void flush_pending(stream *st) {
-  for (unsigned w = 0; w < st->workers_n; w++) {
-    queue_push(&st->workers[w].queue, st->pending + w * PENDING, st->pending_n[w]);
-    st->pending_n[w] = 0;
-  }
-}
-
-/* Wait until every worker has applied everything queued so far. */
-static void drain_workers(stream *st) {
-  for (unsigned i = 0; i < st->workers_n; i++) {
-    work_queue *q = &st->workers[i].queue;
-    pthread_mutex_lock(&q->lock);
-    while (q->count > 0 || q->busy)
-      pthread_cond_wait(&q->changed, &q->lock);
-    pthread_mutex_unlock(&q->lock);
   }
 }
 
@@ -473,18 +450,26 @@ static void shards_assign(stream *st, rd_kafka_topic_partition_list_t *parts) {
     part_shard *ps = shard_open(st, p, &parts->elems[i].offset);
     if (!ps)
       continue;
+    /* The partition's messages go straight to its worker's queue. */
+    rd_kafka_queue_t *pq = rd_kafka_queue_get_partition(st->consumer, parts->elems[i].topic, p);
+    if (!pq) {
+      stream_fail(st, "cannot get a partition's queue from librdkafka");
+    } else {
+      rd_kafka_queue_forward(pq, st->workers[(unsigned)p % st->workers_n].queue);
+      rd_kafka_queue_destroy(pq);
+    }
     st->shards[p] = ps;
-    st->at_eof[p] = 0;
+    atomic_store(&st->at_eof[p], 0);
     st->assigned[p] = 1;
   }
   pthread_rwlock_unlock(&st->shards_lock);
 }
 
+/* A revoked shard is published, snapshotted and dropped once no worker is
+ * inside it (the write lock). Its messages still queued are not applied:
+ * its snapshot says where they begin, and a later owner reads them again
+ * (one of ours skips those below the shard's next offset). */
 static void shards_revoke(stream *st, const rd_kafka_topic_partition_list_t *parts) {
-  /* Messages consumed before the revoke belong to the old shards: apply
-   * them there, or a re-assigned partition would see them twice. */
-  flush_pending(st);
-  drain_workers(st);
   char err[512];
   if (st->snapshots && snapshotter_drain(st->snapshots, err, sizeof err) < 0) {
     char why[700];
@@ -526,102 +511,63 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
   }
 }
 
-static int all_at_eof(const stream *st) {
+static int all_at_eof(stream *st) {
   int any = 0;
   for (int p = 0; p < MAX_PARTITIONS; p++) {
     if (!st->assigned[p])
       continue;
     any = 1;
-    if (!st->at_eof[p])
+    if (!atomic_load(&st->at_eof[p]))
       return 0;
   }
   return any;
 }
 
-/* Transport trouble seen by the poll thread: when it began (0: none) and
- * when it was last reported. */
-typedef struct trouble_state {
-  double since, reported;
-  char what[256];
-} trouble_state;
-
-enum { TROUBLE_REPORT_SECONDS = 10, TROUBLE_GIVE_UP_SECONDS = 120 };
-
-/* A consumer error other than a missing topic: librdkafka retries by itself;
- * say so every TROUBLE_REPORT_SECONDS. */
-static void broker_trouble(stream *st, const rd_kafka_message_t *m, trouble_state *t) {
-  double now = now_seconds();
-  if (t->since == 0)
-    t->since = now;
-  if (now - t->reported >= TROUBLE_REPORT_SECONDS) {
-    fprintf(stderr,
-            "regstream: Kafka: %s; retrying (check that the brokers at %s are up and "
-            "reachable)\n",
-            rd_kafka_message_errstr(m), st->cfg->brokers);
-    t->reported = now;
-  }
-  snprintf(t->what, sizeof t->what, "%s", rd_kafka_message_errstr(m));
-}
-
 /* With --exit-at-eof a run must end: TROUBLE_GIVE_UP_SECONDS of trouble
- * without a message fails it. */
-static void trouble_check(stream *st, const trouble_state *t, double now) {
-  if (!st->cfg->exit_at_eof || t->since == 0 || now - t->since < TROUBLE_GIVE_UP_SECONDS)
-    return;
+ * without a message applied fails it. Trouble ends with progress. */
+static void trouble_check(stream *st, double now) {
+  pthread_mutex_lock(&st->fail_lock);
+  if (st->trouble_since != 0 && atomic_load(&st->messages) != st->trouble_messages)
+    st->trouble_since = 0;
+  int give_up = st->cfg->exit_at_eof && st->trouble_since != 0 &&
+                now - st->trouble_since >= TROUBLE_GIVE_UP_SECONDS;
   char why[600];
-  snprintf(why, sizeof why,
-           "no progress for %d s with --exit-at-eof: %s (snapshots and published rows are "
-           "kept; rerun once the brokers at %s are reachable)",
-           TROUBLE_GIVE_UP_SECONDS, t->what, st->cfg->brokers);
-  stream_fail(st, why);
+  if (give_up)
+    snprintf(why, sizeof why,
+             "no progress for %d s with --exit-at-eof: %s (snapshots and published rows are "
+             "kept; rerun once the brokers at %s are reachable)",
+             TROUBLE_GIVE_UP_SECONDS, st->trouble, st->cfg->brokers);
+  pthread_mutex_unlock(&st->fail_lock);
+  if (give_up)
+    stream_fail(st, why);
 }
 
-/* The poll thread: messages to workers until stopped or, with --exit-at-eof,
- * until every assigned partition is at its end. */
+/* The poll thread: serves rebalances and consumer errors (the messages go
+ * to the workers' queues) until stopped or, with --exit-at-eof, until every
+ * assigned partition is at its end. */
 static void poll_input(stream *st) {
   double last_progress = now_seconds(), started = last_progress;
-  trouble_state trouble = {0, 0, ""};
   while (!atomic_load(&stop_requested) && !atomic_load(&st->failed)) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(st->consumer, 0);
-    if (!m) {
-      flush_pending(st); /* idle: hand over what is pending before blocking */
-      m = rd_kafka_consumer_poll(st->consumer, 100);
-    }
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(st->consumer, 100);
     if (m) {
-      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        if (m->partition >= 0 && m->partition < MAX_PARTITIONS)
-          st->at_eof[m->partition] = 1;
-        trouble.since = 0;
-        rd_kafka_message_destroy(m);
-      } else if (m->err) {
-        if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
-            m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-          char why[300];
-          snprintf(why, sizeof why, "input topic %s: %s", st->cfg->topic,
-                   rd_kafka_message_errstr(m));
-          stream_fail(st, why);
-        } else {
-          broker_trouble(st, m, &trouble);
-        }
-        rd_kafka_message_destroy(m);
-      } else {
-        if (m->partition >= 0 && m->partition < MAX_PARTITIONS)
-          st->at_eof[m->partition] = 0;
-        if (st->first_message == 0)
-          st->first_message = now_seconds();
-        trouble.since = 0;
-        unsigned w = (unsigned)m->partition % st->workers_n;
-        st->pending[w * PENDING + st->pending_n[w]++] = m;
-        if (st->pending_n[w] == PENDING) {
-          queue_push(&st->workers[w].queue, st->pending + w * PENDING, PENDING);
-          st->pending_n[w] = 0;
-        }
+      if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+          m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+        char why[300];
+        snprintf(why, sizeof why, "input topic %s: %s", st->cfg->topic, rd_kafka_message_errstr(m));
+        stream_fail(st, why);
+      } else if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        stream_trouble(st, rd_kafka_message_errstr(m));
+      } else if (!m->err) {
+        /* Every assigned partition's queue is forwarded to a worker before
+         * it is assigned: a message here would be applied out of order. */
+        stream_fail(st, "internal error: a message bypassed its partition's worker queue");
       }
+      rd_kafka_message_destroy(m);
     }
     if (st->cfg->exit_at_eof && all_at_eof(st))
-      break; /* at EOF poll returned NULL before: nothing is pending */
+      break;
     double now = now_seconds();
-    trouble_check(st, &trouble, now);
+    trouble_check(st, now);
     if (!st->cfg->quiet && now - last_progress >= 5) {
       uint64_t done = atomic_load(&st->messages);
       fprintf(stderr, "regstream: %.2f M messages, %.2f M/s\n", (double)done / 1e6,
@@ -629,7 +575,6 @@ static void poll_input(stream *st) {
       last_progress = now;
     }
   }
-  flush_pending(st);
 }
 
 /* ---- stage 2: merge ---- */
@@ -729,8 +674,11 @@ static void merge_publish(stream *st, merge_state *ms) {
       char key[ROLLUP_KEY_MAX];
       size_t klen = rollup_key_format(total.period, total.municipality, total.visitation, key);
       uint8_t value[ROLLUP_ENCODED_MAX];
-      size_t vlen = rollup_codec_encode(&total, value);
-      produce_row(st, st->cfg->output_topic, RD_KAFKA_PARTITION_UA, key, klen, value, vlen);
+      /* A row without members is not a row (SPEC §4): a tombstone, which
+       * also deletes any earlier value of the key from the compacted topic. */
+      size_t vlen = total.counts[ROLLUP_MEMBERS] ? rollup_codec_encode(&total, value) : 0;
+      produce_row(st, st->cfg->output_topic, RD_KAFKA_PARTITION_UA, key, klen, vlen ? value : NULL,
+                  vlen);
       atomic_fetch_add(&st->totals, 1);
     }
   }
@@ -920,6 +868,11 @@ static int prepare_framing(stream *st, char *err, size_t errlen) {
 }
 
 static void close_stream(stream *st) {
+  /* The workers' queues hold the consumer: they go first, or its
+   * rd_kafka_destroy waits for them forever. */
+  for (unsigned i = 0; st->workers && i < st->workers_n; i++)
+    if (st->workers[i].queue)
+      rd_kafka_queue_destroy(st->workers[i].queue);
   if (st->consumer)
     rd_kafka_destroy(st->consumer);
   if (st->merger) {
@@ -937,14 +890,7 @@ static void close_stream(stream *st) {
     rollup_free(&st->shards[p]->sent);
     free(st->shards[p]);
   }
-  for (unsigned i = 0; st->workers && i < st->workers_n; i++) {
-    free(st->workers[i].queue.items);
-    pthread_mutex_destroy(&st->workers[i].queue.lock);
-    pthread_cond_destroy(&st->workers[i].queue.changed);
-  }
   free(st->workers);
-  free(st->pending);
-  free(st->pending_n);
   if (st->plain_plan)
     pm_plan_free(st->plain_plan);
   if (st->schemas)
@@ -994,9 +940,10 @@ int stream_run(const config *cfg, stream_result *result, char *err, size_t errle
                   subscribe(st->merger, cfg->partials_topic, err, errlen) < 0))
     rc = -1;
   st->workers = rc == 0 ? calloc(st->workers_n, sizeof *st->workers) : NULL;
-  st->pending = rc == 0 ? calloc((size_t)st->workers_n * PENDING, sizeof *st->pending) : NULL;
-  st->pending_n = rc == 0 ? calloc(st->workers_n, sizeof *st->pending_n) : NULL;
-  if (rc == 0 && (!st->workers || !st->pending || !st->pending_n)) {
+  for (unsigned i = 0; st->workers && i < st->workers_n; i++)
+    if (!(st->workers[i].queue = rd_kafka_queue_new(st->consumer)))
+      rc = -1;
+  if (rc == 0 && !st->workers) {
     snprintf(err, errlen, "out of memory");
     rc = -1;
   }
@@ -1014,10 +961,7 @@ int stream_run(const config *cfg, stream_result *result, char *err, size_t errle
     worker *w = &st->workers[started_workers];
     w->st = st;
     w->index = started_workers;
-    pthread_mutex_init(&w->queue.lock, NULL);
-    pthread_cond_init(&w->queue.changed, NULL);
-    w->queue.items = malloc(QUEUE_CAPACITY * sizeof *w->queue.items);
-    if (!w->queue.items || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
       stream_fail(st, "cannot start a worker thread");
       break;
     }
@@ -1030,15 +974,15 @@ int stream_run(const config *cfg, stream_result *result, char *err, size_t errle
   if (!atomic_load(&st->failed))
     poll_input(st);
 
-  /* Stage 1 ends: workers apply what is queued and publish their partials. */
+  /* Stage 1 ends: workers finish their batch and publish their partials;
+   * what is still queued is left to the snapshots' offsets (or, without
+   * snapshots, to the next owner's replay). */
   for (unsigned i = 0; i < started_workers; i++) {
-    work_queue *q = &st->workers[i].queue;
-    pthread_mutex_lock(&q->lock);
-    q->stop = 1;
-    pthread_cond_broadcast(&q->changed);
-    pthread_mutex_unlock(&q->lock);
-    pthread_join(st->workers[i].thread, NULL);
+    atomic_store(&st->workers[i].stop, 1);
+    rd_kafka_queue_yield(st->workers[i].queue);
   }
+  for (unsigned i = 0; i < started_workers; i++)
+    pthread_join(st->workers[i].thread, NULL);
   rd_kafka_consumer_close(st->consumer); /* leaves the group (revokes, publishing partials) */
   if (rd_kafka_flush(st->producer, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR)
     stream_fail(st, "partial rows or dead letters were not acknowledged within 60 s");
@@ -1055,7 +999,8 @@ int stream_run(const config *cfg, stream_result *result, char *err, size_t errle
   result->partials = atomic_load(&st->partials);
   result->totals = atomic_load(&st->totals);
   result->seconds = now_seconds() - started;
-  result->seconds_from_first = st->first_message ? now_seconds() - st->first_message : 0;
+  double first = atomic_load(&st->first_message);
+  result->seconds_from_first = first ? now_seconds() - first : 0;
   if (st->snapshots) {
     char werr[512];
     if (snapshotter_drain(st->snapshots, werr, sizeof werr) < 0) {
