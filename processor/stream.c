@@ -3,11 +3,12 @@
  *
  * Stage 1, shards. A member of consumer group --group on --topic. Every
  * assigned input partition is one state shard (its persons and counters),
- * owned by worker (partition % threads). The poll thread only moves
- * messages into the workers' queues; workers decode (framing.c), validate,
- * apply the rules and dead-letter rejects, with no lock per message. A newly
- * assigned partition starts from its newest valid snapshot in --snapshot-dir
- * and resumes at the offset recorded in it (the snapshot, not the group's
+ * owned by worker (partition % threads): the partition's librdkafka queue is
+ * forwarded to the worker's queue, which the worker consumes in batches;
+ * the poll thread only serves rebalances and errors. Workers decode
+ * (framing.c), validate, apply the rules and dead-letter rejects, with no
+ * lock per message. A newly assigned partition starts from its newest valid
+ * snapshot in --snapshot-dir and resumes at the offset recorded in it (the snapshot, not the group's
  * committed offset, is the truth), or without one from the beginning of its
  * log: correctness never depends on who held it before. Snapshots are taken
  * every --snapshot-interval (records or seconds) by capturing the shard on
@@ -16,7 +17,9 @@
  * stops, before the partition is handed over. After a crash the messages
  * past the snapshot's offset are applied again: the same states and rows
  * come out, while their dead letters are published again (the dead-letter
- * topic is at-least-once; its source headers identify duplicates). Every
+ * topic is at-least-once; its source headers identify duplicates). The
+ * group's committed offsets (auto-committed as workers take messages) are
+ * for lag monitoring only. Every
  * --flush-ms each worker publishes the rows its shards changed as partial
  * rows on the partials topic: key "PERIOD,MUNICIPALITY,VISITATION@P" (P the
  * input partition), the partials partition chosen from the row key alone so

@@ -8,7 +8,8 @@
  *      reach the header fields and the zstd frame;
  *   2  payload given raw: the bytes after the H-byte header are the
  *      uncompressed payload; the harness compresses them (zstd level 1, as
- *      the writer does), sets R and C in the header and repairs both CRCs,
+ *      the writer does), sets R and C, the section lengths (all but the ids'
+ *      follow from n and M; the ids' get the rest) and repairs both CRCs,
  *      so mutations reach the section decoders (ids, planes, months,
  *      counters) directly.
  * Repairing the checksums here, rather than a checksum-skipping switch in
@@ -44,6 +45,9 @@ static rules_config rules;
 
 static uint32_t rd32(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t rd64(const uint8_t *p) {
+  return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
 }
 static void wr32(uint8_t *p, uint32_t v) {
   for (int i = 0; i < 4; i++)
@@ -83,6 +87,27 @@ static uint8_t *compress_payload(const uint8_t *in, size_t len, size_t *out_len)
   FUZZ_CHECK(!ZSTD_isError(c), "zstd could not compress");
   wr64(f + 88, raw);
   wr64(f + 96, c);
+  /* The section lengths follow from n and M (header offsets 32 and 40) but
+   * the ids': set them all, the ids' to what is left, so that inserted or
+   * erased payload bytes keep the file consistent and reach the decoders. */
+  uint64_t n = rd64(in + 32), months = rd32(in + 40);
+  if (h >= 104 + 8 * 11 && n <= 100000 && months <= PERIOD_MONTHS) {
+    static const unsigned per_person[11] = {0, 4, 4, 2, 1, 1, 1, 1, 2, 0, 0};
+    uint64_t fixed = 0, len[11];
+    for (int i = 1; i < 11; i++) {
+      len[i] = per_person[i] * n;
+      if (i == 9)
+        len[i] = 2 * months;
+      if (i == 10)
+        len[i] = 4 * months * ROLLUP_KEYS * ROLLUP_COLUMNS;
+      fixed += len[i];
+    }
+    if (raw >= fixed) {
+      len[0] = raw - fixed;
+      for (int i = 0; i < 11; i++)
+        wr64(f + 104 + 8 * i, len[i]);
+    }
+  }
   *out_len = h + c + 4;
   repair_crcs(f, *out_len);
   return f;
