@@ -63,11 +63,28 @@ results=bench/results/kafka.md
   echo "|---|---|---|---|"
 } >>"$results"
 
-bare=$($build/bench/bench-bare-consume "$B" pm bare1)
-echo "kafka.sh: $bare" >&2
-bare_start=$(echo "$bare" | sed -n 's/.*, \([0-9.]*\) M\/s (.*/\1/p')
-bare_rate=$(echo "$bare" | sed -n 's/.*(\([0-9.]*\) M\/s from the first message).*/\1/p')
-echo "| bare librdkafka consume (rd_kafka_consumer_poll) | $bare_start | $bare_rate | 100 % |" >>"$results"
+# Two bare consumers (same settings as regstream's): rd_kafka_consumer_poll
+# per message, and batches of 4096 from the consumer queue; the faster one
+# is the ceiling the shares are taken of.
+bare_rate=0
+bare_rows=()
+for mode in poll batch; do
+  flag=""
+  [ $mode = batch ] && flag=--batch
+  bare=$($build/bench/bench-bare-consume $flag "$B" pm "bare$mode")
+  echo "kafka.sh: bare ($mode): $bare" >&2
+  start_rate=$(echo "$bare" | sed -n 's/.*, \([0-9.]*\) M\/s (.*/\1/p')
+  rate=$(echo "$bare" | sed -n 's/.*(\([0-9.]*\) M\/s from the first message).*/\1/p')
+  bare_rows+=("$mode|$start_rate|$rate")
+  bare_rate=$(awk -v a="$rate" -v b="$bare_rate" 'BEGIN { print (a > b ? a : b) }')
+done
+for row in "${bare_rows[@]}"; do
+  IFS='|' read -r mode start_rate rate <<<"$row"
+  share=$(awk -v a="$rate" -v b="$bare_rate" 'BEGIN { printf "%.0f %%", 100 * a / b }')
+  api="rd_kafka_consumer_poll"
+  [ "$mode" = batch ] && api="rd_kafka_consume_batch_queue"
+  echo "| bare librdkafka consume ($api) | $start_rate | $rate | $share |" >>"$results"
+done
 
 # consume_only BIN LABEL: consume-only rows with 1 and 2 worker threads.
 consume_only() {

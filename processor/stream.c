@@ -8,18 +8,15 @@
  * the poll thread only serves rebalances and errors. Workers decode
  * (framing.c), validate, apply the rules and dead-letter rejects, with no
  * lock per message. A newly assigned partition starts from its newest valid
- * snapshot in --snapshot-dir and resumes at the offset recorded in it (the snapshot, not the group's
- * committed offset, is the truth), or without one from the beginning of its
- * log: correctness never depends on who held it before. Snapshots are taken
- * every --snapshot-interval (records or seconds) by capturing the shard on
- * its worker (a copy: the only pause) and writing it on the snapshotter
- * thread, and synchronously when the partition is revoked or the instance
- * stops, before the partition is handed over. After a crash the messages
- * past the snapshot's offset are applied again: the same states and rows
- * come out, while their dead letters are published again (the dead-letter
- * topic is at-least-once; its source headers identify duplicates). The
- * group's committed offsets (auto-committed as workers take messages) are
- * for lag monitoring only. Every
+ * snapshot in --snapshot-dir and resumes at the offset recorded in it (the snapshot, not the
+ * group's committed offset, is the truth), or without one from the beginning of its log:
+ * correctness never depends on who held it before. Snapshots are taken every --snapshot-interval
+ * (records or seconds) by capturing the shard on its worker (a copy: the only pause) and writing it
+ * on the snapshotter thread, and synchronously when the partition is revoked or the instance stops,
+ * before the partition is handed over. After a crash the messages past the snapshot's offset are
+ * applied again: the same states and rows come out, while their dead letters are published again
+ * (the dead-letter topic is at-least-once; its source headers identify duplicates). The group's
+ * committed offsets (auto-committed as workers take messages) are for lag monitoring only. Every
  * --flush-ms each worker publishes the rows its shards changed as partial
  * rows on the partials topic: key "PERIOD,MUNICIPALITY,VISITATION@P" (P the
  * input partition), the partials partition chosen from the row key alone so
@@ -772,14 +769,20 @@ static rd_kafka_t *new_client(const config *cfg, rd_kafka_type_t type, const cha
                                                 rd_kafka_topic_partition_list_t *, void *),
                               void *opaque, char *err, size_t errlen) {
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  /* fetch.wait.max.ms=50: librdkafka (2.0) pauses fetching a partition
+   * whose local queue is full, so the next fetch may hold only partitions at
+   * their end, which the broker keeps for fetch.wait.max.ms (500 ms by
+   * default) while the paused ones have drained; 50 ms doubled the
+   * reprocessing rate (bench/results/kafka.md) at 20 idle fetches a second. */
   static const char *const consumer_defaults[] = {
-      "enable.partition.eof=true", "auto.offset.reset=earliest", "fetch.max.bytes=52428800",
-      "max.partition.fetch.bytes=4194304", "queued.max.messages.kbytes=262144"};
+      "enable.partition.eof=true",         "auto.offset.reset=earliest",
+      "fetch.max.bytes=52428800",          "max.partition.fetch.bytes=4194304",
+      "queued.max.messages.kbytes=262144", "fetch.wait.max.ms=50"};
   static const char *const producer_defaults[] = {"linger.ms=20", "compression.type=lz4",
                                                   "enable.idempotence=true",
                                                   "queue.buffering.max.messages=1000000"};
   const char *const *defaults = type == RD_KAFKA_CONSUMER ? consumer_defaults : producer_defaults;
-  int n = type == RD_KAFKA_CONSUMER ? 5 : 4;
+  int n = type == RD_KAFKA_CONSUMER ? 6 : 4;
   char why[512];
   if (kafka_conf_apply(conf, cfg->brokers, defaults, n, err, errlen) < 0 ||
       (group && rd_kafka_conf_set(conf, "group.id", group, why, sizeof why) != RD_KAFKA_CONF_OK) ||
