@@ -36,7 +36,8 @@ int main(int argc, char **argv) {
                                             {"max.partition.fetch.bytes", "4194304"},
                                             {"queued.max.messages.kbytes", "262144"},
                                             {"enable.auto.commit", "false"},
-                                            {"fetch.wait.max.ms", "50"}};
+                                            {"fetch.wait.max.ms", "50"},
+                                            {"queued.min.messages", "1000000"}};
   char err[512];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   if (rd_kafka_conf_set(conf, "bootstrap.servers", argv[1], err, sizeof err) ||
