@@ -824,9 +824,12 @@ static snap_file *list_files(const char *dir, const char *id, int want_kind, siz
   return files;
 }
 
+enum { TEMP_STALE_SECONDS = 600 };
+
 /* Delete all but the newest SNAPSHOT_KEEP snapshots of the shard, and its
- * temporary files whose position is below the newest snapshot's. Best
- * effort: a file that cannot be deleted stays. */
+ * temporary files whose position is below the newest snapshot's and that
+ * nobody has written to for TEMP_STALE_SECONDS. Best effort: a file that
+ * cannot be deleted stays. */
 static void prune(const char *dir, const char *id) {
   size_t n, t;
   int failed;
@@ -839,10 +842,16 @@ static void prune(const char *dir, const char *id) {
     unlink(path);
   }
   snap_file *tmps = list_files(dir, id, 2, &t, &failed);
+  time_t now = time(NULL);
   for (size_t i = 0; i < t; i++) {
     if (tmps[i].position >= snaps[0].position)
       continue; /* perhaps another writer's, still at work */
     snprintf(path, sizeof path, "%s/%s", dir, tmps[i].name);
+    /* Another instance sharing the directory may be writing an older
+     * position right now (a hand-over): only a crash's leftovers go. */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && now - sb.st_mtime < TEMP_STALE_SECONDS)
+      continue;
     unlink(path);
   }
   free(tmps);

@@ -115,7 +115,12 @@ struct stream {
   pthread_rwlock_t shards_lock;
   part_shard *shards[MAX_PARTITIONS];
   atomic_int at_eof[MAX_PARTITIONS]; /* set by the partition's worker */
-  int assigned[MAX_PARTITIONS];      /* poll thread only */
+  /* Revokes so far, and the count at each partition's last revoke: a worker
+   * drops the messages of a batch taken before a revoke of their partition
+   * (read under the lock, written under the write lock). */
+  _Atomic uint64_t revokes;
+  uint64_t revoked_at[MAX_PARTITIONS];
+  int assigned[MAX_PARTITIONS]; /* poll thread only */
 
   _Atomic double first_message; /* when the first input message came */
 
@@ -207,7 +212,6 @@ static void process_message(stream *st, const rd_kafka_message_t *m) {
     why = validate_record(&rec);
   if (why == REASON_OK) {
     int r = shard_apply(&ps->state, &rec, personmap_hash(rec.person_id));
-    ps->since_snapshot++;
     if (r < 0)
       stream_fail(st, "out of memory for person states");
     else if (r == RULES_LATE)
@@ -215,7 +219,12 @@ static void process_message(stream *st, const rd_kafka_message_t *m) {
   }
   if (why != REASON_OK)
     dead_letter(st, m, why);
-  ps->next_offset = m->offset + 1;
+  /* A message that failed (memory, a dead letter refused) is not done: the
+   * run stops, and no snapshot may say it was. */
+  if (!atomic_load_explicit(&st->failed, memory_order_relaxed)) {
+    ps->next_offset = m->offset + 1;
+    ps->since_snapshot++; /* rejects too: their dead letters need not be sent again */
+  }
   atomic_fetch_add(&st->messages, 1);
 }
 
@@ -321,7 +330,7 @@ static void snapshot_capture_shard(stream *st, part_shard *ps) {
 }
 
 static void snapshot_if_due(stream *st, part_shard *ps, double now) {
-  if (!st->snapshots || ps->since_snapshot == 0 || ps->next_offset < 0)
+  if (!st->snapshots || ps->since_snapshot == 0 || ps->next_offset < 0 || atomic_load(&st->failed))
     return;
   if (st->cfg->snapshot_records ? ps->since_snapshot >= st->cfg->snapshot_records
                                 : now >= ps->next_snapshot)
@@ -347,12 +356,22 @@ static void snapshot_now(stream *st, part_shard *ps) {
 
 /* A message or event of the worker's queue: partition EOF, an error, or a
  * message to apply. */
-static void worker_take(stream *st, rd_kafka_message_t *m) {
+static void worker_take(stream *st, rd_kafka_message_t *m, uint64_t taken_after) {
   int32_t p = m->partition;
   int known = p >= 0 && p < MAX_PARTITIONS;
+  if (known && st->revoked_at[p] > taken_after)
+    return; /* taken before its partition was revoked: not ours to apply */
   if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
     if (known)
       atomic_store(&st->at_eof[p], 1);
+  } else if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+    char why[600];
+    snprintf(why, sizeof why,
+             "partition %" PRId32 ": %s. The offset to resume at is not in the log (the topic "
+             "was recreated, or retention removed records a snapshot had not seen): remove that "
+             "partition's snapshots from --snapshot-dir to rebuild it from the log",
+             p, rd_kafka_message_errstr(m));
+    stream_fail(st, why);
   } else if (m->err) {
     stream_trouble(st, rd_kafka_message_errstr(m));
   } else if (known) {
@@ -369,11 +388,12 @@ static void *worker_main(void *arg) {
   w->next_flush = now_seconds() + st->cfg->flush_ms / 1000.0;
   for (;;) {
     /* Messages of a partition come in offset order, its EOF after them. */
+    uint64_t revokes = atomic_load(&st->revokes);
     ssize_t n = rd_kafka_consume_batch_queue(w->queue, 50, taken, TAKE_BATCH);
     int stopping = atomic_load(&w->stop);
     pthread_rwlock_rdlock(&st->shards_lock);
     for (ssize_t i = 0; i < n; i++) {
-      worker_take(st, taken[i]);
+      worker_take(st, taken[i], revokes);
       rd_kafka_message_destroy(taken[i]);
     }
     if (n > 0 && atomic_load_explicit(&st->first_message, memory_order_relaxed) == 0) {
@@ -386,7 +406,7 @@ static void *worker_main(void *arg) {
         if (st->shards[p])
           snapshot_if_due(st, st->shards[p], now);
     }
-    if (stopping || now_seconds() >= w->next_flush)
+    if ((stopping || now_seconds() >= w->next_flush) && !atomic_load(&st->failed))
       publish_worker_partials(w);
     pthread_rwlock_unlock(&st->shards_lock);
     if (stopping)
@@ -419,9 +439,14 @@ static part_shard *shard_open(stream *st, int32_t p, int64_t *offset) {
   int loaded = snapshot_load_latest(st->cfg->snapshot_dir, id, st->fingerprint, &ps->state, &meta,
                                     err, sizeof err);
   double took = now_seconds() - started;
-  if (loaded < 0) {
+  if (loaded < 0) { /* refused: this shard must never run */
     stream_fail(st, err);
-  } else if (loaded == 1) {
+    shard_free(&ps->state);
+    rollup_free(&ps->sent);
+    free(ps);
+    return NULL;
+  }
+  if (loaded == 1) {
     ps->next_offset = meta.position;
     *offset = meta.position;
     st->loads++;
@@ -469,14 +494,21 @@ static void shards_assign(stream *st, rd_kafka_topic_partition_list_t *parts) {
  * inside it (the write lock). Its messages still queued are not applied:
  * its snapshot says where they begin, and a later owner reads them again
  * (one of ours skips those below the shard's next offset). */
-static void shards_revoke(stream *st, const rd_kafka_topic_partition_list_t *parts) {
+static void shards_revoke(stream *st, const rd_kafka_topic_partition_list_t *parts, int lost) {
+  pthread_rwlock_wrlock(&st->shards_lock);
+  uint64_t revoke = atomic_fetch_add(&st->revokes, 1) + 1;
+  /* No worker is inside a shard now, so none can queue an image: after the
+   * drain every interval snapshot taken so far is on disk. */
   char err[512];
   if (st->snapshots && snapshotter_drain(st->snapshots, err, sizeof err) < 0) {
     char why[700];
     snprintf(why, sizeof why, "cannot write a snapshot: %s", err);
     stream_fail(st, why);
   }
-  pthread_rwlock_wrlock(&st->shards_lock);
+  /* After a failure nothing more leaves: a failed message must not reach
+   * a snapshot or a partial row. A lost assignment (session timed out)
+   * may have a new owner publishing already: ours would be older. */
+  int failed = atomic_load(&st->failed);
   for (int i = 0; i < parts->cnt; i++) {
     int32_t p = parts->elems[i].partition;
     if (p < 0 || p >= MAX_PARTITIONS || !st->shards[p])
@@ -484,13 +516,16 @@ static void shards_revoke(stream *st, const rd_kafka_topic_partition_list_t *par
     /* Its partials stay on the topic: the new owner loads this snapshot
      * (or rebuilds the same numbers) and republishes them, so nothing
      * double counts. */
-    publish_partials(st, st->shards[p]);
-    snapshot_now(st, st->shards[p]);
+    if (!failed && !lost)
+      publish_partials(st, st->shards[p]);
+    if (!failed)
+      snapshot_now(st, st->shards[p]);
     shard_free(&st->shards[p]->state);
     rollup_free(&st->shards[p]->sent);
     free(st->shards[p]);
     st->shards[p] = NULL;
     st->assigned[p] = 0;
+    st->revoked_at[p] = revoke;
   }
   pthread_rwlock_unlock(&st->shards_lock);
   /* The new owner may start publishing at once: ours must be in the log
@@ -506,7 +541,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     shards_assign(st, parts); /* sets every partition's starting offset */
     rd_kafka_assign(rk, parts);
   } else {
-    shards_revoke(st, parts);
+    shards_revoke(st, parts, rd_kafka_assignment_lost(rk));
     rd_kafka_assign(rk, NULL);
   }
 }
@@ -564,6 +599,7 @@ static void poll_input(stream *st) {
       }
       rd_kafka_message_destroy(m);
     }
+    rd_kafka_poll(st->producer, 0); /* delivery reports */
     if (st->cfg->exit_at_eof && all_at_eof(st))
       break;
     double now = now_seconds();
@@ -764,6 +800,34 @@ static void *merge_main(void *arg) {
 
 /* ---- setup ---- */
 
+/* Every row and dead letter must reach the broker: one that librdkafka gave
+ * up on (message.timeout.ms) stops the run, whose restart sends it again. */
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  (void)rk;
+  if (!m->err)
+    return;
+  char why[400];
+  snprintf(why, sizeof why,
+           "a message to %s was not delivered: %s (restart when the brokers "
+           "are reachable; nothing is lost)",
+           rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+  stream_fail(opaque, why);
+}
+
+/* The input consumer's error events (all brokers down, transport): trouble
+ * reported while librdkafka retries; a fatal one (e.g. a fenced static
+ * member) stops the run. */
+static void on_consumer_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+  if (err == RD_KAFKA_RESP_ERR__FATAL) {
+    char fatal[300], why[500];
+    rd_kafka_fatal_error(rk, fatal, sizeof fatal);
+    snprintf(why, sizeof why, "fatal Kafka error: %s", fatal);
+    stream_fail(opaque, why);
+    return;
+  }
+  stream_trouble(opaque, reason);
+}
+
 static rd_kafka_t *new_client(const config *cfg, rd_kafka_type_t type, const char *group,
                               void (*rebalance)(rd_kafka_t *, rd_kafka_resp_err_t,
                                                 rd_kafka_topic_partition_list_t *, void *),
@@ -789,6 +853,10 @@ static rd_kafka_t *new_client(const config *cfg, rd_kafka_type_t type, const cha
   char why[512];
   if (kafka_conf_apply(conf, cfg->brokers, defaults, n, err, errlen) < 0 ||
       (group && rd_kafka_conf_set(conf, "group.id", group, why, sizeof why) != RD_KAFKA_CONF_OK) ||
+      /* The input resumes at a snapshot's offset: one outside the log is an
+       * error to report (worker_take), never a silent jump. */
+      (rebalance == on_rebalance && rd_kafka_conf_set(conf, "auto.offset.reset", "error", why,
+                                                      sizeof why) != RD_KAFKA_CONF_OK) ||
       kafka_conf_apply(conf, NULL, cfg->kafka_conf, cfg->kafka_conf_count, err, errlen) < 0) {
     if (group && !err[0])
       snprintf(err, errlen, "group.id: %s", why);
@@ -797,6 +865,10 @@ static rd_kafka_t *new_client(const config *cfg, rd_kafka_type_t type, const cha
   }
   if (rebalance)
     rd_kafka_conf_set_rebalance_cb(conf, rebalance);
+  if (rebalance == on_rebalance) /* the input consumer; its opaque is the stream */
+    rd_kafka_conf_set_error_cb(conf, on_consumer_error);
+  if (type == RD_KAFKA_PRODUCER)
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   rd_kafka_conf_set_opaque(conf, opaque);
   rd_kafka_t *rk = rd_kafka_new(type, conf, why, sizeof why);
   if (!rk) {
@@ -918,7 +990,13 @@ int stream_run(const config *cfg, stream_result *result, char *err, size_t errle
   err[0] = 0;
   st->cfg = cfg;
   st->workers_n = (unsigned)cfg->threads;
-  pthread_rwlock_init(&st->shards_lock, NULL);
+  /* Writers first: a revoke must not wait for a moment when no worker is
+   * inside a batch. */
+  pthread_rwlockattr_t lock_attr;
+  pthread_rwlockattr_init(&lock_attr);
+  pthread_rwlockattr_setkind_np(&lock_attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&st->shards_lock, &lock_attr);
+  pthread_rwlockattr_destroy(&lock_attr);
   pthread_mutex_init(&st->fail_lock, NULL);
   pthread_mutex_init(&st->pause_lock, NULL);
   st->fingerprint = config_fingerprint(cfg);

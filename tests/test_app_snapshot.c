@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -598,10 +600,15 @@ static void temp_files_ignored(void **state) {
   random_shard(&a, 30, 1);
   snapshot_meta w = meta_for("kafka.t.4", 50, 3);
   assert_int_equal(snapshot_write(&a, &w, d, err, sizeof err), 0);
-  /* A crash's leftovers: one below, one above the newest snapshot. */
+  /* A crash's leftovers: one below, one above the newest snapshot; and one
+   * below that another instance is writing right now (fresh). */
   snprintf(p, sizeof p, "%s/.kafka.t.4.%020d.snap.tmp.123-0-1", d, 40);
   spit(p, "garbage", 7);
+  struct timeval old[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
+  assert_int_equal(utimes(p, old), 0);
   snprintf(p, sizeof p, "%s/.kafka.t.4.%020d.snap.tmp.123-0-2", d, 60);
+  spit(p, "garbage", 7);
+  snprintf(p, sizeof p, "%s/.kafka.t.4.%020d.snap.tmp.456-0-3", d, 45);
   spit(p, "garbage", 7);
   assert_int_equal(shard_init(&b, &rules, 0), 0);
   capture_stderr();
@@ -611,11 +618,14 @@ static void temp_files_ignored(void **state) {
   assert_string_equal(text, ""); /* not even a warning */
   free(text);
   assert_shards_equal(&a, &b);
-  assert_int_equal(count_files(d, ".kafka.t.4."), 2);
-  /* The next write removes the leftovers older than the newest snapshot. */
+  assert_int_equal(count_files(d, ".kafka.t.4."), 3);
+  /* The next write removes the stale leftovers older than the newest
+   * snapshot, not the fresh one (another writer's, perhaps). */
   w.position = 55;
   assert_int_equal(snapshot_write(&a, &w, d, err, sizeof err), 0);
-  assert_int_equal(count_files(d, ".kafka.t.4."), 1);
+  assert_int_equal(count_files(d, ".kafka.t.4."), 2);
+  snprintf(p, sizeof p, "%s/.kafka.t.4.%020d.snap.tmp.456-0-3", d, 45);
+  assert_int_equal(access(p, F_OK), 0);
   snprintf(p, sizeof p, "%s/.kafka.t.4.%020d.snap.tmp.123-0-2", d, 60);
   struct stat st;
   assert_int_equal(stat(p, &st), 0);
