@@ -13,6 +13,8 @@ enum { QUEUE_MAX = 8 };
 
 struct snapshotter {
   char *dir;
+  snapshotter_gate gate;
+  void *gate_ctx;
   pthread_t thread;
   pthread_mutex_t lock;
   pthread_cond_t changed;
@@ -49,7 +51,8 @@ static void *writer_main(void *arg) {
     char err[512];
     size_t bytes = 0;
     double started = now_seconds();
-    int rc = snapshot_image_write(img, sn->dir, &bytes, err, sizeof err);
+    int gated = sn->gate && sn->gate(sn->gate_ctx) < 0;
+    int rc = gated ? 0 : snapshot_image_write(img, sn->dir, &bytes, err, sizeof err);
     double took = now_seconds() - started;
 
     pthread_mutex_lock(&sn->lock);
@@ -58,6 +61,8 @@ static void *writer_main(void *arg) {
     if (rc < 0 && !sn->failed) {
       sn->failed = 1;
       snprintf(sn->failure, sizeof sn->failure, "%s", err);
+    } else if (gated) {
+      sn->stats.gated++;
     } else if (rc == 0) {
       sn->stats.written++;
       sn->stats.bytes += bytes;
@@ -69,12 +74,14 @@ static void *writer_main(void *arg) {
   return NULL;
 }
 
-snapshotter *snapshotter_start(const char *dir) {
+snapshotter *snapshotter_start(const char *dir, snapshotter_gate gate, void *ctx) {
   snapshotter *sn = calloc(1, sizeof *sn);
   if (!sn || !(sn->dir = strdup(dir))) {
     free(sn);
     return NULL;
   }
+  sn->gate = gate;
+  sn->gate_ctx = ctx;
   pthread_mutex_init(&sn->lock, NULL);
   pthread_cond_init(&sn->changed, NULL);
   if (pthread_create(&sn->thread, NULL, writer_main, sn) != 0) {

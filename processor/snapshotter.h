@@ -18,10 +18,16 @@ typedef struct snapshotter_stats {
   uint64_t bytes;    /* their bytes */
   double seconds;    /* spent writing them */
   uint64_t replaced; /* images dropped for a newer one of the same shard */
+  uint64_t gated;    /* images dropped by the gate */
 } snapshotter_stats;
 
+/* Called on the writer thread before each image is written: 0 to write it,
+ * -1 to drop it (e.g. the outputs of the records it covers could not be
+ * made durable first). May be NULL. */
+typedef int (*snapshotter_gate)(void *ctx);
+
 /* Start the writer thread for dir. NULL when out of memory or threads. */
-snapshotter *snapshotter_start(const char *dir);
+snapshotter *snapshotter_start(const char *dir, snapshotter_gate gate, void *ctx);
 
 /* Queue img (ownership passes). Waits while the queue is full. */
 void snapshotter_submit(snapshotter *sn, snapshot_image *img);

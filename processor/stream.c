@@ -174,6 +174,20 @@ static void stream_trouble(stream *st, const char *what) {
   pthread_mutex_unlock(&st->fail_lock);
 }
 
+/* A snapshot says "everything before my offset is done", dead letters
+ * included: they must be in the broker before it is written, or a crash
+ * after it would lose them (the records are not read again). Flushes the
+ * producer; 0 when everything produced so far was delivered. */
+static int outputs_durable(void *opaque) {
+  stream *st = opaque;
+  if (rd_kafka_flush(st->producer, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    fprintf(stderr, "regstream: warning: a snapshot was skipped: the dead letters and rows before "
+                    "it were not acknowledged within 60 s\n");
+    return -1;
+  }
+  return atomic_load(&st->failed) ? -1 : 0; /* a delivery failed: stopping */
+}
+
 /* ---- stage 1: workers ---- */
 
 static void dead_letter(stream *st, const rd_kafka_message_t *m, reason why) {
@@ -507,17 +521,24 @@ static void shards_revoke(stream *st, const rd_kafka_topic_partition_list_t *par
   }
   /* After a failure nothing more leaves: a failed message must not reach
    * a snapshot or a partial row. A lost assignment (session timed out)
-   * may have a new owner publishing already: ours would be older. */
+   * may have a new owner publishing already: ours would be older. Its
+   * partials stay on the topic: the new owner loads our snapshot (or
+   * rebuilds the same numbers) and republishes them, nothing double counts. */
+  for (int i = 0; i < parts->cnt; i++) {
+    int32_t p = parts->elems[i].partition;
+    if (p >= 0 && p < MAX_PARTITIONS && st->shards[p] && !lost && !atomic_load(&st->failed))
+      publish_partials(st, st->shards[p]);
+  }
+  /* Ours must be in the log before the new owner publishes (the latest
+   * partial of a row is the newest), and every dead letter before the
+   * snapshots say their records are done. */
+  if (rd_kafka_flush(st->producer, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    stream_fail(st, "partial rows or dead letters were not acknowledged within 30 s of a revoke");
   int failed = atomic_load(&st->failed);
   for (int i = 0; i < parts->cnt; i++) {
     int32_t p = parts->elems[i].partition;
     if (p < 0 || p >= MAX_PARTITIONS || !st->shards[p])
       continue;
-    /* Its partials stay on the topic: the new owner loads this snapshot
-     * (or rebuilds the same numbers) and republishes them, so nothing
-     * double counts. */
-    if (!failed && !lost)
-      publish_partials(st, st->shards[p]);
     if (!failed)
       snapshot_now(st, st->shards[p]);
     shard_free(&st->shards[p]->state);
@@ -528,10 +549,6 @@ static void shards_revoke(stream *st, const rd_kafka_topic_partition_list_t *par
     st->revoked_at[p] = revoke;
   }
   pthread_rwlock_unlock(&st->shards_lock);
-  /* The new owner may start publishing at once: ours must be in the log
-   * before, so that the latest partial of a row is always the newest. */
-  if (rd_kafka_flush(st->producer, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-    stream_fail(st, "partial rows were not acknowledged within 30 s of a revoke");
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -1006,7 +1023,8 @@ int stream_run(const config *cfg, stream_result *result, char *err, size_t errle
   snprintf(merge_group, sizeof merge_group, "%s.merge", cfg->group);
   merge_state *ms = calloc(1, sizeof *ms);
   int rc = ms && prepare_framing(st, err, errlen) == 0 ? 0 : -1;
-  if (rc == 0 && cfg->snapshot_dir && !(st->snapshots = snapshotter_start(cfg->snapshot_dir))) {
+  if (rc == 0 && cfg->snapshot_dir &&
+      !(st->snapshots = snapshotter_start(cfg->snapshot_dir, outputs_durable, st))) {
     snprintf(err, errlen, "cannot start the snapshot writer thread");
     rc = -1;
   }
