@@ -856,17 +856,19 @@ static rd_kafka_t *new_client(const config *cfg, rd_kafka_type_t type, const cha
    * (500 ms by default) while the paused ones drain. A deeper queue (still
    * bounded by queued.max.messages.kbytes) and a 50 ms hold took the
    * reprocessing rate from 0.4 to 1.4-1.8 M messages/s here
-   * (bench/results/kafka.md), at 20 idle fetches a second. */
+   * (bench/results/kafka.md), at 20 idle fetches a second. A subscription
+   * to a topic the broker's metadata does not show yet (the partials topic
+   * just created) is looked at again on the next refresh: 10 s, not 5 min. */
   static const char *const consumer_defaults[] = {
       "enable.partition.eof=true",         "auto.offset.reset=earliest",
       "fetch.max.bytes=52428800",          "max.partition.fetch.bytes=4194304",
       "queued.max.messages.kbytes=262144", "fetch.wait.max.ms=50",
-      "queued.min.messages=1000000"};
+      "queued.min.messages=1000000",       "topic.metadata.refresh.interval.ms=10000"};
   static const char *const producer_defaults[] = {"linger.ms=20", "compression.type=lz4",
                                                   "enable.idempotence=true",
                                                   "queue.buffering.max.messages=1000000"};
   const char *const *defaults = type == RD_KAFKA_CONSUMER ? consumer_defaults : producer_defaults;
-  int n = type == RD_KAFKA_CONSUMER ? 7 : 4;
+  int n = type == RD_KAFKA_CONSUMER ? 8 : 4;
   char why[512];
   if (kafka_conf_apply(conf, cfg->brokers, defaults, n, err, errlen) < 0 ||
       (group && rd_kafka_conf_set(conf, "group.id", group, why, sizeof why) != RD_KAFKA_CONF_OK) ||

@@ -78,11 +78,15 @@ dlq_distinct() {
 # Rounds, each with its own group, output topic and snapshot dir: up to 4
 # runs killed at random moments, then a last run to the end, whose export
 # must equal the file-mode CSV. Killed runs fetch in small pieces (-X
-# fetch.max.bytes=2048: a few seconds for the whole topic) so that kills
-# land mid-processing; a kill counts as mid-processing when the run's
-# snapshots moved forward and still stop short of the end of the topic.
+# fetch.max.bytes=2048: a few seconds for the whole topic); most kills wait
+# for the run's snapshots to move, then a random fraction of a second more,
+# every 4th comes at a random moment after the start. A kill counts as
+# mid-processing when the run's snapshots moved forward and still stop
+# short of the end of the topic.
 # Rounds go on until TRIALS such kills (at most 4 * TRIALS runs).
 total=$(echo "$records" | grep -o '^[0-9]*')
+# About 10 snapshots per shard over the topic, whatever its size.
+interval=$((total / 40 > 1000 ? total / 40 : 1000))
 THROTTLE=(-X message.max.bytes=1000 -X fetch.max.bytes=2048 -X max.partition.fetch.bytes=2048)
 # snap_sum DIR: the sum over partitions of their newest snapshot's position.
 snap_sum() {
@@ -102,16 +106,28 @@ while [ $mid -lt "$TRIALS" ] && [ $runs -lt $((4 * TRIALS)) ]; do
   SNAP=$TMP/snap$round
   run_args=(--brokers "$B" --topic pm --group "g_kill$round" --output-topic "out_kill$round"
     --dead-letter-topic "dlq_kill$round" --flush-ms 200 --threads 2 --snapshot-dir "$SNAP"
-    --snapshot-interval 15000 --exit-at-eof "${FAST[@]}")
+    --snapshot-interval "$interval" --exit-at-eof "${FAST[@]}")
   before=0
   for _ in 1 2 3 4; do
     runs=$((runs + 1))
     "$RS" run "${run_args[@]}" "${THROTTLE[@]}" >"$TMP/kill$runs.log" 2>&1 &
     pid=$!
     pids+=("$pid")
-    # 0.3 to 3.3 s: from before the group is joined to well into processing.
-    sleep "$((RANDOM % 3)).$((RANDOM % 10))$((RANDOM % 10))"
-    sleep 0.3
+    if [ $((runs % 4)) = 0 ]; then
+      # Every 4th run: 0.1 to 1.1 s after its start, mostly before the
+      # group is joined or the first snapshot written.
+      sleep "0.$((RANDOM % 10))$((RANDOM % 10))"
+      sleep 0.1
+    else
+      # Otherwise once its snapshots have moved on (it is processing, at
+      # any speed, sanitizers included), then 0 to 0.5 s more.
+      for _ in $(seq 600); do
+        [ "$(snap_sum "$SNAP")" -gt "$before" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+      done
+      sleep "0.$((RANDOM % 5))$((RANDOM % 10))"
+    fi
     kill -9 "$pid" 2>/dev/null && killed=$((killed + 1))
     wait "$pid" 2>/dev/null
     pids=("${pids[@]/$pid/}")
@@ -141,7 +157,7 @@ distinct=$(dlq_distinct dlq_kill1)
   bad "the dead-letter topic of round 1 holds $distinct distinct rejected records, file mode $file_rejects"
 run_args=(--brokers "$B" --topic pm --group "g_kill$round" --output-topic "out_kill$round"
   --dead-letter-topic "dlq_kill$round" --flush-ms 200 --threads 2 --snapshot-dir "$SNAP"
-  --snapshot-interval 15000 --exit-at-eof "${FAST[@]}")
+  --snapshot-interval "$interval" --exit-at-eof "${FAST[@]}")
 out_kill=out_kill$round
 
 # ---- 2. a corrupted newest snapshot ----
