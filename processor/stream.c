@@ -370,11 +370,14 @@ static void snapshot_now(stream *st, part_shard *ps) {
 
 /* A message or event of the worker's queue: partition EOF, an error, or a
  * message to apply. */
-static void worker_take(stream *st, rd_kafka_message_t *m, uint64_t taken_after) {
+/* Returns 1 when m was dropped because its partition was revoked while the
+ * batch was being taken (the caller re-reads the partition if it is ours
+ * again), else 0. */
+static int worker_take(stream *st, rd_kafka_message_t *m, uint64_t taken_after) {
   int32_t p = m->partition;
   int known = p >= 0 && p < MAX_PARTITIONS;
   if (known && st->revoked_at[p] > taken_after)
-    return; /* taken before its partition was revoked: not ours to apply */
+    return 1; /* perhaps fetched before the revoke: not ours to apply */
   if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
     if (known)
       atomic_store(&st->at_eof[p], 1);
@@ -393,6 +396,29 @@ static void worker_take(stream *st, rd_kafka_message_t *m, uint64_t taken_after)
       atomic_store(&st->at_eof[p], 0);
     process_message(st, m);
   }
+  return 0;
+}
+
+/* Messages of partition p were dropped by worker_take; some may have been
+ * fetched after p came back to us. Fetch p again from where its shard is:
+ * the seek also makes librdkafka discard what it still holds of p. */
+static void worker_refetch(stream *st, int32_t p) {
+  part_shard *ps = st->shards[p];
+  if (!ps)
+    return; /* not ours: nothing to read again */
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, st->cfg->topic, p)->offset =
+      ps->next_offset >= 0 ? ps->next_offset : RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_error_t *e = rd_kafka_seek_partitions(st->consumer, list, 5000);
+  if (e || list->elems[0].err) {
+    char why[400];
+    snprintf(why, sizeof why, "partition %" PRId32 ": cannot read it again after a rebalance: %s",
+             p, e ? rd_kafka_error_string(e) : rd_kafka_err2str(list->elems[0].err));
+    stream_fail(st, why);
+  }
+  if (e)
+    rd_kafka_error_destroy(e);
+  rd_kafka_topic_partition_list_destroy(list);
 }
 
 static void *worker_main(void *arg) {
@@ -406,9 +432,17 @@ static void *worker_main(void *arg) {
     ssize_t n = rd_kafka_consume_batch_queue(w->queue, 50, taken, TAKE_BATCH);
     int stopping = atomic_load(&w->stop);
     pthread_rwlock_rdlock(&st->shards_lock);
+    int32_t dropped = -1; /* a partition with dropped messages (rare: -2 several) */
     for (ssize_t i = 0; i < n; i++) {
-      worker_take(st, taken[i], revokes);
+      if (worker_take(st, taken[i], revokes))
+        dropped = dropped == -1 || dropped == taken[i]->partition ? taken[i]->partition : -2;
       rd_kafka_message_destroy(taken[i]);
+    }
+    if (dropped >= 0) {
+      worker_refetch(st, dropped);
+    } else if (dropped == -2) {
+      for (int p = (int)w->index; p < MAX_PARTITIONS; p += (int)st->workers_n)
+        worker_refetch(st, p);
     }
     if (n > 0 && atomic_load_explicit(&st->first_message, memory_order_relaxed) == 0) {
       double zero = 0;
