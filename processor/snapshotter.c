@@ -128,6 +128,15 @@ int snapshotter_drain(snapshotter *sn, char *err, size_t errlen) {
   return failed ? -1 : 0;
 }
 
+int snapshotter_check(snapshotter *sn, char *err, size_t errlen) {
+  pthread_mutex_lock(&sn->lock);
+  int failed = sn->failed;
+  if (failed)
+    snprintf(err, errlen, "%s", sn->failure);
+  pthread_mutex_unlock(&sn->lock);
+  return failed ? -1 : 0;
+}
+
 void snapshotter_forget(snapshotter *sn, const char *shard_id) {
   pthread_mutex_lock(&sn->lock);
   int kept = 0;

@@ -36,6 +36,9 @@ void snapshotter_submit(snapshotter *sn, snapshot_image *img);
  * failure's reason (then every later call fails too). */
 int snapshotter_drain(snapshotter *sn, char *err, size_t errlen);
 
+/* Without waiting: 0, or -1 with the first write failure's reason. */
+int snapshotter_check(snapshotter *sn, char *err, size_t errlen);
+
 /* Drop queued images of shard_id (its owner is about to write a newer one
  * itself), then wait for one of it being written right now. */
 void snapshotter_forget(snapshotter *sn, const char *shard_id);

@@ -655,6 +655,12 @@ static void poll_input(stream *st) {
       break;
     double now = now_seconds();
     trouble_check(st, now);
+    char werr[512];
+    if (st->snapshots && snapshotter_check(st->snapshots, werr, sizeof werr) < 0) {
+      char why[700]; /* a full disk must not go unnoticed until the next revoke */
+      snprintf(why, sizeof why, "cannot write a snapshot: %s", werr);
+      stream_fail(st, why);
+    }
     if (!st->cfg->quiet && now - last_progress >= 5) {
       uint64_t done = atomic_load(&st->messages);
       fprintf(stderr, "regstream: %.2f M messages, %.2f M/s\n", (double)done / 1e6,
