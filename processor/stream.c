@@ -128,8 +128,9 @@ struct stream {
   atomic_int failed;
   pthread_mutex_t fail_lock; /* also guards the trouble fields */
   char failure[512];
-  double trouble_since, trouble_reported; /* 0: no trouble */
-  uint64_t trouble_messages;              /* messages applied when it began */
+  double trouble_since, trouble_reported; /* first broker trouble; 0: none yet */
+  double progress_at;                     /* poll thread: when messages last grew */
+  uint64_t progress_messages;             /* poll thread: the count then */
   char trouble[256];
 
   _Atomic uint64_t messages, partials, totals;
@@ -159,10 +160,8 @@ enum { TROUBLE_REPORT_SECONDS = 10, TROUBLE_GIVE_UP_SECONDS = 120 };
 static void stream_trouble(stream *st, const char *what) {
   double now = now_seconds();
   pthread_mutex_lock(&st->fail_lock);
-  if (st->trouble_since == 0) {
+  if (st->trouble_since == 0)
     st->trouble_since = now;
-    st->trouble_messages = atomic_load(&st->messages);
-  }
   snprintf(st->trouble, sizeof st->trouble, "%s", what);
   if (now - st->trouble_reported >= TROUBLE_REPORT_SECONDS) {
     fprintf(stderr,
@@ -172,6 +171,12 @@ static void stream_trouble(stream *st, const char *what) {
     st->trouble_reported = now;
   }
   pthread_mutex_unlock(&st->fail_lock);
+}
+
+/* How long to wait for the producer: once the run has failed, briefly
+ * (what is lost is produced again after the restart, from the snapshots). */
+static int flush_timeout_ms(stream *st, int normal) {
+  return atomic_load(&st->failed) ? 5000 : normal;
 }
 
 /* A snapshot says "everything before my offset is done", dead letters
@@ -566,8 +571,10 @@ static void shards_revoke(stream *st, const rd_kafka_topic_partition_list_t *par
   /* Ours must be in the log before the new owner publishes (the latest
    * partial of a row is the newest), and every dead letter before the
    * snapshots say their records are done. */
-  if (rd_kafka_flush(st->producer, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-    stream_fail(st, "partial rows or dead letters were not acknowledged within 30 s of a revoke");
+  if (rd_kafka_flush(st->producer, flush_timeout_ms(st, 30000)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    stream_fail(st, "partial rows or dead letters were not acknowledged within 30 s of a revoke "
+                    "(are the brokers reachable? rerun when they are: the snapshots keep the "
+                    "work, nothing is lost)");
   int failed = atomic_load(&st->failed);
   for (int i = 0; i < parts->cnt; i++) {
     int32_t p = parts->elems[i].partition;
@@ -609,14 +616,20 @@ static int all_at_eof(stream *st) {
   return any;
 }
 
-/* With --exit-at-eof a run must end: TROUBLE_GIVE_UP_SECONDS of trouble
- * without a message applied fails it. Trouble ends with progress. */
+/* With --exit-at-eof a run must end: after broker trouble,
+ * TROUBLE_GIVE_UP_SECONDS without a message applied fail it. */
 static void trouble_check(stream *st, double now) {
+  uint64_t messages = atomic_load(&st->messages);
+  if (st->progress_at == 0 || messages != st->progress_messages) {
+    st->progress_at = now;
+    st->progress_messages = messages;
+  }
+  /* librdkafka raises a lost broker once, then retries quietly: so the
+   * test is "trouble was seen, and nothing was applied for so long" (with
+   * a healthy broker a reprocessing run either applies or reaches its end). */
   pthread_mutex_lock(&st->fail_lock);
-  if (st->trouble_since != 0 && atomic_load(&st->messages) != st->trouble_messages)
-    st->trouble_since = 0;
   int give_up = st->cfg->exit_at_eof && st->trouble_since != 0 &&
-                now - st->trouble_since >= TROUBLE_GIVE_UP_SECONDS;
+                now - st->progress_at >= TROUBLE_GIVE_UP_SECONDS;
   char why[600];
   if (give_up)
     snprintf(why, sizeof why,
@@ -1131,13 +1144,13 @@ int stream_run(const config *cfg, stream_result *result, char *err, size_t errle
   for (unsigned i = 0; i < started_workers; i++)
     pthread_join(st->workers[i].thread, NULL);
   rd_kafka_consumer_close(st->consumer); /* leaves the group (revokes, publishing partials) */
-  if (rd_kafka_flush(st->producer, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+  if (rd_kafka_flush(st->producer, flush_timeout_ms(st, 60000)) != RD_KAFKA_RESP_ERR_NO_ERROR)
     stream_fail(st, "partial rows or dead letters were not acknowledged within 60 s");
   atomic_store(&st->stage1_done, 1);
   if (merging)
     pthread_join(merge_thread, NULL);
   rd_kafka_consumer_close(st->merger);
-  if (rd_kafka_flush(st->producer, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+  if (rd_kafka_flush(st->producer, flush_timeout_ms(st, 60000)) != RD_KAFKA_RESP_ERR_NO_ERROR)
     stream_fail(st, "total rows were not acknowledged within 60 s");
 
   result->messages = atomic_load(&st->messages);
