@@ -85,6 +85,12 @@ static int command_run_kafka(const config *cfg) {
             res.seconds > 0 ? (double)res.messages / res.seconds / 1e6 : 0.0,
             res.seconds_from_first > 0 ? (double)res.messages / res.seconds_from_first / 1e6 : 0.0,
             cfg->threads);
+    if (cfg->exit_at_eof && res.seconds_input > 0)
+      fprintf(stderr,
+              "regstream: all input applied %.2f s after the first message (%.2f M/s); "
+              "totals published and acknowledged %.2f s later\n",
+              res.seconds_input, (double)res.messages / res.seconds_input / 1e6,
+              res.seconds_from_first - res.seconds_input);
     print_rejected(res.rejected);
     fprintf(stderr, "; published %llu partial rows to %s and %llu total rows to %s\n",
             (unsigned long long)res.partials, cfg->partials_topic, (unsigned long long)res.totals,

@@ -62,6 +62,7 @@ enum {
   MAX_PARTITIONS = 4096,
   TAKE_BATCH = 4096, /* messages a worker takes from its queue at once */
   OUTPUT_PARTITIONS = 6,
+  PREFETCH_DISTANCE = 8, /* messages between a person's prefetch and its use */
 };
 
 static atomic_int stop_requested;
@@ -89,6 +90,14 @@ typedef struct part_shard {
 
 typedef struct stream stream;
 
+/* A message of a batch, decoded and validated before the batch is applied
+ * (so that the person states of the next messages can be prefetched). */
+typedef struct decoded {
+  pm_record rec;
+  uint64_t hash; /* personmap_hash(rec.person_id) when why is REASON_OK */
+  reason why;
+} decoded;
+
 /* A worker: the queue its partitions' queues are forwarded to, consumed in
  * batches by its thread. */
 typedef struct worker {
@@ -98,6 +107,7 @@ typedef struct worker {
   rd_kafka_queue_t *queue;
   atomic_int stop;
   double next_flush;
+  decoded batch[TAKE_BATCH]; /* taken[i] decoded: the data messages only */
 } worker;
 
 struct stream {
@@ -217,7 +227,26 @@ static void dead_letter(stream *st, const rd_kafka_message_t *m, reason why) {
   atomic_fetch_add(&st->rejected[why], 1);
 }
 
-static void process_message(stream *st, const rd_kafka_message_t *m) {
+/* Decode and validate a data message of a batch: pure, no shard touched. */
+static void decode_message(const stream *st, const rd_kafka_message_t *m, decoded *d) {
+  d->why = framing_decode(&st->frame, m->payload, m->len, &d->rec, NULL);
+  if (d->why == REASON_OK)
+    d->why = validate_record(&d->rec);
+  if (d->why == REASON_OK)
+    d->hash = personmap_hash(d->rec.person_id);
+}
+
+/* Bring the person state a decoded message will touch into the cache. */
+static void prefetch_message(const stream *st, const rd_kafka_message_t *m, const decoded *d) {
+  if (m->err || d->why != REASON_OK || m->partition < 0 || m->partition >= MAX_PARTITIONS)
+    return;
+  const part_shard *ps = st->shards[m->partition];
+  if (ps)
+    personmap_prefetch(&ps->state.persons, d->hash);
+}
+
+/* Apply message m, decoded as d. */
+static void process_message(stream *st, const rd_kafka_message_t *m, const decoded *d) {
   if (m->partition < 0 || m->partition >= MAX_PARTITIONS)
     return;
   part_shard *ps = st->shards[m->partition];
@@ -225,12 +254,9 @@ static void process_message(stream *st, const rd_kafka_message_t *m) {
     return; /* a message of a partition revoked meanwhile */
   if (m->offset < ps->next_offset)
     return; /* fetched before a revoke and applied already (or in the snapshot) */
-  pm_record rec;
-  reason why = framing_decode(&st->frame, m->payload, m->len, &rec, NULL);
-  if (why == REASON_OK)
-    why = validate_record(&rec);
+  reason why = d->why;
   if (why == REASON_OK) {
-    int r = shard_apply(&ps->state, &rec, personmap_hash(rec.person_id));
+    int r = shard_apply(&ps->state, &d->rec, d->hash);
     if (r < 0)
       stream_fail(st, "out of memory for person states");
     else if (r == RULES_LATE)
@@ -378,7 +404,7 @@ static void snapshot_now(stream *st, part_shard *ps) {
 /* Returns 1 when m was dropped because its partition was revoked while the
  * batch was being taken (the caller re-reads the partition if it is ours
  * again), else 0. */
-static int worker_take(stream *st, rd_kafka_message_t *m, uint64_t taken_after) {
+static int worker_take(stream *st, rd_kafka_message_t *m, const decoded *d, uint64_t taken_after) {
   int32_t p = m->partition;
   int known = p >= 0 && p < MAX_PARTITIONS;
   if (known && st->revoked_at[p] > taken_after)
@@ -399,7 +425,7 @@ static int worker_take(stream *st, rd_kafka_message_t *m, uint64_t taken_after) 
   } else if (known) {
     if (atomic_load_explicit(&st->at_eof[p], memory_order_relaxed))
       atomic_store(&st->at_eof[p], 0);
-    process_message(st, m);
+    process_message(st, m, d);
   }
   return 0;
 }
@@ -430,16 +456,26 @@ static void *worker_main(void *arg) {
   worker *w = arg;
   stream *st = w->st;
   rd_kafka_message_t *taken[TAKE_BATCH];
+  char name[16]; /* as top and perf show the thread */
+  snprintf(name, sizeof name, "rs-worker%u", w->index);
+  pthread_setname_np(pthread_self(), name);
   w->next_flush = now_seconds() + st->cfg->flush_ms / 1000.0;
   for (;;) {
     /* Messages of a partition come in offset order, its EOF after them. */
     uint64_t revokes = atomic_load(&st->revokes);
     ssize_t n = rd_kafka_consume_batch_queue(w->queue, 50, taken, TAKE_BATCH);
     int stopping = atomic_load(&w->stop);
+    for (ssize_t i = 0; i < n; i++)
+      if (!taken[i]->err)
+        decode_message(st, taken[i], &w->batch[i]);
     pthread_rwlock_rdlock(&st->shards_lock);
     int32_t dropped = -1; /* a partition with dropped messages (rare: -2 several) */
+    for (ssize_t i = 0; i < n && i < PREFETCH_DISTANCE; i++)
+      prefetch_message(st, taken[i], &w->batch[i]);
     for (ssize_t i = 0; i < n; i++) {
-      if (worker_take(st, taken[i], revokes))
+      if (i + PREFETCH_DISTANCE < n)
+        prefetch_message(st, taken[i + PREFETCH_DISTANCE], &w->batch[i + PREFETCH_DISTANCE]);
+      if (worker_take(st, taken[i], &w->batch[i], revokes))
         dropped = dropped == -1 || dropped == taken[i]->partition ? taken[i]->partition : -2;
       rd_kafka_message_destroy(taken[i]);
     }
@@ -1133,6 +1169,7 @@ int stream_run(const config *cfg, stream_result *result, char *err, size_t errle
 
   if (!atomic_load(&st->failed))
     poll_input(st);
+  double input_done = now_seconds();
 
   /* Stage 1 ends: workers finish their batch and publish their partials;
    * what is still queued is left to the snapshots' offsets (or, without
@@ -1161,6 +1198,7 @@ int stream_run(const config *cfg, stream_result *result, char *err, size_t errle
   result->seconds = now_seconds() - started;
   double first = atomic_load(&st->first_message);
   result->seconds_from_first = first ? now_seconds() - first : 0;
+  result->seconds_input = first ? input_done - first : 0;
   if (st->snapshots) {
     char werr[512];
     if (snapshotter_drain(st->snapshots, werr, sizeof werr) < 0) {
