@@ -44,7 +44,7 @@ done
 # build-essential; clang needs libclang-rt-14-dev for ASan/UBSan/TSan/libFuzzer.
 packages=(build-essential cmake ninja-build pkg-config
   librdkafka-dev libavro-dev libzstd-dev zlib1g-dev liblzma-dev libsnappy-dev
-  libjansson-dev libcurl4-openssl-dev libcmocka-dev ca-certificates)
+  libjansson-dev libcurl4-openssl-dev libcmocka-dev libjemalloc-dev ca-certificates)
 if [ "$want_test" = 1 ]; then
   # llvm: llvm-symbolizer, so clang's sanitizers (tsan, fuzz) print file:line.
   packages+=(python3 clang libclang-rt-14-dev llvm)

@@ -60,6 +60,7 @@ enum {
   OPT_SCHEMA_DIR,
   OPT_EXIT_AT_EOF,
   OPT_FLUSH_MS,
+  OPT_PROGRESS_MS,
   OPT_SNAPSHOT_DIR,
   OPT_SNAPSHOT_INTERVAL,
 };
@@ -133,6 +134,7 @@ static void config_defaults(config *cfg) {
   rules_config_default(&cfg->rules);
   cfg->threads = 1;
   cfg->flush_ms = 1000;
+  cfg->progress_ms = 2000;
   cfg->report_tolerance = 2.0;
 }
 
@@ -169,6 +171,7 @@ int config_parse_run(config *cfg, int argc, char **argv, char *err, size_t errle
       {"schema-dir", required_argument, NULL, OPT_SCHEMA_DIR},
       {"exit-at-eof", no_argument, NULL, OPT_EXIT_AT_EOF},
       {"flush-ms", required_argument, NULL, OPT_FLUSH_MS},
+      {"progress-ms", required_argument, NULL, OPT_PROGRESS_MS},
       {"snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR},
       {"snapshot-interval", required_argument, NULL, OPT_SNAPSHOT_INTERVAL},
       RULE_OPTIONS,
@@ -220,6 +223,14 @@ int config_parse_run(config *cfg, int argc, char **argv, char *err, size_t errle
         return -1;
       }
       cfg->flush_ms = (int)v;
+      break;
+    case OPT_PROGRESS_MS:
+      if (config_parse_long(optarg, 10, 3600000, &v) < 0) {
+        snprintf(err, errlen, "--progress-ms needs milliseconds from 10 to 3600000, got '%s'",
+                 optarg);
+        return -1;
+      }
+      cfg->progress_ms = (int)v;
       break;
     case OPT_SNAPSHOT_DIR:
       cfg->snapshot_dir = optarg;

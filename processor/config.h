@@ -17,7 +17,8 @@ typedef struct config {
   const char *csv_path;
   const char *dead_letter_path;
   int threads;
-  int quiet; /* no progress lines */
+  int quiet;       /* no progress lines */
+  int progress_ms; /* between progress lines; default 2000 */
   rules_config rules;
   /* run, both modes: snapshots (SPEC §6), off without --snapshot-dir */
   const char *snapshot_dir;

@@ -952,7 +952,7 @@ static void watch_workers(replay *rp, worker *workers, unsigned running, double 
     if (rp->snapshot_dir && rp->cfg->snapshot_seconds > 0 &&
         now - rp->last_cut_time >= rp->cfg->snapshot_seconds)
       atomic_store(&rp->cut_wanted, 1);
-    if (!rp->cfg->quiet && now - last_print >= 2.0) {
+    if (!rp->cfg->quiet && now - last_print >= rp->cfg->progress_ms / 1000.0) {
       pthread_mutex_unlock(&rp->lock);
       print_progress(rp, started, resumed_at);
       pthread_mutex_lock(&rp->lock);
@@ -961,7 +961,7 @@ static void watch_workers(replay *rp, worker *workers, unsigned running, double 
     }
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_nsec += 200 * 1000 * 1000;
+    deadline.tv_nsec += (rp->cfg->progress_ms < 200 ? rp->cfg->progress_ms : 200) * 1000L * 1000;
     if (deadline.tv_nsec >= 1000000000) {
       deadline.tv_sec++;
       deadline.tv_nsec -= 1000000000;

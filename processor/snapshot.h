@@ -20,7 +20,7 @@
 
 enum {
   SNAPSHOT_FORMAT_VERSION = 1,
-  SNAPSHOT_KEEP = 3,        /* files kept per shard */
+  SNAPSHOT_KEEP = 3,           /* files kept per shard */
   SNAPSHOT_SHARD_ID_MAX = 160, /* bytes of a shard id, NUL included */
   SNAPSHOT_EXTRA = 16,
 };
@@ -31,7 +31,7 @@ typedef struct snapshot_meta {
   /* "kafka.<topic>.<partition>" or "file.<k>of<n>": letters, digits, '.',
    * '_' and '-' only (it is a file name prefix). */
   char shard_id[SNAPSHOT_SHARD_ID_MAX];
-  int64_t position; /* Kafka: next input offset; file mode: records consumed */
+  int64_t position;               /* Kafka: next input offset; file mode: records consumed */
   uint64_t extra[SNAPSHOT_EXTRA]; /* the mode's own resume data, opaque here */
   /* Set by snapshot_capture from the shard: */
   uint64_t persons;

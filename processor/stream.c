@@ -683,7 +683,8 @@ static void trouble_check(stream *st, double now) {
 static void poll_input(stream *st) {
   double last_progress = now_seconds(), started = last_progress;
   while (!atomic_load(&stop_requested) && !atomic_load(&st->failed)) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(st->consumer, 100);
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(
+        st->consumer, st->cfg->progress_ms < 100 ? st->cfg->progress_ms : 100);
     if (m) {
       if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
           m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
@@ -710,9 +711,9 @@ static void poll_input(stream *st) {
       snprintf(why, sizeof why, "cannot write a snapshot: %s", werr);
       stream_fail(st, why);
     }
-    if (!st->cfg->quiet && now - last_progress >= 5) {
+    if (!st->cfg->quiet && now - last_progress >= st->cfg->progress_ms / 1000.0) {
       uint64_t done = atomic_load(&st->messages);
-      fprintf(stderr, "regstream: %.2f M messages, %.2f M/s\n", (double)done / 1e6,
+      fprintf(stderr, "regstream: %" PRIu64 " messages applied, %.2f M/s\n", done,
               (double)done / 1e6 / (now - started));
       last_progress = now;
     }
@@ -848,14 +849,21 @@ static int merge_caught_up(stream *st, int64_t *targets, int *have_targets) {
     return 0;
   int done = parts->cnt > 0;
   if (done && !*have_targets) {
-    for (int i = 0; i < parts->cnt; i++) {
-      int64_t low, high;
-      if (rd_kafka_query_watermark_offsets(st->merger, st->cfg->partials_topic,
-                                           parts->elems[i].partition, &low, &high, 5000)) {
-        rd_kafka_topic_partition_list_destroy(parts);
-        return 0;
-      }
-      targets[parts->elems[i].partition] = high;
+    /* The ends of the logs, in one request per broker, asked through the
+     * producer: the merger's connection may be holding a fetch for
+     * fetch.wait.max.ms, and the broker answers a connection in order. */
+    rd_kafka_topic_partition_list_t *ends = rd_kafka_topic_partition_list_copy(parts);
+    for (int i = 0; i < ends->cnt; i++)
+      ends->elems[i].offset = RD_KAFKA_OFFSET_END; /* as a timestamp: the latest */
+    int ok = rd_kafka_offsets_for_times(st->producer, ends, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int i = 0; ok && i < ends->cnt; i++)
+      ok = !ends->elems[i].err;
+    for (int i = 0; ok && i < ends->cnt; i++)
+      targets[ends->elems[i].partition] = ends->elems[i].offset;
+    rd_kafka_topic_partition_list_destroy(ends);
+    if (!ok) {
+      rd_kafka_topic_partition_list_destroy(parts);
+      return 0;
     }
     *have_targets = 1;
   }
