@@ -21,7 +21,9 @@
  * rows on the partials topic: key "PERIOD,MUNICIPALITY,VISITATION@P" (P the
  * input partition), the partials partition chosen from the row key alone so
  * that all partials of a row meet in one place; compacted, that topic keeps
- * the latest partial of every (row, input partition).
+ * the latest partial of every (row, input partition). After them goes a
+ * progress mark to every partials partition: key "@P", value the input
+ * offset of P those partials cover.
  *
  * Stage 2, merge. A member of group "<group>.merge" on the partials topic
  * keeps the latest partial per (row, input partition), sums them and
@@ -29,14 +31,18 @@
  * "PERIOD,MUNICIPALITY,VISITATION", each message the full row. Re-reading a
  * partial or re-publishing a total never changes a number, so restarts and
  * rebalances are safe; with any number of instances each row's total has one
- * owner (the merge member holding its partials partition).
+ * owner (the merge member holding its partials partition). After a change
+ * of assignment a merger publishes nothing until it has read its partitions
+ * up to where they ended (a row half re-read is not a total).
  *
- * --exit-at-eof (reprocessing): stage 1 stops once every assigned input
- * partition is at the end of its log, publishes its last partials and
- * flushes; stage 2 then reads its partials partitions up to their end and
- * publishes the last totals. Exact for one instance; with several instances
- * each one's merge stage only sees the partials published before it ends
- * (run a last instance, or keep one running, to settle the totals). */
+ * --exit-at-eof (reprocessing), with any number of instances: once every
+ * partition of an instance is at the end of its log, it takes the ends of
+ * all input partitions and waits, still in the group, until its merger has
+ * read a progress mark at or past the end of every input partition in every
+ * partials partition it holds: then every partial there is final, whichever
+ * instance published it. Stage 1 then stops (publishes, flushes), and the
+ * merger publishes the last totals. An instance that stops early hands its
+ * partitions to the others, which finish them. */
 #include "stream.h"
 
 #include <errno.h>
@@ -62,7 +68,8 @@ enum {
   MAX_PARTITIONS = 4096,
   TAKE_BATCH = 4096, /* messages a worker takes from its queue at once */
   OUTPUT_PARTITIONS = 6,
-  PREFETCH_DISTANCE = 8, /* messages between a person's prefetch and its use */
+  PREFETCH_DISTANCE = 8,    /* messages between a person's prefetch and its use */
+  MERGE_MAX_PARTIALS = 256, /* partitions of the partials topic a merger can hold */
 };
 
 static atomic_int stop_requested;
@@ -84,6 +91,8 @@ typedef struct part_shard {
   shard state;
   rollup sent;             /* the counters last published as partials */
   int64_t next_offset;     /* the input offset after the last one applied; -1 none yet */
+  int64_t eof_offset;      /* the end of the log at its last end-of-partition event; -1 */
+  int64_t marked;          /* the offset last published in a progress mark; -1 none */
   uint64_t since_snapshot; /* messages applied since the last snapshot (or load) */
   double next_snapshot;    /* when the next one is due, with --snapshot-interval Ns */
 } part_shard;
@@ -133,6 +142,16 @@ struct stream {
   int assigned[MAX_PARTITIONS]; /* poll thread only */
 
   _Atomic double first_message; /* when the first input message came */
+
+  /* --exit-at-eof with any number of instances: the ends of the input
+   * partitions (taken once this instance is at the end of its own), and
+   * whether the merge stage has seen every input partition's partials up to
+   * them (see merge_settled). */
+  int input_partitions;
+  int64_t input_ends[MAX_PARTITIONS];
+  atomic_int ends_known, settled;
+  atomic_int waiting_for;      /* an input partition not yet settled, -1 none */
+  _Atomic uint64_t marks_read; /* progress marks the merge stage applied */
 
   atomic_int stage1_done;
   atomic_int failed;
@@ -292,6 +311,25 @@ static void produce_row(stream *st, const char *topic, int32_t partition, const 
     stream_fail(st, "cannot produce rollup rows to Kafka");
 }
 
+/* A progress mark: key "@P", value the big-endian input offset of P that
+ * the partials published before it cover, sent to every partials partition
+ * after those partials. A merger that has read a mark of P at or past the
+ * end of P's log has read P's final partials in that partition (the
+ * producer keeps a partition's order), whichever instance published them. */
+static void publish_mark(stream *st, part_shard *ps) {
+  int64_t covered = ps->next_offset > ps->eof_offset ? ps->next_offset : ps->eof_offset;
+  if (covered < 0 || covered == ps->marked)
+    return;
+  char key[16];
+  size_t klen = (size_t)snprintf(key, sizeof key, "@%" PRId32, ps->partition);
+  uint8_t value[8];
+  for (int i = 0; i < 8; i++)
+    value[i] = (uint8_t)((uint64_t)covered >> (56 - 8 * i));
+  for (int q = 0; q < st->partials_partitions; q++)
+    produce_row(st, st->cfg->partials_topic, q, key, klen, value, sizeof value);
+  ps->marked = covered;
+}
+
 /* Publish the rows of ps that changed since they were last published. A
  * month block published for the first time by this owner goes out whole,
  * zero rows included: the topic may hold a previous owner's (or a crashed
@@ -331,6 +369,7 @@ static void publish_partials(stream *st, part_shard *ps) {
       }
     }
   }
+  publish_mark(st, ps);
 }
 
 static void publish_worker_partials(worker *w) {
@@ -410,6 +449,8 @@ static int worker_take(stream *st, rd_kafka_message_t *m, const decoded *d, uint
   if (known && st->revoked_at[p] > taken_after)
     return 1; /* perhaps fetched before the revoke: not ours to apply */
   if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    if (known && st->shards[p])
+      st->shards[p]->eof_offset = m->offset;
     if (known)
       atomic_store(&st->at_eof[p], 1);
   } else if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
@@ -470,11 +511,13 @@ static void *worker_main(void *arg) {
         decode_message(st, taken[i], &w->batch[i]);
     pthread_rwlock_rdlock(&st->shards_lock);
     int32_t dropped = -1; /* a partition with dropped messages (rare: -2 several) */
+    int saw_eof = 0;
     for (ssize_t i = 0; i < n && i < PREFETCH_DISTANCE; i++)
       prefetch_message(st, taken[i], &w->batch[i]);
     for (ssize_t i = 0; i < n; i++) {
       if (i + PREFETCH_DISTANCE < n)
         prefetch_message(st, taken[i + PREFETCH_DISTANCE], &w->batch[i + PREFETCH_DISTANCE]);
+      saw_eof |= taken[i]->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
       if (worker_take(st, taken[i], &w->batch[i], revokes))
         dropped = dropped == -1 || dropped == taken[i]->partition ? taken[i]->partition : -2;
       rd_kafka_message_destroy(taken[i]);
@@ -495,7 +538,10 @@ static void *worker_main(void *arg) {
         if (st->shards[p])
           snapshot_if_due(st, st->shards[p], now);
     }
-    if ((stopping || now_seconds() >= w->next_flush) && !atomic_load(&st->failed))
+    /* Reprocessing: a partition at its end publishes (and marks) at once,
+     * so that the merge stage can settle without waiting a flush interval. */
+    if ((stopping || now_seconds() >= w->next_flush || (saw_eof && st->cfg->exit_at_eof)) &&
+        !atomic_load(&st->failed))
       publish_worker_partials(w);
     pthread_rwlock_unlock(&st->shards_lock);
     if (stopping)
@@ -517,6 +563,8 @@ static part_shard *shard_open(stream *st, int32_t p, int64_t *offset) {
   }
   ps->partition = p;
   ps->next_offset = -1;
+  ps->eof_offset = -1;
+  ps->marked = -1;
   rollup_init(&ps->sent);
   *offset = RD_KAFKA_OFFSET_BEGINNING;
   if (!st->cfg->snapshot_dir)
@@ -655,7 +703,8 @@ static int all_at_eof(stream *st) {
 /* With --exit-at-eof a run must end: after broker trouble,
  * TROUBLE_GIVE_UP_SECONDS without a message applied fail it. */
 static void trouble_check(stream *st, double now) {
-  uint64_t messages = atomic_load(&st->messages);
+  /* Progress: messages applied, or (waiting for other instances) marks read. */
+  uint64_t messages = atomic_load(&st->messages) + atomic_load(&st->marks_read);
   if (st->progress_at == 0 || messages != st->progress_messages) {
     st->progress_at = now;
     st->progress_messages = messages;
@@ -677,11 +726,43 @@ static void trouble_check(stream *st, double now) {
     stream_fail(st, why);
 }
 
+/* The ends of partitions parts[0..n) of topic into ends, in one request per
+ * broker, asked through the producer: a consumer's connection may be
+ * holding a fetch for fetch.wait.max.ms, and a broker answers a connection
+ * in order. 0, or -1. */
+static int log_ends(stream *st, const char *topic, const int32_t *parts, int n, int64_t *ends) {
+  if (n == 0)
+    return 0;
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(n);
+  for (int i = 0; i < n; i++) /* a timestamp of -1: the latest offset */
+    rd_kafka_topic_partition_list_add(list, topic, parts[i])->offset = RD_KAFKA_OFFSET_END;
+  int ok = rd_kafka_offsets_for_times(st->producer, list, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+  for (int i = 0; ok && i < list->cnt; i++) {
+    ok = !list->elems[i].err && list->elems[i].offset >= 0;
+    ends[i] = list->elems[i].offset;
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  return ok ? 0 : -1;
+}
+
+/* Takes the ends of the input partitions' logs, once this instance is at
+ * the end of its own (--exit-at-eof). */
+static void input_ends_take(stream *st) {
+  int32_t parts[MAX_PARTITIONS];
+  for (int p = 0; p < st->input_partitions; p++)
+    parts[p] = p;
+  if (log_ends(st, st->cfg->topic, parts, st->input_partitions, st->input_ends) < 0) {
+    stream_trouble(st, "cannot read the ends of the input partitions");
+    return;
+  }
+  atomic_store(&st->ends_known, 1);
+}
+
 /* The poll thread: serves rebalances and consumer errors (the messages go
  * to the workers' queues) until stopped or, with --exit-at-eof, until every
  * assigned partition is at its end. */
 static void poll_input(stream *st) {
-  double last_progress = now_seconds(), started = last_progress;
+  double last_progress = now_seconds(), started = last_progress, last_wait_note = started;
   while (!atomic_load(&stop_requested) && !atomic_load(&st->failed)) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(
         st->consumer, st->cfg->progress_ms < 100 ? st->cfg->progress_ms : 100);
@@ -701,9 +782,26 @@ static void poll_input(stream *st) {
       rd_kafka_message_destroy(m);
     }
     rd_kafka_poll(st->producer, 0); /* delivery reports */
-    if (st->cfg->exit_at_eof && all_at_eof(st))
-      break;
     double now = now_seconds();
+    if (st->cfg->exit_at_eof && all_at_eof(st)) {
+      /* This instance's partitions are done; the run is when the merge
+       * stage has every input partition's partials up to its end. Until
+       * then it stays in the group, to take over partitions of an instance
+       * that stops. */
+      if (!atomic_load(&st->ends_known)) {
+        input_ends_take(st);
+      } else if (atomic_load(&st->settled)) {
+        break;
+      } else if (!st->cfg->quiet && now - last_wait_note >= 10) {
+        int p = atomic_load(&st->waiting_for);
+        if (p >= 0)
+          fprintf(stderr,
+                  "regstream: at the end of its partitions; waiting for input partition %d to "
+                  "be processed to its end (offset %" PRId64 ") by the instance holding it\n",
+                  p, st->input_ends[p]);
+        last_wait_note = now;
+      }
+    }
     trouble_check(st, now);
     char werr[512];
     if (st->snapshots && snapshotter_check(st->snapshots, werr, sizeof werr) < 0) {
@@ -734,8 +832,20 @@ typedef struct merge_row {
   int64_t sent[ROLLUP_COLUMNS];
 } merge_row;
 
+/* The merge stage's state, rebuilt on every change of its assignment. */
 typedef struct merge_state {
+  stream *st;
   merge_row *months[PERIOD_MONTHS]; /* ROLLUP_KEYS rows each, or NULL */
+  /* marks[q][p]: the latest progress mark of input partition p read in
+   * partials partition q (-1 none); NULL until q's first mark. */
+  int64_t *marks[MERGE_MAX_PARTIALS];
+  int owned[MERGE_MAX_PARTIALS]; /* the partials partitions assigned */
+  int assigned;                  /* an assignment was received */
+  /* Totals go out only once the partials partitions have been read up to
+   * where they ended when assigned (targets): before that a re-read row
+   * could be summed from some of its sources only. */
+  int have_targets, caught_up;
+  int64_t targets[MERGE_MAX_PARTIALS];
 } merge_state;
 
 static void merge_clear(merge_state *ms) {
@@ -747,11 +857,48 @@ static void merge_clear(merge_state *ms) {
     free(ms->months[m]);
     ms->months[m] = NULL;
   }
+  for (int q = 0; q < MERGE_MAX_PARTIALS; q++) {
+    free(ms->marks[q]);
+    ms->marks[q] = NULL;
+    ms->owned[q] = 0;
+  }
+  ms->assigned = ms->have_targets = ms->caught_up = 0;
+}
+
+/* Apply a progress mark (key "@P"); -1 when malformed. */
+static int merge_mark(merge_state *ms, const rd_kafka_message_t *m) {
+  char digits[16];
+  size_t n = m->key_len - 1;
+  if (n == 0 || n >= sizeof digits || m->len != 8 || m->partition < 0 ||
+      m->partition >= MERGE_MAX_PARTIALS)
+    return -1;
+  memcpy(digits, (const char *)m->key + 1, n);
+  digits[n] = 0;
+  char *end;
+  long p = strtol(digits, &end, 10);
+  if (*end || p < 0 || p >= MAX_PARTITIONS)
+    return -1;
+  int64_t **row = &ms->marks[m->partition];
+  if (!*row) {
+    if (!(*row = malloc(MAX_PARTITIONS * sizeof **row)))
+      return -1;
+    for (int i = 0; i < MAX_PARTITIONS; i++)
+      (*row)[i] = -1;
+  }
+  const uint8_t *v = m->payload;
+  uint64_t offset = 0;
+  for (int i = 0; i < 8; i++)
+    offset = offset << 8 | v[i];
+  (*row)[p] = (int64_t)offset;
+  atomic_fetch_add(&ms->st->marks_read, 1);
+  return 0;
 }
 
 /* Apply one partial message; -1 when its key or value is malformed. */
 static int merge_apply(merge_state *ms, const rd_kafka_message_t *m) {
   const char *key = m->key, *at = key ? memchr(key, '@', m->key_len) : NULL;
+  if (at == key)
+    return merge_mark(ms, m);
   int32_t period, municipality;
   visitation v;
   rollup_msg row;
@@ -831,62 +978,81 @@ static void on_merge_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                rd_kafka_topic_partition_list_t *parts, void *opaque) {
   /* The merge state is rebuilt from the compacted partials on every change
    * of assignment: simple, and the republished totals carry equal values. */
-  merge_clear(opaque);
+  merge_state *ms = opaque;
+  merge_clear(ms);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    for (int i = 0; i < parts->cnt; i++)
+    for (int i = 0; i < parts->cnt; i++) {
       parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+      if (parts->elems[i].partition >= 0 && parts->elems[i].partition < MERGE_MAX_PARTIALS)
+        ms->owned[parts->elems[i].partition] = 1;
+    }
+    ms->assigned = 1;
     rd_kafka_assign(rk, parts);
   } else {
+    /* Totals published before are delivered before the next owner's. */
+    rd_kafka_flush(ms->st->producer, 10000);
     rd_kafka_assign(rk, NULL);
   }
 }
 
-/* With --exit-at-eof, once stage 1 is done: 1 when every assigned partials
- * partition has been read up to the end it had when stage 1 finished. */
-static int merge_caught_up(stream *st, int64_t *targets, int *have_targets) {
-  rd_kafka_topic_partition_list_t *parts = NULL;
-  if (rd_kafka_assignment(st->merger, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
+/* 1 once the merger has read its partials partitions up to where they ended
+ * when they were assigned. */
+static int merge_caught_up(stream *st, merge_state *ms) {
+  if (ms->caught_up || !ms->assigned)
+    return ms->caught_up;
+  int32_t parts[MERGE_MAX_PARTIALS];
+  int n = 0;
+  for (int q = 0; q < MERGE_MAX_PARTIALS; q++)
+    if (ms->owned[q])
+      parts[n++] = q;
+  if (!ms->have_targets) {
+    int64_t ends[MERGE_MAX_PARTIALS];
+    if (log_ends(st, st->cfg->partials_topic, parts, n, ends) < 0)
+      return 0; /* asked again on the next turn */
+    for (int i = 0; i < n; i++)
+      ms->targets[parts[i]] = ends[i];
+    ms->have_targets = 1;
+  }
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
+  for (int i = 0; i < n; i++)
+    rd_kafka_topic_partition_list_add(list, st->cfg->partials_topic, parts[i]);
+  int done = n == 0 || rd_kafka_position(st->merger, list) == RD_KAFKA_RESP_ERR_NO_ERROR;
+  for (int i = 0; done && i < list->cnt; i++) {
+    int64_t pos = list->elems[i].offset, target = ms->targets[list->elems[i].partition];
+    if (target > 0 && (pos < 0 || pos < target))
+      done = 0;
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  return ms->caught_up = done;
+}
+
+/* --exit-at-eof: 1 when, in every partials partition this merger holds, the
+ * progress mark of every input partition has reached the end of that input
+ * partition's log. Its totals are then final, whichever instances computed
+ * the partials; and since marks go to every partials partition, so are the
+ * other mergers' once they hold theirs. */
+static int merge_settled(stream *st, merge_state *ms) {
+  if (!atomic_load(&st->ends_known) || !merge_caught_up(st, ms))
     return 0;
-  int done = parts->cnt > 0;
-  if (done && !*have_targets) {
-    /* The ends of the logs, in one request per broker, asked through the
-     * producer: the merger's connection may be holding a fetch for
-     * fetch.wait.max.ms, and the broker answers a connection in order. */
-    rd_kafka_topic_partition_list_t *ends = rd_kafka_topic_partition_list_copy(parts);
-    for (int i = 0; i < ends->cnt; i++)
-      ends->elems[i].offset = RD_KAFKA_OFFSET_END; /* as a timestamp: the latest */
-    int ok = rd_kafka_offsets_for_times(st->producer, ends, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
-    for (int i = 0; ok && i < ends->cnt; i++)
-      ok = !ends->elems[i].err;
-    for (int i = 0; ok && i < ends->cnt; i++)
-      targets[ends->elems[i].partition] = ends->elems[i].offset;
-    rd_kafka_topic_partition_list_destroy(ends);
-    if (!ok) {
-      rd_kafka_topic_partition_list_destroy(parts);
-      return 0;
+  for (int q = 0; q < MERGE_MAX_PARTIALS; q++) {
+    if (!ms->owned[q])
+      continue;
+    for (int p = 0; p < st->input_partitions; p++) {
+      if (!ms->marks[q] || ms->marks[q][p] < st->input_ends[p]) {
+        atomic_store(&st->waiting_for, p);
+        return 0;
+      }
     }
-    *have_targets = 1;
   }
-  if (done && rd_kafka_position(st->merger, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    for (int i = 0; i < parts->cnt; i++) {
-      int64_t pos = parts->elems[i].offset, target = targets[parts->elems[i].partition];
-      if (target > 0 && (pos < 0 || pos < target))
-        done = 0;
-    }
-  } else {
-    done = 0;
-  }
-  rd_kafka_topic_partition_list_destroy(parts);
-  return done;
+  atomic_store(&st->waiting_for, -1);
+  return 1;
 }
 
 static void *merge_main(void *arg) {
   stream *st = arg;
   merge_state *ms = rd_kafka_opaque(st->merger);
-  int64_t *targets = calloc(MAX_PARTITIONS, sizeof *targets);
-  int have_targets = 0;
   double next_publish = now_seconds() + st->cfg->flush_ms / 1000.0;
-  while (!atomic_load(&st->failed) && targets) {
+  while (!atomic_load(&st->failed)) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(st->merger, 50);
     if (m) {
       if (!m->err && merge_apply(ms, m) < 0)
@@ -895,20 +1061,28 @@ static void *merge_main(void *arg) {
                 rd_kafka_topic_name(m->rkt), m->partition, m->offset);
       rd_kafka_message_destroy(m);
     }
-    /* Stage 1 over: publish and stop, after catching up with the partials
-     * when reprocessing to the end, at once when asked to stop (SIGTERM). */
+    int caught_up = merge_caught_up(st, ms);
     int stage1_done = atomic_load(&st->stage1_done);
-    if (stage1_done && (!st->cfg->exit_at_eof || atomic_load(&stop_requested) ||
-                        merge_caught_up(st, targets, &have_targets))) {
-      merge_publish(st, ms);
+    if (st->cfg->exit_at_eof && !atomic_load(&stop_requested)) {
+      /* Reprocessing: stage 1 waits for settled before it stops. */
+      int settled = merge_settled(st, ms);
+      atomic_store(&st->settled, settled);
+      if (stage1_done && settled) {
+        merge_publish(st, ms);
+        break;
+      }
+    } else if (stage1_done) {
+      /* Stopping: totals of partitions read in full go out; the others are
+       * left to their next owner. */
+      if (caught_up)
+        merge_publish(st, ms);
       break;
     }
-    if (now_seconds() >= next_publish) {
+    if (caught_up && now_seconds() >= next_publish) {
       merge_publish(st, ms);
       next_publish = now_seconds() + st->cfg->flush_ms / 1000.0;
     }
   }
-  free(targets);
   return NULL;
 }
 
@@ -1020,6 +1194,12 @@ static int prepare_topics(stream *st, char *err, size_t errlen) {
   const rd_kafka_metadata_topic_t *t = kafka_metadata_topic(md, cfg->topic);
   int inputs = t && !t->err ? t->partition_cnt : 0;
   rd_kafka_metadata_destroy(md);
+  if (inputs > MAX_PARTITIONS) {
+    snprintf(err, errlen, "input topic %s has %d partitions; at most %d are supported", cfg->topic,
+             inputs, MAX_PARTITIONS);
+    return -1;
+  }
+  st->input_partitions = inputs;
   if (inputs <= 0) {
     snprintf(err, errlen,
              "input topic %s does not exist at %s (create it, e.g. with regstream "
@@ -1041,8 +1221,9 @@ static int prepare_topics(stream *st, char *err, size_t errlen) {
   t = kafka_metadata_topic(md, cfg->partials_topic);
   st->partials_partitions = t && !t->err ? t->partition_cnt : 0;
   rd_kafka_metadata_destroy(md);
-  if (st->partials_partitions <= 0) {
-    snprintf(err, errlen, "partials topic %s has no partitions", cfg->partials_topic);
+  if (st->partials_partitions <= 0 || st->partials_partitions > MERGE_MAX_PARTIALS) {
+    snprintf(err, errlen, "partials topic %s has %d partitions (1 to %d are supported)",
+             cfg->partials_topic, st->partials_partitions, MERGE_MAX_PARTIALS);
     return -1;
   }
   return 0;
@@ -1121,6 +1302,9 @@ int stream_run(const config *cfg, stream_result *result, char *err, size_t errle
   char merge_group[600];
   snprintf(merge_group, sizeof merge_group, "%s.merge", cfg->group);
   merge_state *ms = calloc(1, sizeof *ms);
+  if (ms)
+    ms->st = st;
+  atomic_store(&st->waiting_for, -1);
   int rc = ms && prepare_framing(st, err, errlen) == 0 ? 0 : -1;
   if (rc == 0 && cfg->snapshot_dir &&
       !(st->snapshots = snapshotter_start(cfg->snapshot_dir, outputs_durable, st))) {

@@ -15,7 +15,8 @@
 #      removed) under its own schema id gives the file-mode CSV, which itself
 #      equals the independent reference model's (Avro C's resolution);
 #   4. two live instances in one consumer group converge to the same CSV and
-#      both stop cleanly on SIGTERM;
+#      both stop cleanly on SIGTERM; two --exit-at-eof instances in one group
+#      (one joining later, slow fetches) leave the file-mode CSV once both exit;
 #   5. clean one-line errors: a missing input topic, an unreachable broker.
 # Needs Java >= 17 and Maven (deploy/install-deps.sh --kafka): without them
 # the test FAILS, it never skips.
@@ -181,6 +182,37 @@ for pid in "${pids[@]}"; do
   [ $rc = 0 ] && ok "instance $pid stopped cleanly on SIGTERM" || bad "instance $pid exited $rc on SIGTERM: $(tail -2 "$TMP/pair1.log" "$TMP/pair2.log" | tr '\n' ' ')"
 done
 pids=()
+
+# Two reprocessing instances (--exit-at-eof) in one group, the second joining
+# a moment later, fetching slowly: the first to reach the end of its
+# partitions must not settle the totals before the other's partials are in.
+# Once both have exited, the output equals file mode.
+timeout 60 "$RS" produce --brokers "$B" --topic pm_small --input "$TMP/in.avro" --partitions 6 \
+  --quiet -X linger.ms=5 -X batch.num.messages=100 || bad "produce (small batches) failed"
+THROTTLE=(-X message.max.bytes=1000 -X fetch.max.bytes=2048 -X max.partition.fetch.bytes=2048)
+for i in 1 2; do
+  timeout 300 "$RS" run --brokers "$B" --topic pm_small --group g_reprocess --output-topic out_reprocess \
+    --dead-letter-topic dlq_reprocess --flush-ms 200 --threads 2 --exit-at-eof "${THROTTLE[@]}" \
+    >"$TMP/reprocess$i.log" 2>&1 &
+  pids+=($!)
+  sleep 1
+done
+both=0
+for i in 0 1; do
+  wait "${pids[$i]}" && both=$((both + 1))
+done
+pids=()
+if [ $both = 2 ]; then
+  ok "two --exit-at-eof instances in one group both finished: $(grep -h 'messages from' "$TMP"/reprocess?.log | sed 's/ in .*//' | tr '\n' ' ')"
+else
+  bad "two --exit-at-eof instances: $both of 2 exited 0: $(tail -n 2 "$TMP"/reprocess?.log | tr '\n' ' ')"
+fi
+if timeout 60 "$RS" export --brokers "$B" --topic out_reprocess --csv "$TMP/reprocess.csv" >/dev/null 2>&1 &&
+  cmp -s "$TMP/file.csv" "$TMP/reprocess.csv"; then
+  ok "two --exit-at-eof instances: the output equals file mode once both have exited"
+else
+  bad "two --exit-at-eof instances: the output differs from file mode: $(diff "$TMP/file.csv" "$TMP/reprocess.csv" 2>&1 | head -3 | tr '\n' ' ')"
+fi
 
 # Clean errors.
 out=$(timeout 60 "$RS" run --brokers "$B" --topic no_such_topic --group g_err --output-topic out_err \
