@@ -187,7 +187,13 @@ pids=()
 # a moment later, fetching slowly: the first to reach the end of its
 # partitions must not settle the totals before the other's partials are in.
 # Once both have exited, the output equals file mode.
-timeout 60 "$RS" produce --brokers "$B" --topic pm_small --input "$TMP/in.avro" --partitions 6 \
+# (Its own, larger input: long enough that the second instance joins in time.)
+"$BUILD/bench/regstream-gen" --profile random --seed 12 --persons 6000 --months 24 \
+  --repeat-rate 0.02 --correction-rate 0.03 --late-rate 0.02 --invalid-rate 0.01 \
+  --out "$TMP/reprocess.avro" >/dev/null 2>&1 &&
+  "$RS" run --input "$TMP/reprocess.avro" --csv "$TMP/reprocess_file.csv" \
+    --dead-letter "$TMP/reprocess_file.jsonl" --quiet || bad "file mode (reprocess input) failed"
+timeout 60 "$RS" produce --brokers "$B" --topic pm_small --input "$TMP/reprocess.avro" --partitions 6 \
   --quiet -X linger.ms=5 -X batch.num.messages=100 || bad "produce (small batches) failed"
 THROTTLE=(-X message.max.bytes=1000 -X fetch.max.bytes=2048 -X max.partition.fetch.bytes=2048)
 for i in 1 2; do
@@ -202,16 +208,19 @@ for i in 0 1; do
   wait "${pids[$i]}" && both=$((both + 1))
 done
 pids=()
-if [ $both = 2 ]; then
-  ok "two --exit-at-eof instances in one group both finished: $(grep -h 'messages from' "$TMP"/reprocess?.log | sed 's/ in .*//' | tr '\n' ' ')"
+applied=$(sed -n 's/^regstream: \([0-9]*\) messages from.*/\1/p' "$TMP"/reprocess?.log | tr '\n' ' ')
+if [ $both = 2 ] && [ "$(echo "$applied" | wc -w)" = 2 ] && ! echo " $applied" | grep -q ' 0 '; then
+  ok "two --exit-at-eof instances in one group both applied messages and finished: $applied"
+elif [ $both = 2 ]; then
+  bad "two --exit-at-eof instances: not both took part (messages applied: $applied), so this checked one instance only"
 else
   bad "two --exit-at-eof instances: $both of 2 exited 0: $(tail -n 2 "$TMP"/reprocess?.log | tr '\n' ' ')"
 fi
 if timeout 60 "$RS" export --brokers "$B" --topic out_reprocess --csv "$TMP/reprocess.csv" >/dev/null 2>&1 &&
-  cmp -s "$TMP/file.csv" "$TMP/reprocess.csv"; then
+  cmp -s "$TMP/reprocess_file.csv" "$TMP/reprocess.csv"; then
   ok "two --exit-at-eof instances: the output equals file mode once both have exited"
 else
-  bad "two --exit-at-eof instances: the output differs from file mode: $(diff "$TMP/file.csv" "$TMP/reprocess.csv" 2>&1 | head -3 | tr '\n' ' ')"
+  bad "two --exit-at-eof instances: the output differs from file mode: $(diff "$TMP/reprocess_file.csv" "$TMP/reprocess.csv" 2>&1 | head -3 | tr '\n' ' ')"
 fi
 
 # Clean errors.
