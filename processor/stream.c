@@ -799,6 +799,11 @@ static void poll_input(stream *st) {
                   "regstream: at the end of its partitions; waiting for input partition %d to "
                   "be processed to its end (offset %" PRId64 ") by the instance holding it\n",
                   p, st->input_ends[p]);
+        else
+          fprintf(stderr,
+                  "regstream: at the end of its partitions; waiting for the merge stage "
+                  "to read the partials topic %s\n",
+                  st->cfg->partials_topic);
         last_wait_note = now;
       }
     }
