@@ -1,124 +1,424 @@
 #!/usr/bin/env bash
-# kafka.sh — end-to-end benchmark of the Kafka mode through a real local
-# Kafka 4.3.1 broker on this machine (SPEC §7, issue 3): the `national`
-# profile produced into a 6-partition topic, then, consume-only from the
-# pre-filled topic:
-#   - bare: librdkafka reading the topic with nothing else (bench-bare-consume,
-#     same consumer settings): the transport ceiling, measured in this run;
-#   - regstream run --exit-at-eof with 1 and 2 worker threads (decode,
-#     validate, rules, partial rows, merge, totals published and acknowledged);
-# and produce-while-consume: regstream consuming while `regstream produce`
-# loads the topic. Rates count from process start (group join included), for
-# regstream and bare alike. Results are appended to bench/results/kafka.md.
+# kafka.sh — end-to-end benchmark of regstream's Kafka mode through a real
+# local Kafka 4.3.1 broker on this machine (SPEC §7). It starts its own broker
+# (deploy/kafka-local.sh, data in a temporary dir), generates the `national`
+# profile (bench/regstream-gen, persons x months records), loads it with
+# `regstream produce` into a 6-partition topic `pm`, then measures:
 #
-#   bench/kafka.sh [--persons N] [--months N] [--port P] [--build DIR] [--baseline BIN]
+# Consume-only, from the pre-filled topic, every row --runs times (a fresh
+# consumer group each time; the rows take turns, round after round), reported
+# as median and best:
+#   - bare librdkafka: bench-bare-consume (regstream's consumer settings, does
+#     nothing with the messages) with rd_kafka_consumer_poll, with
+#     rd_kafka_consume_batch_queue, and the latter linked with jemalloc (as
+#     regstream is; only when bench-bare-consume-jemalloc was built). The
+#     fastest bare row (median, from the first message) is the ceiling every
+#     row's share is taken of;
+#   - the Java consumer: Kafka 4.3.1's ConsumerPerformance (deploy/kafka-tool.sh
+#     consumer-perf), nMsg.sec as "from start" (JVM start-up excluded),
+#     fetch.nMsg.sec (rebalance excluded) as "from the first message": SPEC's
+#     stretch goal is to beat it;
+#   - regstream run --exit-at-eof with 1 and 2 worker threads: "from start"
+#     is from process start, "from the first message" until the totals are
+#     published and acknowledged, "all input applied" until the last message
+#     was applied (no publishing tail);
+#   - the same with --baseline BIN, when given.
+# Below the table: regstream's best row as a multiple of the Java consumer and
+# of the Kafka Streams figures SPEC §7 quotes (quoted, not measured here).
 #
-# --build DIR: the build to measure (default build/, built when missing).
+# Produce-while-consume, --runs times too (about 20 s each for 12 M records):
+# `regstream run --threads 2 --progress-ms 50` reads a fresh 6-partition topic
+# (live-r1, live-r2, ...), its stderr timestamped line by line
+# ($EPOCHREALTIME); once its group holds the 6 partitions, `regstream produce`
+# loads the same file into that topic. Reported (median, best): the
+# producer's rate (records / its time) and the end-to-end rate (records /
+# from the producer's start until the first progress line that counts all
+# records applied, to within ~0.1 s), and how long after the producer
+# finished the last record was applied.
 #
-# --baseline BIN also runs the consume-only rows with another regstream
-# binary (e.g. one built from an earlier commit) in the same run, against
-# the same topic and bare rate, so that two versions compare on one noisy
-# machine.
+# The section (with a "how to read this" note) is appended to
+# bench/results/kafka.md (or --results FILE) only when the whole run worked.
+#
+#   bench/kafka.sh [--persons N] [--months N] [--runs N] [--port P]
+#                  [--build DIR] [--baseline BIN] [--results FILE]
+#
+# --persons N: default 1000000 (x 12 months = 12 M records, so that the group
+#   join and the final publish are amortised); --months N: default 12.
+# --runs N: how often each consume-only row and the produce-while-consume
+#   measurement run (default 3).
+# --port P: the broker's port (and P+1 for its controller; default 19692);
+#   refused when a broker of deploy/kafka-local.sh already runs there.
+# --build DIR: the build to measure (default build/, configured and built
+#   with CMake when its binaries are missing).
+# --baseline BIN: also runs the regstream rows with another regstream binary
+#   (e.g. one built from an earlier commit) in the same run, against the same
+#   topic and ceiling, so that two versions compare on one noisy machine.
+# Relative paths are taken from the directory the script is started in.
+# Needs: bash >= 5 ($EPOCHREALTIME), awk, CMake + Ninja when building, Java
+# and the Kafka jars (deploy/kafka-local.sh installs and fetches them).
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
-persons=500000 months=12 port=19692 baseline="" build=build
+note() { printf 'kafka.sh: %s\n' "$*" >&2; }
+die() {
+  printf 'kafka.sh: error: %s\n' "$*" >&2
+  exit 1
+}
+usage() {
+  sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
+  exit 2
+}
+
+here=$PWD
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+abspath() { case $1 in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$here/$1" ;; esac }
+
+persons=1000000 months=12 runs=3 port=19692 baseline="" build=$root/build
+results=$root/bench/results/kafka.md
 while [ $# -gt 0 ]; do
-  case "$1" in
-    --persons) persons=$2; shift 2 ;;
-    --months) months=$2; shift 2 ;;
-    --port) port=$2; shift 2 ;;
-    --baseline) baseline=$2; shift 2 ;;
-    --build) build=$2; shift 2 ;;
-    *) echo "kafka.sh: unknown option $1 (see the comment at the top)" >&2; exit 2 ;;
+  case $1 in
+  -h | --help) usage ;;
+  --persons | --months | --runs | --port | --build | --baseline | --results)
+    [ $# -ge 2 ] || die "$1 needs a value (see bench/kafka.sh --help)"
+    case $1 in
+    --persons) persons=$2 ;;
+    --months) months=$2 ;;
+    --runs) runs=$2 ;;
+    --port) port=$2 ;;
+    --build) build=$(abspath "$2") ;;
+    --baseline) baseline=$(abspath "$2") ;;
+    --results) results=$(abspath "$2") ;;
+    esac
+    shift 2
+    ;;
+  *) die "unknown option $1 (see bench/kafka.sh --help)" ;;
   esac
 done
-
-if [ ! -x $build/regstream ] || [ ! -x $build/bench/bench-bare-consume ]; then
-  cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build $build >/dev/null
+for v in persons months runs port; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "--$v needs a positive whole number, got '${!v}'"
+done
+[ -n "${EPOCHREALTIME:-}" ] || die "needs bash >= 5 (\$EPOCHREALTIME)"
+if [ -n "$baseline" ] && [ ! -x "$baseline" ]; then
+  die "--baseline $baseline is not an executable file"
 fi
-tmp=$(mktemp -d)
-cleanup() { deploy/kafka-local.sh stop --port "$port" >/dev/null 2>&1 || true; rm -rf "$tmp"; }
-trap cleanup EXIT
-B=$(deploy/kafka-local.sh start --port "$port" --dir "$tmp/kafka")
-records=$((persons * months))
-echo "kafka.sh: broker $B; generating national $persons x $months" >&2
-$build/bench/regstream-gen --profile national --seed 1 --persons "$persons" --months "$months" \
-  --out "$tmp/in.avro" 2>/dev/null
-produce_log=$($build/regstream produce --brokers "$B" --topic pm --input "$tmp/in.avro" --partitions 6 2>&1 | tail -1)
-echo "kafka.sh: $produce_log" >&2
+cd "$root"
 
-rate_of() { # log -> "M/s from start" "M/s from the first message", from regstream's summary
-  sed -n 's/.*in [0-9.]* s (\([0-9.]*\) M\/s), \([0-9.]*\) M\/s from the first.*/\1 \2/p' "$1" | head -1
+if [ ! -x "$build/regstream" ] || [ ! -x "$build/bench/bench-bare-consume" ] ||
+  [ ! -x "$build/bench/regstream-gen" ]; then
+  note "building $build (Release)"
+  { cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null &&
+    cmake --build "$build" >/dev/null; } ||
+    die "building $build failed: run cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release && cmake --build $build to see why"
+fi
+# What is measured, taken now (others may commit meanwhile): the commit the
+# work tree is at, tracked sources with uncommitted changes older than the
+# binary (maybe built in) and sources changed after it (not built in).
+rev=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
+provenance="built $(date -u -r "$build/regstream" +%Y-%m-%dT%H:%MZ); the work tree was at commit $rev"
+in_build="" after_build=""
+declare -A uncommitted=()
+while IFS= read -r f; do uncommitted[$f]=1; done < <(git diff --name-only HEAD 2>/dev/null || true)
+while IFS= read -r f; do
+  case $f in bench/*) continue ;; *.c | *.h | *CMakeLists.txt | *.cmake) ;; *) continue ;; esac
+  if [ "$f" -nt "$build/regstream" ]; then
+    after_build+="${after_build:+, }$f"
+  elif [ -n "${uncommitted[$f]:-}" ]; then
+    in_build+="${in_build:+, }$f"
+  fi
+done < <(git ls-files 2>/dev/null || true)
+[ -z "$in_build" ] || provenance+=", with uncommitted changes to $in_build"
+[ -z "$after_build" ] || provenance+="; changed after the build (so not in it): $after_build"
+jemalloc_bare=$build/bench/bench-bare-consume-jemalloc
+[ -x "$jemalloc_bare" ] || jemalloc_bare=""
+
+if deploy/kafka-local.sh status --port "$port" >/dev/null 2>&1; then
+  die "a broker of deploy/kafka-local.sh already runs on port $port (someone else's?): choose another --port"
+fi
+
+tmp="" broker_up=0 live_pid="" reader_pid=""
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ -n "$live_pid" ]; then
+    kill -TERM "$live_pid" 2>/dev/null || true
+    wait "$live_pid" 2>/dev/null || true
+  fi
+  if [ -n "$reader_pid" ]; then
+    kill -TERM "$reader_pid" 2>/dev/null || true
+    wait "$reader_pid" 2>/dev/null || true
+  fi
+  if [ "$broker_up" = 1 ] && ! deploy/kafka-local.sh stop --port "$port" >/dev/null 2>&1; then
+    note "could not stop the broker: run deploy/kafka-local.sh stop --port $port"
+  fi
+  if [ -n "$tmp" ]; then rm -rf "$tmp"; fi
+  exit "$rc"
 }
-results=bench/results/kafka.md
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/regstream-kafka-bench.XXXXXX")
+
+# fail_with LOG WHAT: the end of LOG, then WHAT as the error.
+fail_with() {
+  if [ -s "$1" ]; then
+    note "the end of its output:"
+    tail -n 15 "$1" | sed 's/^/    /' >&2
+  fi
+  die "$2"
+}
+
+broker_up=1 # from here on the trap stops whatever started on the port
+B=$(deploy/kafka-local.sh start --port "$port" --dir "$tmp/kafka" 2>"$tmp/broker-start.log") ||
+  fail_with "$tmp/broker-start.log" "the broker did not start on port $port (is the port, or $((port + 1)), taken? deploy/kafka-local.sh status --port $port)"
+note "broker $B; generating national $persons x $months"
+"$build/bench/regstream-gen" --profile national --seed 1 --persons "$persons" --months "$months" \
+  --out "$tmp/in.avro" 2>"$tmp/gen.log" || fail_with "$tmp/gen.log" "regstream-gen failed"
+"$build/regstream" produce --brokers "$B" --topic pm --input "$tmp/in.avro" --partitions 6 \
+  2>"$tmp/produce.log" || fail_with "$tmp/produce.log" "loading the topic pm failed"
+load=$(grep '^regstream produce:' "$tmp/produce.log" | tail -n 1)
+records=$(sed -n 's/^regstream produce: \([0-9]*\) records.*/\1/p' <<<"$load")
+[[ $records =~ ^[1-9][0-9]*$ ]] || fail_with "$tmp/produce.log" "cannot read the record count from regstream produce's summary"
+note "$load"
+if [ "$records" != $((persons * months)) ]; then
+  note "warning: $records records loaded, not $persons x $months"
+fi
+
+# ---- consume-only rows
+
+rows=(bare-poll bare-batch)
+[ -n "$jemalloc_bare" ] && rows+=(bare-jemalloc)
+rows+=(java rs1 rs2)
+[ -n "$baseline" ] && rows+=(base1 base2)
+declare -A label=(
+  [bare-poll]="bare librdkafka, rd_kafka_consumer_poll"
+  [bare-batch]="bare librdkafka, rd_kafka_consume_batch_queue"
+  [bare-jemalloc]="bare librdkafka, rd_kafka_consume_batch_queue, jemalloc"
+  [java]="Java consumer (Kafka 4.3.1 ConsumerPerformance)"
+  [rs1]="regstream run, 1 thread, consume-only"
+  [rs2]="regstream run, 2 threads, consume-only"
+  [base1]="baseline run, 1 thread, consume-only"
+  [base2]="baseline run, 2 threads, consume-only"
+)
+declare -A from_start=() first=() applied=()
+short_reads=()
+
+# measure ROW RUN: one run of ROW; sets result to "from_start first applied
+# count" (M records/s; "-" for a figure the row does not have). Not called in
+# a subshell, so that a failure stops the script (and the trap cleans up).
+measure() {
+  local row=$1 run=$2 group="$1-r$2" log="$tmp/$1-r$2.log" bin="" line
+  case $row in
+  bare-*)
+    local -a cmd=("$build/bench/bench-bare-consume")
+    [ "$row" = bare-jemalloc ] && cmd=("$jemalloc_bare")
+    [ "$row" = bare-poll ] || cmd+=(--batch)
+    "${cmd[@]}" "$B" pm "$group" >"$log" 2>&1 ||
+      fail_with "$log" "${cmd[*]} $B pm $group failed"
+    line=$(sed -n 's/^bare: \([0-9]*\) messages in .*, \([0-9.]*\) M\/s (\([0-9.]*\) M\/s from the first message).*/\2 \3 - \1/p' "$log")
+    ;;
+  java)
+    deploy/kafka-tool.sh consumer-perf --bootstrap-server "$B" --topic pm --num-records "$records" \
+      --group "$group" --timeout 60000 >"$log" 2>&1 ||
+      fail_with "$log" "deploy/kafka-tool.sh consumer-perf failed"
+    # the CSV header names the columns: nMsg.sec, fetch.nMsg.sec, data.consumed.in.nMsg
+    line=$(awk -F', *' '
+      $1 == "start.time" { for (i = 1; i <= NF; i++) col[$i] = i; header = 1; next }
+      header && NF > 5 { printf "%.2f %.2f - %d\n", $col["nMsg.sec"] / 1e6,
+                         $col["fetch.nMsg.sec"] / 1e6, $col["data.consumed.in.nMsg"]; exit }' "$log")
+    ;;
+  rs* | base*)
+    bin=$build/regstream
+    case $row in base*) bin=$baseline ;; esac
+    "$bin" run --brokers "$B" --topic pm --group "$group" --output-topic "out-$group" \
+      --dead-letter-topic dlq --threads "${row: -1}" --exit-at-eof >"$log" 2>&1 ||
+      fail_with "$log" "$bin run ($row, run $run) failed"
+    line=$(awk '
+      /^regstream: [0-9]+ messages from pm in / {
+        n = $2; s = $0; sub(/.*s \(/, "", s); sub(/ M\/s\).*/, "", s)
+        f = $0; sub(/ M\/s from the first message.*/, "", f); sub(/.*, /, "", f) }
+      /^regstream: all input applied / { a = $0; sub(/.*message \(/, "", a); sub(/ M\/s\).*/, "", a) }
+      END { if (n != "") printf "%s %s %s %s\n", s, f, (a == "" ? "-" : a), n }' "$log")
+    ;;
+  esac
+  [ -n "$line" ] || fail_with "$log" "cannot read the rates of $row (run $run) from its output"
+  result=$line
+}
+
+for ((run = 1; run <= runs; run++)); do
+  for row in "${rows[@]}"; do
+    measure "$row" "$run"
+    read -r s f a n <<<"$result"
+    note "run $run/$runs, $row: $s M/s from start, $f from the first message, $a all input applied ($n messages)"
+    [ "$n" = "$records" ] || short_reads+=("${label[$row]}, run $run: read $n of $records messages")
+    from_start[$row]+=" $s" first[$row]+=" $f" applied[$row]+=" $a"
+  done
+done
+
+# med_best VALUES: "median best" of the numbers among VALUES ("- -" if none).
+med_best() {
+  tr ' ' '\n' <<<"$1" | awk '/^-?[0-9.]+$/' | sort -g | awk '
+    { v[++n] = $1 }
+    END { if (!n) { print "- -"; exit }
+          m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+          printf "%.2f %.2f\n", m, v[n] }'
+}
+cell() { if [ "$1" = - ]; then printf ''; else printf '%s (%s)' "$1" "$2"; fi; }
+
+ceiling=0 ceiling_row=""
+for row in "${rows[@]}"; do
+  [[ $row == bare-* ]] || continue
+  read -r m _ <<<"$(med_best "${first[$row]}")"
+  if awk -v a="$m" -v b="$ceiling" 'BEGIN { exit !(a > b) }'; then ceiling=$m ceiling_row=$row; fi
+done
+awk -v c="$ceiling" 'BEGIN { exit !(c > 0) }' || die "no bare consumer row measured a rate: no ceiling"
+
+section=$tmp/section.md
 {
   echo
-  echo "## $(date -u +%Y-%m-%dT%H:%MZ) — national ${persons} x ${months} = $records records, 6 partitions, broker on the same $(nproc) cores"
+  echo "## $(date -u +%Y-%m-%dT%H:%MZ) — national ${persons} x ${months} = $records records, 6 partitions, broker on the same $(nproc) cores, $runs runs per row"
   echo
-  echo "load: $produce_log"
+  echo "How to read this (bench/kafka.sh): every consume-only row reads the whole pre-filled topic with a"
+  echo "fresh consumer group, $runs times (the rows take turns, round after round); a cell is the median"
+  echo "and, in brackets, the best run, in M records/s. \"From start\" counts from the process's start, group"
+  echo "join included (the Java consumer: from the consumer's start, JVM start-up excluded: its nMsg.sec);"
+  echo "\"from the first message\" until the end (regstream: until its totals are published and"
+  echo "acknowledged by the broker; the Java consumer: fetch.nMsg.sec, which leaves out the rebalance);"
+  echo "\"all input applied\" is regstream's processing rate without that publishing tail. The bare rows"
+  echo "are librdkafka with regstream's consumer settings doing nothing with the messages; the fastest"
+  echo "bare row's median from the first message is the ceiling (here: ${label[$ceiling_row]},"
+  echo "$ceiling M/s), the jemalloc one being like for like, as regstream is linked with jemalloc. The"
+  echo "Java consumer is Kafka's own, with its default settings. regstream: $build/regstream, $provenance."
+  [ -z "$baseline" ] || echo "baseline: $baseline, built $(date -u -r "$baseline" +%Y-%m-%dT%H:%MZ)."
   echo
-  echo "| run | M records/s from start | from the first message | share of bare (first message) |"
-  echo "|---|---|---|---|"
-} >>"$results"
-
-# Two bare consumers (same settings as regstream's): rd_kafka_consumer_poll
-# per message, and batches of 4096 from the consumer queue; the faster one
-# is the ceiling the shares are taken of.
-bare_rate=0
-bare_rows=()
-for mode in poll batch; do
-  flag=""
-  [ $mode = batch ] && flag=--batch
-  bare=$($build/bench/bench-bare-consume $flag "$B" pm "bare$mode")
-  echo "kafka.sh: bare ($mode): $bare" >&2
-  start_rate=$(echo "$bare" | sed -n 's/.*, \([0-9.]*\) M\/s (.*/\1/p')
-  rate=$(echo "$bare" | sed -n 's/.*(\([0-9.]*\) M\/s from the first message).*/\1/p')
-  bare_rows+=("$mode|$start_rate|$rate")
-  bare_rate=$(awk -v a="$rate" -v b="$bare_rate" 'BEGIN { print (a > b ? a : b) }')
-done
-for row in "${bare_rows[@]}"; do
-  IFS='|' read -r mode start_rate rate <<<"$row"
-  share=$(awk -v a="$rate" -v b="$bare_rate" 'BEGIN { printf "%.0f %%", 100 * a / b }')
-  api="rd_kafka_consumer_poll"
-  [ "$mode" = batch ] && api="rd_kafka_consume_batch_queue"
-  echo "| bare librdkafka consume ($api) | $start_rate | $rate | $share |" >>"$results"
-done
-
-# consume_only BIN LABEL: consume-only rows with 1 and 2 worker threads.
-consume_only() {
-  local bin=$1 label=$2 threads from_start rate share
-  for threads in 1 2; do
-    "$bin" run --brokers "$B" --topic pm --group "$label$threads" --output-topic "out$label$threads" \
-      --dead-letter-topic dlq --threads "$threads" --exit-at-eof 2>"$tmp/run$label$threads.log"
-    read -r from_start rate <<<"$(rate_of "$tmp/run$label$threads.log")"
-    share=$(awk -v a="$rate" -v b="$bare_rate" 'BEGIN { printf "%.0f %%", 100 * a / b }')
-    echo "kafka.sh: $label $threads thread(s): $from_start M/s from start, $rate M/s from the first message ($share of bare)" >&2
-    echo "| $label run, $threads thread(s), consume-only | $from_start | $rate | $share |" >>"$results"
+  echo "load (producer alone): $load"
+  echo
+  echo "| run | M records/s from start (median) | from the first message, median (best) | all input applied, median (best) | share of the ceiling (median, from the first message) |"
+  echo "|---|---|---|---|---|"
+  for row in "${rows[@]}"; do
+    read -r sm _ <<<"$(med_best "${from_start[$row]}")"
+    read -r fm fb <<<"$(med_best "${first[$row]}")"
+    read -r am ab <<<"$(med_best "${applied[$row]}")"
+    share=$(awk -v a="$fm" -v c="$ceiling" 'BEGIN { printf "%.0f %%", 100 * a / c }')
+    echo "| ${label[$row]} | $sm | $(cell "$fm" "$fb") | $(cell "$am" "$ab") | $share |"
   done
-}
-consume_only "$build/regstream" regstream
-if [ -n "$baseline" ]; then consume_only "$baseline" baseline; fi
+  echo
+  best_row=rs1
+  read -r best _ <<<"$(med_best "${first[rs1]}")"
+  read -r m _ <<<"$(med_best "${first[rs2]}")"
+  if awk -v a="$m" -v b="$best" 'BEGIN { exit !(a > b) }'; then best_row=rs2 best=$m; fi
+  read -r java_first _ <<<"$(med_best "${first[java]}")"
+  read -r java_start _ <<<"$(med_best "${from_start[java]}")"
+  read -r best_start _ <<<"$(med_best "${from_start[$best_row]}")"
+  awk -v b="$best" -v bs="$best_start" -v j="$java_first" -v js="$java_start" -v r="${label[$best_row]}" 'BEGIN {
+    printf "regstream'\''s best row (%s, %.2f M/s from the first message, median) is %.2f x the Java\n", r, b, b / j
+    printf "consumer'\''s rate (%.2f M/s, median fetch.nMsg.sec; from start: %.2f x, %.2f against %.2f M/s),\n", j, bs / js, bs, js
+    printf "%.1f x Kafka Streams 4.3.1 with one stream thread (about 0.22 M/s) and %.1f-%.1f x with two (about\n", b / 0.22, b / 0.31, b / 0.28
+    printf "0.28-0.31 M/s): the Kafka Streams figures are the ones SPEC §7 quotes, not measured in this run.\n" }'
+  if [ ${#short_reads[@]} -gt 0 ]; then
+    echo
+    echo "Runs that did not read every message (their rates count what they read):"
+    printf -- '- %s\n' "${short_reads[@]}"
+  fi
+} >"$section"
 
-# Produce while consuming: a fresh topic loaded while regstream reads it.
-deploy/kafka-tool.sh topics --bootstrap-server "$B" --create --topic live --partitions 6 \
-  --replication-factor 1 >/dev/null 2>&1
-$build/regstream run --brokers "$B" --topic live --group live --output-topic outlive \
-  --dead-letter-topic dlq --threads 2 --flush-ms 1000 2>"$tmp/live.log" &
-live=$!
-sleep 1
-start=$(date +%s.%N)
-$build/regstream produce --brokers "$B" --topic live --input "$tmp/in.avro" --partitions 6 --quiet
-for _ in $(seq 600); do
-  done_n=$(sed -n 's/.*regstream: \([0-9.]*\) M messages.*/\1/p' "$tmp/live.log" | tail -1)
-  sleep 0.2
-  [ -n "$done_n" ] && awk -v d="$done_n" -v r="$records" 'BEGIN { exit !(d * 1e6 >= r) }' && break
+# ---- produce while consume, --runs times (about 20 s each)
+
+# live_run RUN: a fresh topic live-rRUN read by regstream run (2 threads,
+# stderr timestamped line by line) while regstream produce loads it; sets
+# t_start, t_produced and t_end ("" when not every record was applied).
+live_run() {
+  local run=$1 topic="live-r$1" log="$tmp/live-r$1.log" fifo="$tmp/live-r$1.fifo" joined=0 i rc=0
+  deploy/kafka-tool.sh topics --bootstrap-server "$B" --create --topic "$topic" --partitions 6 \
+    --replication-factor 1 >"$tmp/$topic-create.log" 2>&1 ||
+    fail_with "$tmp/$topic-create.log" "creating the topic $topic failed"
+  mkfifo "$fifo"
+  (
+    trap - EXIT INT TERM
+    while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done <"$fifo" >"$log"
+  ) &
+  reader_pid=$!
+  "$build/regstream" run --brokers "$B" --topic "$topic" --group "$topic" --output-topic "out$topic" \
+    --dead-letter-topic dlq --threads 2 --progress-ms 50 >/dev/null 2>"$fifo" &
+  live_pid=$!
+  # joined: the group's member holds all 6 partitions (checked for up to 30 s)
+  sleep 2
+  for ((i = 0; i < 15; i++)); do
+    kill -0 "$live_pid" 2>/dev/null || fail_with "$log" "regstream run on $topic stopped before the producer started"
+    if deploy/kafka-tool.sh consumer-groups --bootstrap-server "$B" --describe --group "$topic" --members \
+      2>/dev/null | awk '$NF ~ /^[0-9]+$/ { p += $NF } END { exit !(p == 6) }'; then
+      joined=1
+      break
+    fi
+    sleep 1
+  done
+  [ "$joined" = 1 ] || note "warning: could not see the group $topic holding all 6 partitions; measuring anyway"
+  t_start=$EPOCHREALTIME
+  "$build/regstream" produce --brokers "$B" --topic "$topic" --input "$tmp/in.avro" --partitions 6 --quiet \
+    2>"$tmp/$topic-produce.log" || fail_with "$tmp/$topic-produce.log" "regstream produce into $topic failed"
+  t_produced=$EPOCHREALTIME
+  # the end: the first "<time> regstream: N messages applied, R M/s" with N >= records
+  t_end=""
+  for ((i = 0; i < live_wait * 5; i++)); do
+    t_end=$(awk -v n="$records" '$2 == "regstream:" && $4 == "messages" && $5 == "applied," && $3 + 0 >= n { print $1; exit }' "$log")
+    [ -n "$t_end" ] && break
+    kill -0 "$live_pid" 2>/dev/null || fail_with "$log" "regstream run on $topic stopped before applying every record"
+    sleep 0.2
+  done
+  kill -TERM "$live_pid" 2>/dev/null || true
+  wait "$live_pid" || rc=$?
+  live_pid=""
+  wait "$reader_pid" || true
+  reader_pid=""
+  if [ "$rc" != 0 ]; then
+    note "warning: regstream run on $topic exited with $rc after SIGTERM; the end of its output:"
+    tail -n 5 "$log" | sed 's/^/    /' >&2
+  fi
+  if [ -z "$t_end" ]; then
+    local last
+    last=$(awk '$4 == "messages" && $5 == "applied," { n = $3 } END { print n + 0 }' "$log")
+    note "warning: regstream run applied $last of $records records of $topic in ${live_wait} s after the producer finished"
+    live_missed+=("run $run: $last of $records records applied ${live_wait} s after the producer finished")
+  fi
+}
+
+live_wait=$((records / 50000 + 120)) live_missed=()
+declare -A live=([ps]="" [pr]="" [es]="" [er]="" [lag]="")
+for ((run = 1; run <= runs; run++)); do
+  live_run "$run"
+  read -r ps pr <<<"$(awk -v n="$records" -v s="$t_start" -v p="$t_produced" 'BEGIN { printf "%.2f %.2f\n", p - s, n / (p - s) / 1e6 }')"
+  live[ps]+=" $ps" live[pr]+=" $pr"
+  if [ -n "$t_end" ]; then
+    read -r es er lag <<<"$(awk -v n="$records" -v s="$t_start" -v p="$t_produced" -v e="$t_end" \
+      'BEGIN { printf "%.2f %.2f %.2f\n", e - s, n / (e - s) / 1e6, e - p }')"
+    live[es]+=" $es" live[er]+=" $er" live[lag]+=" $lag"
+  else
+    es=- er=- lag=-
+  fi
+  note "produce while consume, run $run/$runs: producer $ps s ($pr M/s), end to end $es s ($er M/s), the last record applied $lag s after the producer finished"
 done
-kill -TERM $live 2>/dev/null; wait $live || true
-end=$(date +%s.%N)
-consumed=$(sed -n 's/^regstream: \([0-9]*\) messages from.*/\1/p' "$tmp/live.log")
-live_rate=$(awk -v n="$consumed" -v s="$start" -v e="$end" 'BEGIN { printf "%.2f", n / (e - s) / 1e6 }')
-echo "kafka.sh: produce-while-consume: $consumed messages, $live_rate M/s end to end" >&2
-echo "| produce while consume (regstream produce + run, 2 threads), end to end | $live_rate | | |" >>"$results"
-echo "kafka.sh: results appended to $results" >&2
+{
+  echo
+  echo "Produce while consume, $runs runs (a fresh topic each): regstream run --threads 2 --progress-ms 50"
+  echo "reads a 6-partition topic while regstream produce loads the same $records records into it (the"
+  echo "producer, regstream and the broker on the same cores). The end is the first progress line"
+  echo "(every 50-100 ms) that counts every record applied; medians (best)."
+  echo
+  echo "| produce while consume | seconds (median) | M records/s, median (best) |"
+  echo "|---|---|---|"
+  read -r m _ <<<"$(med_best "${live[ps]}")"
+  read -r rm rb <<<"$(med_best "${live[pr]}")"
+  echo "| producer, from its start until it finished | $m | $(cell "$rm" "$rb") |"
+  read -r m _ <<<"$(med_best "${live[es]}")"
+  read -r rm rb <<<"$(med_best "${live[er]}")"
+  echo "| end to end, from the producer's start until the last record was applied | $m | $(cell "$rm" "$rb") |"
+  read -r m b <<<"$(med_best "${live[lag]}")"
+  echo
+  echo "The last record was applied $m s (median; at most $b s) after the producer had finished."
+  if [ ${#live_missed[@]} -gt 0 ]; then
+    echo "Runs in which not every record was applied (left out above):"
+    printf -- '- %s\n' "${live_missed[@]}"
+  fi
+} >>"$section"
+
+cat "$section" >>"$results"
+cat "$section"
+note "results appended to $results"
