@@ -9,11 +9,15 @@
 # consumer group each time; the rows take turns, round after round), reported
 # as median and best:
 #   - bare librdkafka: bench-bare-consume (regstream's consumer settings, does
-#     nothing with the messages) with rd_kafka_consumer_poll, with
-#     rd_kafka_consume_batch_queue, and the latter linked with jemalloc (as
-#     regstream is; only when bench-bare-consume-jemalloc was built). The
-#     fastest bare row (median, from the first message) is the ceiling every
-#     row's share is taken of;
+#     nothing with the messages), one thread on the consumer queue: with
+#     rd_kafka_consumer_poll, with rd_kafka_consume_batch_queue, and the latter
+#     linked with jemalloc (as regstream is; only when
+#     bench-bare-consume-jemalloc was built); and with 2 threads read as
+#     regstream run --threads 2 reads (--batch --threads 2: each partition's
+#     queue forwarded to one of 2 queues, each drained in batches by a thread
+#     of its own; jemalloc when built). The fastest bare row (median, from the
+#     first message), of 1 or 2 threads, is the ceiling every row's share is
+#     taken of;
 #   - the Java consumer: Kafka 4.3.1's ConsumerPerformance (deploy/kafka-tool.sh
 #     consumer-perf), nMsg.sec as "from start" (JVM start-up excluded),
 #     fetch.nMsg.sec (rebalance excluded) as "from the first message": SPEC's
@@ -129,6 +133,11 @@ done < <(git ls-files 2>/dev/null || true)
 [ -z "$after_build" ] || provenance+="; changed after the build (so not in it): $after_build"
 jemalloc_bare=$build/bench/bench-bare-consume-jemalloc
 [ -x "$jemalloc_bare" ] || jemalloc_bare=""
+# the 2-thread bare row: with jemalloc when built, else without
+bare2=${jemalloc_bare:-$build/bench/bench-bare-consume}
+bare_usage=$("$bare2" 2>&1 || true)
+[[ $bare_usage == *--threads* ]] ||
+  die "$bare2 has no --threads (built before it was added): rebuild with cmake --build $build"
 
 if deploy/kafka-local.sh status --port "$port" >/dev/null 2>&1; then
   die "a broker of deploy/kafka-local.sh already runs on port $port (someone else's?): choose another --port"
@@ -186,12 +195,13 @@ fi
 
 rows=(bare-poll bare-batch)
 [ -n "$jemalloc_bare" ] && rows+=(bare-jemalloc)
-rows+=(java rs1 rs2)
+rows+=(bare-2threads java rs1 rs2)
 [ -n "$baseline" ] && rows+=(base1 base2)
 declare -A label=(
   [bare-poll]="bare librdkafka, rd_kafka_consumer_poll"
   [bare-batch]="bare librdkafka, rd_kafka_consume_batch_queue"
   [bare-jemalloc]="bare librdkafka, rd_kafka_consume_batch_queue, jemalloc"
+  [bare-2threads]="bare librdkafka, rd_kafka_consume_batch_queue${jemalloc_bare:+, jemalloc}, 2 threads (per-partition queues forwarded, as regstream)"
   [java]="Java consumer (Kafka 4.3.1 ConsumerPerformance)"
   [rs1]="regstream run, 1 thread, consume-only"
   [rs2]="regstream run, 2 threads, consume-only"
@@ -209,8 +219,12 @@ measure() {
   case $row in
   bare-*)
     local -a cmd=("$build/bench/bench-bare-consume")
-    [ "$row" = bare-jemalloc ] && cmd=("$jemalloc_bare")
+    case $row in
+    bare-jemalloc) cmd=("$jemalloc_bare") ;;
+    bare-2threads) cmd=("$bare2") ;;
+    esac
     [ "$row" = bare-poll ] || cmd+=(--batch)
+    [ "$row" != bare-2threads ] || cmd+=(--threads 2)
     "${cmd[@]}" "$B" pm "$group" >"$log" 2>&1 ||
       fail_with "$log" "${cmd[*]} $B pm $group failed"
     line=$(sed -n 's/^bare: \([0-9]*\) messages in .*, \([0-9.]*\) M\/s (\([0-9.]*\) M\/s from the first message).*/\2 \3 - \1/p' "$log")
@@ -283,10 +297,14 @@ section=$tmp/section.md
   echo "\"from the first message\" until the end (regstream: until its totals are published and"
   echo "acknowledged by the broker; the Java consumer: fetch.nMsg.sec, which leaves out the rebalance);"
   echo "\"all input applied\" is regstream's processing rate without that publishing tail. The bare rows"
-  echo "are librdkafka with regstream's consumer settings doing nothing with the messages; the fastest"
-  echo "bare row's median from the first message is the ceiling (here: ${label[$ceiling_row]},"
-  echo "$ceiling M/s), the jemalloc one being like for like, as regstream is linked with jemalloc. The"
-  echo "Java consumer is Kafka's own, with its default settings. regstream: $build/regstream, $provenance."
+  echo "are librdkafka with regstream's consumer settings doing nothing with the messages: with one"
+  echo "thread on the consumer queue, and with 2 threads reading as regstream run --threads 2 does (each"
+  echo "partition's queue forwarded to the queue of thread partition % 2, drained in batches of 4096),"
+  echo "so that the 2-thread regstream row has a like-for-like transport ceiling too. The fastest bare"
+  echo "row's median from the first message, of 1 or 2 threads, is the ceiling every share is taken of"
+  echo "(here: ${label[$ceiling_row]}, $ceiling M/s); the jemalloc rows are like for like, as regstream"
+  echo "is linked with jemalloc. The Java consumer is Kafka's own, with its default settings."
+  echo "regstream: $build/regstream, $provenance."
   [ -z "$baseline" ] || echo "baseline: $baseline, built $(date -u -r "$baseline" +%Y-%m-%dT%H:%MZ)."
   echo
   echo "load (producer alone): $load"
