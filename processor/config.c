@@ -25,6 +25,14 @@ int config_parse_long(const char *text, long min, long max, long *out) {
   return 0;
 }
 
+int config_option_long(const char *option, const char *unit, const char *text, long min, long max,
+                       long *out, char *err, size_t errlen) {
+  if (config_parse_long(text, min, max, out) == 0)
+    return 0;
+  snprintf(err, errlen, "--%s needs %s from %ld to %ld, got '%s'", option, unit, min, max, text);
+  return -1;
+}
+
 static int parse_double(const char *text, double *out) {
   char *end;
   errno = 0;
@@ -218,18 +226,14 @@ int config_parse_run(config *cfg, int argc, char **argv, char *err, size_t errle
       cfg->exit_at_eof = 1;
       break;
     case OPT_FLUSH_MS:
-      if (config_parse_long(optarg, 10, 3600000, &v) < 0) {
-        snprintf(err, errlen, "--flush-ms needs milliseconds from 10 to 3600000, got '%s'", optarg);
+      if (config_option_long("flush-ms", "milliseconds", optarg, 10, 3600000, &v, err, errlen) < 0)
         return -1;
-      }
       cfg->flush_ms = (int)v;
       break;
     case OPT_PROGRESS_MS:
-      if (config_parse_long(optarg, 10, 3600000, &v) < 0) {
-        snprintf(err, errlen, "--progress-ms needs milliseconds from 10 to 3600000, got '%s'",
-                 optarg);
+      if (config_option_long("progress-ms", "milliseconds", optarg, 10, 3600000, &v, err, errlen) <
+          0)
         return -1;
-      }
       cfg->progress_ms = (int)v;
       break;
     case OPT_SNAPSHOT_DIR:
@@ -262,11 +266,9 @@ int config_parse_run(config *cfg, int argc, char **argv, char *err, size_t errle
       cfg->dead_letter_path = optarg;
       break;
     case OPT_THREADS:
-      if (config_parse_long(optarg, 1, CONFIG_MAX_THREADS, &v) < 0) {
-        snprintf(err, errlen, "--threads needs a number from 1 to %d, got '%s'", CONFIG_MAX_THREADS,
-                 optarg);
+      if (config_option_long("threads", "a number", optarg, 1, CONFIG_MAX_THREADS, &v, err,
+                             errlen) < 0)
         return -1;
-      }
       cfg->threads = (int)v;
       break;
     case OPT_QUIET:

@@ -51,6 +51,11 @@ static inline int config_is_kafka(const config *cfg) {
 
 /* A whole number in [min, max] spelled exactly by text. 0, or -1. */
 int config_parse_long(const char *text, long min, long max, long *out);
+/* config_parse_long for the value of --option, in [min, max] units (e.g.
+ * "milliseconds", "a number"); -1 with "--option needs UNIT from MIN to
+ * MAX, got 'TEXT'" in err. */
+int config_option_long(const char *option, const char *unit, const char *text, long min, long max,
+                       long *out, char *err, size_t errlen);
 
 /* Parse `regstream run ...` (argv[0] is "run"): file mode with --input, Kafka
  * mode with --brokers. 0, or -1 with a reason. */

@@ -43,10 +43,8 @@ int export_parse(export_options *o, int argc, char **argv, char *err, size_t err
       break;
     case OPT_TIMEOUT: {
       long v;
-      if (config_parse_long(optarg, 1, 86400, &v) < 0) {
-        snprintf(err, errlen, "--timeout needs seconds from 1 to 86400, got '%s'", optarg);
+      if (config_option_long("timeout", "seconds", optarg, 1, 86400, &v, err, errlen) < 0)
         return -1;
-      }
       o->timeout_seconds = (int)v;
       break;
     }

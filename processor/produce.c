@@ -75,17 +75,14 @@ int produce_parse(produce_options *o, int argc, char **argv, char *err, size_t e
       }
       break;
     case OPT_PARTITIONS:
-      if (config_parse_long(optarg, 1, 100000, &v) < 0) {
-        snprintf(err, errlen, "--partitions needs a number from 1 to 100000, got '%s'", optarg);
+      if (config_option_long("partitions", "a number", optarg, 1, 100000, &v, err, errlen) < 0)
         return -1;
-      }
       o->partitions = (int)v;
       break;
     case OPT_REPLICATION:
-      if (config_parse_long(optarg, 1, 1000, &v) < 0) {
-        snprintf(err, errlen, "--replication-factor needs a number from 1, got '%s'", optarg);
+      if (config_option_long("replication-factor", "a number", optarg, 1, 1000, &v, err, errlen) <
+          0)
         return -1;
-      }
       o->replication_factor = (int)v;
       break;
     case OPT_FRAMING:
@@ -99,11 +96,8 @@ int produce_parse(produce_options *o, int argc, char **argv, char *err, size_t e
       }
       break;
     case OPT_SCHEMA_ID:
-      if (config_parse_long(optarg, 0, INT32_MAX, &v) < 0) {
-        snprintf(err, errlen, "--schema-id needs a number from 0 to %d, got '%s'", INT32_MAX,
-                 optarg);
+      if (config_option_long("schema-id", "a number", optarg, 0, INT32_MAX, &v, err, errlen) < 0)
         return -1;
-      }
       o->schema_id = v;
       break;
     case 'X':
