@@ -23,7 +23,7 @@
  * that all partials of a row meet in one place; compacted, that topic keeps
  * the latest partial of every (row, input partition). After them goes a
  * progress mark to every partials partition: key "@P", value the input
- * offset of P those partials cover.
+ * offset of P those partials cover and the configuration's fingerprint.
  *
  * Stage 2, merge. A member of group "<group>.merge" on the partials topic
  * keeps the latest partial per (row, input partition), sums them and
@@ -36,13 +36,19 @@
  * up to where they ended (a row half re-read is not a total).
  *
  * --exit-at-eof (reprocessing), with any number of instances: once every
- * partition of an instance is at the end of its log, it takes the ends of
- * all input partitions and waits, still in the group, until its merger has
- * read a progress mark at or past the end of every input partition in every
- * partials partition it holds: then every partial there is final, whichever
- * instance published it. Stage 1 then stops (publishes, flushes), and the
- * merger publishes the last totals. An instance that stops early hands its
- * partitions to the others, which finish them. */
+ * partition of an instance is at the end of its log (or it has none), it
+ * takes the ends of all input partitions and waits, still in the group,
+ * until its merger is settled: in every partials partition it holds, the
+ * last thing read of every input partition P is a mark of this
+ * configuration at or past P's end (a partial read after a mark voids it;
+ * marks are sent again while at the end). The partials held then are those
+ * of the whole input under these rules, so the merger publishes its totals
+ * at once and stage 1 stops. A merger holding no partials partition waits
+ * for one. Between the revoke and the assignment of one rebalance a shard
+ * is kept, so an instance that keeps a partition goes on where it was; one
+ * that gets a partition of an instance that left resumes from that
+ * instance's snapshot, or replays the partition (which cannot change the
+ * totals already settled, only delay the others). */
 #include "stream.h"
 
 #include <errno.h>
@@ -70,7 +76,12 @@ enum {
   OUTPUT_PARTITIONS = 6,
   PREFETCH_DISTANCE = 8,    /* messages between a person's prefetch and its use */
   MERGE_MAX_PARTIALS = 256, /* partitions of the partials topic a merger can hold */
+  MARK_BYTES = 16,          /* a progress mark's value: offset, fingerprint */
 };
+
+/* What a reprocessing instance at the end of its partitions waits for,
+ * when not an input partition. */
+enum { WAITING_NOTHING = -1, WAITING_MERGE = -2, WAITING_PARTIALS = -3 };
 
 static atomic_int stop_requested;
 
@@ -140,6 +151,11 @@ struct stream {
   _Atomic uint64_t revokes;
   uint64_t revoked_at[MAX_PARTITIONS];
   int assigned[MAX_PARTITIONS]; /* poll thread only */
+  int assignment_received;      /* poll thread only */
+  /* Shards revoked (not lost) in the rebalance under way: one assigned to
+   * us again goes on where it was instead of being rebuilt (the eager
+   * protocol revokes every partition on every rebalance). Poll thread. */
+  part_shard *parked[MAX_PARTITIONS];
 
   _Atomic double first_message; /* when the first input message came */
 
@@ -150,7 +166,7 @@ struct stream {
   int input_partitions;
   int64_t input_ends[MAX_PARTITIONS];
   atomic_int ends_known, settled;
-  atomic_int waiting_for;      /* an input partition not yet settled, -1 none */
+  atomic_int waiting_for;      /* an input partition not yet settled, or WAITING_* */
   _Atomic uint64_t marks_read; /* progress marks the merge stage applied */
 
   atomic_int stage1_done;
@@ -315,19 +331,25 @@ static void produce_row(stream *st, const char *topic, int32_t partition, const 
 }
 
 /* A progress mark: key "@P", value the big-endian input offset of P that
- * the partials published before it cover, sent to every partials partition
- * after those partials. A merger that has read a mark of P at or past the
- * end of P's log has read P's final partials in that partition (the
- * producer keeps a partition's order), whichever instance published them. */
-static void publish_mark(stream *st, part_shard *ps) {
+ * the partials published before it cover and the run's configuration
+ * fingerprint (rule options, reader schema), sent to every partials
+ * partition after those partials (the producer keeps a partition's order).
+ * A merger counts a mark of P only if no partial of P came after it (see
+ * merge_apply) and its fingerprint is the merger's own: then the partials
+ * of P it holds are those of P's input up to the mark's offset, under the
+ * same rules. force: send it even if unchanged (at the end of the input,
+ * so that a stale mark of a previous owner cannot stay the last). */
+static void publish_mark(stream *st, part_shard *ps, int force) {
   int64_t covered = ps->next_offset > ps->eof_offset ? ps->next_offset : ps->eof_offset;
-  if (covered < 0 || covered == ps->marked)
+  if (covered < 0 || (covered == ps->marked && !force))
     return;
   char key[16];
   size_t klen = (size_t)snprintf(key, sizeof key, "@%" PRId32, ps->partition);
-  uint8_t value[8];
-  for (int i = 0; i < 8; i++)
+  uint8_t value[MARK_BYTES];
+  for (int i = 0; i < 8; i++) {
     value[i] = (uint8_t)((uint64_t)covered >> (56 - 8 * i));
+    value[8 + i] = (uint8_t)(st->fingerprint >> (56 - 8 * i));
+  }
   for (int q = 0; q < st->partials_partitions; q++)
     produce_row(st, st->cfg->partials_topic, q, key, klen, value, sizeof value);
   ps->marked = covered;
@@ -372,7 +394,9 @@ static void publish_partials(stream *st, part_shard *ps) {
       }
     }
   }
-  publish_mark(st, ps);
+  /* Reprocessing, at the end of the input: the mark again on every flush. */
+  int p = ps->partition;
+  publish_mark(st, ps, st->cfg->exit_at_eof && atomic_load(&st->at_eof[p]));
 }
 
 static void publish_worker_partials(worker *w) {
@@ -554,6 +578,20 @@ static void *worker_main(void *arg) {
 
 /* ---- stage 1: rebalances ---- */
 
+static void part_shard_free(part_shard *ps) {
+  shard_free(&ps->state);
+  rollup_free(&ps->sent);
+  free(ps);
+}
+
+static void parked_free(stream *st) {
+  for (int p = 0; p < MAX_PARTITIONS; p++) {
+    if (st->parked[p])
+      part_shard_free(st->parked[p]);
+    st->parked[p] = NULL;
+  }
+}
+
 /* A new shard for partition p: from its newest valid snapshot when there is
  * one (the snapshot, not the group's committed offset, says where its input
  * resumes), else empty from the beginning of the log. Sets *offset. */
@@ -581,9 +619,7 @@ static part_shard *shard_open(stream *st, int32_t p, int64_t *offset) {
   double took = now_seconds() - started;
   if (loaded < 0) { /* refused: this shard must never run */
     stream_fail(st, err);
-    shard_free(&ps->state);
-    rollup_free(&ps->sent);
-    free(ps);
+    part_shard_free(ps);
     return NULL;
   }
   if (loaded == 1) {
@@ -612,7 +648,13 @@ static void shards_assign(stream *st, rd_kafka_topic_partition_list_t *parts) {
           st->shards[p]->next_offset >= 0 ? st->shards[p]->next_offset : RD_KAFKA_OFFSET_BEGINNING;
       continue;
     }
-    part_shard *ps = shard_open(st, p, &parts->elems[i].offset);
+    part_shard *ps = st->parked[p];
+    if (ps) { /* ours again in the same rebalance: nobody else had it since */
+      st->parked[p] = NULL;
+      parts->elems[i].offset = ps->next_offset >= 0 ? ps->next_offset : RD_KAFKA_OFFSET_BEGINNING;
+    } else {
+      ps = shard_open(st, p, &parts->elems[i].offset);
+    }
     if (!ps)
       continue;
     /* The partition's messages go straight to its worker's queue. */
@@ -627,6 +669,8 @@ static void shards_assign(stream *st, rd_kafka_topic_partition_list_t *parts) {
     atomic_store(&st->at_eof[p], 0);
     st->assigned[p] = 1;
   }
+  parked_free(st); /* the ones that went to other instances */
+  st->assignment_received = 1;
   pthread_rwlock_unlock(&st->shards_lock);
 }
 
@@ -669,9 +713,10 @@ static void shards_revoke(stream *st, const rd_kafka_topic_partition_list_t *par
       continue;
     if (!failed)
       snapshot_now(st, st->shards[p]);
-    shard_free(&st->shards[p]->state);
-    rollup_free(&st->shards[p]->sent);
-    free(st->shards[p]);
+    if (!failed && !lost) /* kept until the assignment that follows */
+      st->parked[p] = st->shards[p];
+    else
+      part_shard_free(st->shards[p]);
     st->shards[p] = NULL;
     st->assigned[p] = 0;
     st->revoked_at[p] = revoke;
@@ -691,16 +736,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
   }
 }
 
+/* Every assigned partition is at its end (none assigned counts, once an
+ * assignment came: an instance without partitions waits with the others). */
 static int all_at_eof(stream *st) {
-  int any = 0;
-  for (int p = 0; p < MAX_PARTITIONS; p++) {
-    if (!st->assigned[p])
-      continue;
-    any = 1;
-    if (!atomic_load(&st->at_eof[p]))
+  for (int p = 0; p < MAX_PARTITIONS; p++)
+    if (st->assigned[p] && !atomic_load(&st->at_eof[p]))
       return 0;
-  }
-  return any;
+  return st->assignment_received;
 }
 
 /* With --exit-at-eof a run must end: after broker trouble,
@@ -751,6 +793,19 @@ static int log_ends(stream *st, const char *topic, const int32_t *parts, int n, 
 /* Takes the ends of the input partitions' logs, once this instance is at
  * the end of its own (--exit-at-eof). */
 static void input_ends_take(stream *st) {
+  /* Partitions may have been added since the start. */
+  char err[300];
+  const rd_kafka_metadata_t *md =
+      kafka_metadata_fetch(st->producer, st->cfg->brokers, 5000, err, sizeof err);
+  const rd_kafka_metadata_topic_t *t = md ? kafka_metadata_topic(md, st->cfg->topic) : NULL;
+  int n = t && !t->err ? t->partition_cnt : 0;
+  if (md)
+    rd_kafka_metadata_destroy(md);
+  if (n <= 0 || n > MAX_PARTITIONS) {
+    stream_trouble(st, "cannot read the input topic's partitions");
+    return;
+  }
+  st->input_partitions = n; /* read by the merge thread after ends_known */
   int32_t parts[MAX_PARTITIONS];
   for (int p = 0; p < st->input_partitions; p++)
     parts[p] = p;
@@ -802,6 +857,11 @@ static void poll_input(stream *st) {
                   "regstream: at the end of its partitions; waiting for input partition %d to "
                   "be processed to its end (offset %" PRId64 ") by the instance holding it\n",
                   p, st->input_ends[p]);
+        else if (p == WAITING_PARTIALS)
+          fprintf(stderr,
+                  "regstream: at the end of its partitions; its merge stage holds no partition "
+                  "of %s (more instances than its %d partitions): waiting for one\n",
+                  st->cfg->partials_topic, st->partials_partitions);
         else
           fprintf(stderr,
                   "regstream: at the end of its partitions; waiting for the merge stage "
@@ -854,6 +914,7 @@ typedef struct merge_state {
    * could be summed from some of its sources only. */
   int have_targets, caught_up;
   int64_t targets[MERGE_MAX_PARTIALS];
+  int foreign_warned; /* a mark of another configuration was reported */
 } merge_state;
 
 static void merge_clear(merge_state *ms) {
@@ -873,11 +934,25 @@ static void merge_clear(merge_state *ms) {
   ms->assigned = ms->have_targets = ms->caught_up = 0;
 }
 
-/* Apply a progress mark (key "@P"); -1 when malformed. */
+/* The mark slot of input partition p in partials partition q, created
+ * (as "none") on first use; NULL when memory is short. */
+static int64_t *merge_mark_slot(merge_state *ms, int32_t q, long p) {
+  int64_t **row = &ms->marks[q];
+  if (!*row) {
+    if (!(*row = malloc(MAX_PARTITIONS * sizeof **row)))
+      return NULL;
+    for (int i = 0; i < MAX_PARTITIONS; i++)
+      (*row)[i] = -1;
+  }
+  return &(*row)[p];
+}
+
+/* Apply a progress mark (key "@P"); -1 when malformed. A mark of another
+ * configuration (a previous run with other rule options) counts as none. */
 static int merge_mark(merge_state *ms, const rd_kafka_message_t *m) {
   char digits[16];
   size_t n = m->key_len - 1;
-  if (n == 0 || n >= sizeof digits || m->len != 8 || m->partition < 0 ||
+  if (n == 0 || n >= sizeof digits || m->len != MARK_BYTES || m->partition < 0 ||
       m->partition >= MERGE_MAX_PARTIALS)
     return -1;
   memcpy(digits, (const char *)m->key + 1, n);
@@ -886,18 +961,26 @@ static int merge_mark(merge_state *ms, const rd_kafka_message_t *m) {
   long p = strtol(digits, &end, 10);
   if (*end || p < 0 || p >= MAX_PARTITIONS)
     return -1;
-  int64_t **row = &ms->marks[m->partition];
-  if (!*row) {
-    if (!(*row = malloc(MAX_PARTITIONS * sizeof **row)))
-      return -1;
-    for (int i = 0; i < MAX_PARTITIONS; i++)
-      (*row)[i] = -1;
-  }
+  int64_t *slot = merge_mark_slot(ms, m->partition, p);
+  if (!slot)
+    return -1;
   const uint8_t *v = m->payload;
-  uint64_t offset = 0;
-  for (int i = 0; i < 8; i++)
+  uint64_t offset = 0, fingerprint = 0;
+  for (int i = 0; i < 8; i++) {
     offset = offset << 8 | v[i];
-  (*row)[p] = (int64_t)offset;
+    fingerprint = fingerprint << 8 | v[8 + i];
+  }
+  if (fingerprint != ms->st->fingerprint) {
+    if (!ms->foreign_warned)
+      fprintf(stderr,
+              "regstream: warning: partials topic %s holds rows of a run with other rule "
+              "options or another reader schema; its totals may mix them in (after changing "
+              "rule options, use a new --output-topic)\n",
+              ms->st->cfg->partials_topic);
+    ms->foreign_warned = 1;
+    offset = (uint64_t)-1;
+  }
+  *slot = (int64_t)offset;
   atomic_fetch_add(&ms->st->marks_read, 1);
   return 0;
 }
@@ -922,8 +1005,15 @@ static int merge_apply(merge_state *ms, const rd_kafka_message_t *m) {
   digits[ndigits] = 0;
   char *end;
   long source = strtol(digits, &end, 10);
-  if (*end || source < 0 || source >= MAX_PARTITIONS)
+  if (*end || source < 0 || source >= MAX_PARTITIONS || m->partition < 0 ||
+      m->partition >= MERGE_MAX_PARTIALS)
     return -1;
+  /* A partial after the last mark of its input partition: that mark no
+   * longer covers what is held (its publisher's next mark will). */
+  int64_t *mark = merge_mark_slot(ms, m->partition, source);
+  if (!mark)
+    return -1;
+  *mark = -1;
   int month = period_to_month(period);
   if (!ms->months[month] && !(ms->months[month] = calloc(ROLLUP_KEYS, sizeof(merge_row))))
     return -1;
@@ -1015,8 +1105,10 @@ static int merge_caught_up(stream *st, merge_state *ms) {
       parts[n++] = q;
   if (!ms->have_targets) {
     int64_t ends[MERGE_MAX_PARTIALS];
-    if (log_ends(st, st->cfg->partials_topic, parts, n, ends) < 0)
-      return 0; /* asked again on the next turn */
+    if (log_ends(st, st->cfg->partials_topic, parts, n, ends) < 0) {
+      stream_trouble(st, "cannot read the ends of the partials topic"); /* asked again */
+      return 0;
+    }
     for (int i = 0; i < n; i++)
       ms->targets[parts[i]] = ends[i];
     ms->have_targets = 1;
@@ -1040,11 +1132,14 @@ static int merge_caught_up(stream *st, merge_state *ms) {
  * the partials; and since marks go to every partials partition, so are the
  * other mergers' once they hold theirs. */
 static int merge_settled(stream *st, merge_state *ms) {
+  atomic_store(&st->waiting_for, WAITING_MERGE);
   if (!atomic_load(&st->ends_known) || !merge_caught_up(st, ms))
     return 0;
+  int held = 0;
   for (int q = 0; q < MERGE_MAX_PARTIALS; q++) {
     if (!ms->owned[q])
       continue;
+    held++;
     for (int p = 0; p < st->input_partitions; p++) {
       if (!ms->marks[q] || ms->marks[q][p] < st->input_ends[p]) {
         atomic_store(&st->waiting_for, p);
@@ -1052,8 +1147,10 @@ static int merge_settled(stream *st, merge_state *ms) {
       }
     }
   }
-  atomic_store(&st->waiting_for, -1);
-  return 1;
+  /* Holding none, it waits for a partition (as other instances leave)
+   * rather than leave first and hand its input partitions over. */
+  atomic_store(&st->waiting_for, held ? WAITING_NOTHING : WAITING_PARTIALS);
+  return held > 0;
 }
 
 static void *merge_main(void *arg) {
@@ -1072,11 +1169,18 @@ static void *merge_main(void *arg) {
     int caught_up = merge_caught_up(st, ms);
     int stage1_done = atomic_load(&st->stage1_done);
     if (st->cfg->exit_at_eof && !atomic_load(&stop_requested)) {
-      /* Reprocessing: stage 1 waits for settled before it stops. */
-      int settled = merge_settled(st, ms);
-      atomic_store(&st->settled, settled);
-      if (stage1_done && settled) {
+      /* Reprocessing: settled, the totals it holds are final: they go out
+       * now, and stage 1 (waiting for this) stops. What is read after it
+       * (another instance replaying a partition it took over) cannot
+       * change them, so nothing more is applied. */
+      if (merge_settled(st, ms)) {
         merge_publish(st, ms);
+        atomic_store(&st->settled, 1);
+        while (!atomic_load(&st->stage1_done) && !atomic_load(&st->failed)) {
+          rd_kafka_message_t *rest = rd_kafka_consumer_poll(st->merger, 50);
+          if (rest)
+            rd_kafka_message_destroy(rest);
+        }
         break;
       }
     } else if (stage1_done) {
@@ -1269,13 +1373,10 @@ static void close_stream(stream *st) {
   }
   if (st->producer)
     rd_kafka_destroy(st->producer);
-  for (int p = 0; p < MAX_PARTITIONS; p++) {
-    if (!st->shards[p])
-      continue;
-    shard_free(&st->shards[p]->state);
-    rollup_free(&st->shards[p]->sent);
-    free(st->shards[p]);
-  }
+  for (int p = 0; p < MAX_PARTITIONS; p++)
+    if (st->shards[p])
+      part_shard_free(st->shards[p]);
+  parked_free(st);
   free(st->workers);
   if (st->plain_plan)
     pm_plan_free(st->plain_plan);
@@ -1312,7 +1413,7 @@ int stream_run(const config *cfg, stream_result *result, char *err, size_t errle
   merge_state *ms = calloc(1, sizeof *ms);
   if (ms)
     ms->st = st;
-  atomic_store(&st->waiting_for, -1);
+  atomic_store(&st->waiting_for, WAITING_MERGE);
   int rc = ms && prepare_framing(st, err, errlen) == 0 ? 0 : -1;
   if (rc == 0 && cfg->snapshot_dir &&
       !(st->snapshots = snapshotter_start(cfg->snapshot_dir, outputs_durable, st))) {
