@@ -214,7 +214,7 @@ med_best() {
   tr ' ' '\n' <<<"$1" | awk '/^[0-9.]+$/' | sort -g | awk '
     { v[++n] = $1 }
     END { m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-          printf "%g %g\n", m, v[n] }'
+          printf "%.6f %.6f\n", m, v[n] }'
 }
 
 java_v=$(java -version 2>&1 | head -n 1)
@@ -224,7 +224,8 @@ java_v=$(java -version 2>&1 | head -n 1)
   echo
   echo "bench/kstreams.sh --persons $persons --months $months --runs $runs (work tree at $rev; regstream"
   echo "from $build, built $(date -u -r "$build/regstream" +%Y-%m-%dT%H:%MZ); the peer bench/peers/kstreams"
-  echo "on $java_v, JVM options '${KSTREAMS_JAVA_OPTS:-}'). Broker and both processors on the same"
+  echo "on $java_v, JVM options '${KSTREAMS_JAVA_OPTS:-}', its defaults: persons store uncached, 10 MB record"
+  echo "cache for the KTable, commit.interval.ms 30000). Broker and both processors on the same"
   echo "$(nproc) cores; load average $load_before before, $load_after after. Every row's CSV (the peer's"
   echo "KTable; regstream's output topic, exported) equals regstream's file-mode CSV byte for byte ($csv_rows rows)."
   echo
