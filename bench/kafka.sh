@@ -62,19 +62,10 @@
 # and the Kafka jars (deploy/kafka-local.sh installs and fetches them).
 set -euo pipefail
 
-note() { printf 'kafka.sh: %s\n' "$*" >&2; }
-die() {
-  printf 'kafka.sh: error: %s\n' "$*" >&2
-  exit 1
-}
-usage() {
-  sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
-  exit 2
-}
-
-here=$PWD
+BENCH_NAME=kafka.sh
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-abspath() { case $1 in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$here/$1" ;; esac }
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 
 persons=1000000 months=12 runs=3 port=19692 baseline="" build=$root/build
 results=$root/bench/results/kafka.md
@@ -166,14 +157,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/regstream-kafka-bench.XXXXXX")
 
-# fail_with LOG WHAT: the end of LOG, then WHAT as the error.
-fail_with() {
-  if [ -s "$1" ]; then
-    note "the end of its output:"
-    tail -n 15 "$1" | sed 's/^/    /' >&2
-  fi
-  die "$2"
-}
 
 broker_up=1 # from here on the trap stops whatever started on the port
 B=$(deploy/kafka-local.sh start --port "$port" --dir "$tmp/kafka" 2>"$tmp/broker-start.log") ||

@@ -43,19 +43,10 @@
 # and Maven (deploy/kafka-local.sh installs them for the broker).
 set -euo pipefail
 
-note() { printf 'kstreams.sh: %s\n' "$*" >&2; }
-die() {
-  printf 'kstreams.sh: error: %s\n' "$*" >&2
-  exit 1
-}
-usage() {
-  sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
-  exit 2
-}
-
-here=$PWD
+BENCH_NAME=kstreams.sh
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-abspath() { case $1 in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$here/$1" ;; esac }
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 
 persons=1000000 months=12 runs=1 port=19940 build=$root/build
 results=$root/bench/results/kstreams.md
@@ -119,14 +110,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/regstream-kstreams-bench.XXXXXX")
 
-# fail_with LOG WHAT: the end of LOG, then WHAT as the error.
-fail_with() {
-  if [ -s "$1" ]; then
-    note "the end of its output:"
-    tail -n 15 "$1" | sed 's/^/    /' >&2
-  fi
-  die "$2"
-}
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 broker_up=1 # from here on the trap stops whatever started on the port
