@@ -1126,11 +1126,11 @@ static int merge_caught_up(stream *st, merge_state *ms) {
   return ms->caught_up = done;
 }
 
-/* --exit-at-eof: 1 when, in every partials partition this merger holds, the
- * progress mark of every input partition has reached the end of that input
- * partition's log. Its totals are then final, whichever instances computed
- * the partials; and since marks go to every partials partition, so are the
- * other mergers' once they hold theirs. */
+/* --exit-at-eof: 1 when this merger holds a partials partition and, in every
+ * one it holds, the last thing read of every input partition is a mark of
+ * this configuration at or past the end of that input partition's log. The
+ * partials it holds are then those of the whole input under these rules,
+ * whichever instances published them, and so are its totals. */
 static int merge_settled(stream *st, merge_state *ms) {
   atomic_store(&st->waiting_for, WAITING_MERGE);
   if (!atomic_load(&st->ends_known) || !merge_caught_up(st, ms))
