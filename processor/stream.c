@@ -879,8 +879,12 @@ static void poll_input(stream *st) {
     }
     if (!st->cfg->quiet && now - last_progress >= st->cfg->progress_ms / 1000.0) {
       uint64_t done = atomic_load(&st->messages);
-      fprintf(stderr, "regstream: %" PRIu64 " messages applied, %.2f M/s\n", done,
-              (double)done / 1e6 / (now - started));
+      if (done || st->assignment_received)
+        fprintf(stderr, "regstream: %" PRIu64 " messages applied, %.2f M/s\n", done,
+                (double)done / 1e6 / (now - started));
+      else
+        fprintf(stderr, "regstream: joining consumer group %s on %s\n", st->cfg->group,
+                st->cfg->topic);
       last_progress = now;
     }
   }
