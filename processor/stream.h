@@ -17,7 +17,7 @@ typedef struct stream_result {
   uint64_t totals;                 /* total rows published */
   double seconds;
   double seconds_from_first; /* from the first input message on (no group join) */
-  double seconds_input;      /* from the first message until all input was applied */
+  double seconds_input;      /* from the first message until all input was applied and settled */
   /* with --snapshot-dir */
   uint64_t snapshots_written, snapshot_bytes;      /* by the writer thread */
   uint64_t snapshot_captures;                      /* interval snapshots captured */
