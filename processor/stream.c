@@ -283,15 +283,14 @@ prefetch_message(const stream *st, const rd_kafka_message_t *m, const decoded *d
     personmap_prefetch(&ps->state.persons, d->hash);
 }
 
-/* Apply message m, decoded as d. */
-static void process_message(stream *st, const rd_kafka_message_t *m, const decoded *d) {
-  if (m->partition < 0 || m->partition >= MAX_PARTITIONS)
-    return;
+/* Apply message m (of a partition below MAX_PARTITIONS), decoded as d. 1
+ * when it was taken (applied or dead-lettered), 0 when not ours to apply. */
+static int process_message(stream *st, const rd_kafka_message_t *m, const decoded *d) {
   part_shard *ps = st->shards[m->partition];
   if (!ps)
-    return; /* a message of a partition revoked meanwhile */
+    return 0; /* a message of a partition revoked meanwhile */
   if (m->offset < ps->next_offset)
-    return; /* fetched before a revoke and applied already (or in the snapshot) */
+    return 0; /* fetched before a revoke and applied already (or in the snapshot) */
   reason why = d->why;
   if (why == REASON_OK) {
     int r = shard_apply(&ps->state, &d->rec, d->hash);
@@ -308,7 +307,7 @@ static void process_message(stream *st, const rd_kafka_message_t *m, const decod
     ps->next_offset = m->offset + 1;
     ps->since_snapshot++; /* rejects too: their dead letters need not be sent again */
   }
-  atomic_fetch_add(&st->messages, 1);
+  return 1;
 }
 
 static uint32_t row_partition(int32_t period, int32_t municipality, visitation v, int partitions) {
@@ -469,8 +468,9 @@ static void snapshot_now(stream *st, part_shard *ps) {
  * message to apply. */
 /* Returns 1 when m was dropped because its partition was revoked while the
  * batch was being taken (the caller re-reads the partition if it is ours
- * again), else 0. */
-static int worker_take(stream *st, rd_kafka_message_t *m, const decoded *d, uint64_t taken_after) {
+ * again), else 0. Counts a message applied or dead-lettered in *applied. */
+static int worker_take(stream *st, rd_kafka_message_t *m, const decoded *d, uint64_t taken_after,
+                       uint64_t *applied) {
   int32_t p = m->partition;
   int known = p >= 0 && p < MAX_PARTITIONS;
   if (known && st->revoked_at[p] > taken_after)
@@ -493,7 +493,7 @@ static int worker_take(stream *st, rd_kafka_message_t *m, const decoded *d, uint
   } else if (known) {
     if (atomic_load_explicit(&st->at_eof[p], memory_order_relaxed))
       atomic_store(&st->at_eof[p], 0);
-    process_message(st, m, d);
+    *applied += (uint64_t)process_message(st, m, d);
   }
   return 0;
 }
@@ -539,16 +539,19 @@ static void *worker_main(void *arg) {
     pthread_rwlock_rdlock(&st->shards_lock);
     int32_t dropped = -1; /* a partition with dropped messages (rare: -2 several) */
     int saw_eof = 0;
+    uint64_t applied = 0; /* added to the shared count once per batch */
     for (ssize_t i = 0; i < n && i < PREFETCH_DISTANCE; i++)
       prefetch_message(st, taken[i], &w->batch[i]);
     for (ssize_t i = 0; i < n; i++) {
       if (i + PREFETCH_DISTANCE < n)
         prefetch_message(st, taken[i + PREFETCH_DISTANCE], &w->batch[i + PREFETCH_DISTANCE]);
       saw_eof |= taken[i]->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
-      if (worker_take(st, taken[i], &w->batch[i], revokes))
+      if (worker_take(st, taken[i], &w->batch[i], revokes, &applied))
         dropped = dropped == -1 || dropped == taken[i]->partition ? taken[i]->partition : -2;
       rd_kafka_message_destroy(taken[i]);
     }
+    if (applied)
+      atomic_fetch_add(&st->messages, applied);
     if (dropped >= 0) {
       worker_refetch(st, dropped);
     } else if (dropped == -2) {
