@@ -5,8 +5,10 @@
 #
 # Set before sourcing: TEST_NAME, BUILD (absolute build dir), ROOT (repo),
 # NEEDED (binaries that must be built). After: PORT, TMP, B (the bootstrap
-# address), RS (build/regstream); ok, bad, finish; a function extra_cleanup,
-# when the test defines one, runs on exit before the broker stops.
+# address), RS (build/regstream); ok, bad, finish; export_equals and
+# converges (a topic's exported rows against a CSV); a function
+# extra_cleanup, when the test defines one, runs on exit before the broker
+# stops.
 
 passed=0
 failed=0
@@ -18,6 +20,23 @@ finish() {
   echo "$TEST_NAME: $passed passed, $failed failed"
   [ "$failed" = 0 ]
   exit
+}
+
+# export_equals NAME TOPIC EXPECTED.csv: 0 when the topic's latest rows,
+# exported to $TMP/NAME.csv, equal EXPECTED.csv.
+export_equals() {
+  timeout 60 "$RS" export --brokers "$B" --topic "$2" --csv "$TMP/$1.csv" >"$TMP/$1.export.log" 2>&1 &&
+    cmp -s "$3" "$TMP/$1.csv"
+}
+# converges SECONDS NAME TOPIC EXPECTED.csv: 0 once export_equals holds,
+# tried every second for SECONDS.
+converges() {
+  local i
+  for ((i = 0; i < $1; i++)); do
+    sleep 1
+    export_equals "$2" "$3" "$4" && return 0
+  done
+  return 1
 }
 
 for tool in java mvn; do

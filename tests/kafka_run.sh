@@ -163,16 +163,7 @@ for i in 1 2; do
     --dead-letter-topic dlq_pair --flush-ms 200 --threads 2 >"$TMP/pair$i.log" 2>&1 &
   pids+=($!)
 done
-converged=0
-for _ in $(seq 60); do
-  sleep 2
-  if timeout 60 "$RS" export --brokers "$B" --topic out_pair --csv "$TMP/pair.csv" >/dev/null 2>&1 &&
-    cmp -s "$TMP/file.csv" "$TMP/pair.csv"; then
-    converged=1
-    break
-  fi
-done
-[ $converged = 1 ] && ok "two instances in one group converge to the file-mode CSV" ||
+converges 120 pair out_pair "$TMP/file.csv" && ok "two instances in one group converge to the file-mode CSV" ||
   bad "two instances did not converge to the file-mode CSV within 120 s"
 kill -TERM "${pids[@]}" 2>/dev/null
 for pid in "${pids[@]}"; do
@@ -216,8 +207,7 @@ elif [ $both = 2 ]; then
 else
   bad "two --exit-at-eof instances: $both of 2 exited 0: $(tail -n 2 "$TMP"/reprocess?.log | tr '\n' ' ')"
 fi
-if timeout 60 "$RS" export --brokers "$B" --topic out_reprocess --csv "$TMP/reprocess.csv" >/dev/null 2>&1 &&
-  cmp -s "$TMP/reprocess_file.csv" "$TMP/reprocess.csv"; then
+if export_equals reprocess out_reprocess "$TMP/reprocess_file.csv"; then
   ok "two --exit-at-eof instances: the output equals file mode once both have exited"
 else
   bad "two --exit-at-eof instances: the output differs from file mode: $(diff "$TMP/reprocess_file.csv" "$TMP/reprocess.csv" 2>&1 | head -3 | tr '\n' ' ')"

@@ -60,11 +60,6 @@ timeout 120 "$RS" produce --brokers "$B" --topic pm --input "${IN[@]}" --partiti
 # its partitions back without waiting for the dead one's session to expire.
 FAST=(-X group.instance.id=kill-test -X session.timeout.ms=6000 -X heartbeat.interval.ms=1000)
 
-# export_equals NAME TOPIC EXPECTED.csv: 0 when the topic's latest rows equal it.
-export_equals() {
-  timeout 60 "$RS" export --brokers "$B" --topic "$2" --csv "$TMP/$1.csv" >"$TMP/$1.export.log" 2>&1 &&
-    cmp -s "$3" "$TMP/$1.csv"
-}
 
 # dlq_distinct TOPIC: distinct (partition, offset) sources among its dead letters.
 dlq_distinct() {
@@ -207,12 +202,7 @@ scale_args=(--brokers "$B" --topic pm2 --group g_scale --output-topic out_scale 
 "$RS" run "${scale_args[@]}" >"$TMP/scale_a.log" 2>&1 &
 a=$!
 pids+=("$a")
-converged=0
-for _ in $(seq 60); do
-  sleep 1
-  if export_equals half out_scale "$TMP/half.csv"; then converged=1; break; fi
-done
-[ $converged = 1 ] && ok "one instance: the first half converges" || bad "one instance: the first half did not converge"
+converges 60 half out_scale "$TMP/half.csv" && ok "one instance: the first half converges" || bad "one instance: the first half did not converge"
 "$RS" run "${scale_args[@]}" >"$TMP/scale_b.log" 2>&1 &
 b=$!
 pids+=("$b")
@@ -225,10 +215,7 @@ wait "$a"
 rc=$?
 [ $rc = 0 ] && ok "instance A stopped cleanly while B runs" || bad "instance A exited $rc"
 converged=0
-for _ in $(seq 90); do
-  sleep 1
-  if export_equals scale out_scale "$TMP/file.csv"; then converged=1; break; fi
-done
+converges 90 scale out_scale "$TMP/file.csv" && converged=1
 took_over=$(($(grep -c 'resumes at offset' "$TMP/scale_b.log") - b_before))
 [ $converged = 1 ] && ok "1 -> 2 -> 1 instances: converges to the file-mode CSV" ||
   bad "1 -> 2 -> 1 instances did not converge: $(diff "$TMP/file.csv" "$TMP/scale.csv" | head -3 | tr '\n' ' ')"
@@ -250,13 +237,8 @@ timeout 60 "$RS" produce --brokers "$B" --topic pm3 --input "${IN[0]}" --partiti
   --snapshot-interval 2s >"$TMP/restart.log" 2>&1 &
 c=$!
 pids+=("$c")
-converged=0
-for _ in $(seq 60); do
-  sleep 1
-  if export_equals restart_half out_restart "$TMP/half.csv"; then converged=1; break; fi
-done
 # Only where the restart falls is at stake here, not how fast: say so, go on.
-[ $converged = 1 ] && echo "info: the first half converged before the broker restart" ||
+converges 60 restart_half out_restart "$TMP/half.csv" && echo "info: the first half converged before the broker restart" ||
   echo "info: the first half had not converged within 60 s before the broker restart: $(tail -3 "$TMP/restart.log" | tr '\n' ' ')"
 "$ROOT/deploy/kafka-local.sh" stop --port "$PORT" --keep >"$TMP/broker-stop.log" 2>&1
 sleep 3
@@ -264,12 +246,7 @@ B2=$(timeout 120 "$ROOT/deploy/kafka-local.sh" start --port "$PORT" --dir "$TMP/
 [ "$B2" = "$B" ] && ok "broker stopped and restarted on the same data" || bad "broker restart failed: $(tail -2 "$TMP/broker-restart.log" | tr '\n' ' ')"
 timeout 120 "$RS" produce --brokers "$B" --topic pm3 --input "${IN[1]}" --quiet ||
   bad "produce (pm3, second half) after the broker restart failed"
-converged=0
-for _ in $(seq 120); do
-  sleep 1
-  if export_equals restart out_restart "$TMP/file.csv"; then converged=1; break; fi
-done
-[ $converged = 1 ] && ok "broker restart mid-run: the running instance took the second half and converges to the file-mode CSV" ||
+converges 120 restart out_restart "$TMP/file.csv" && ok "broker restart mid-run: the running instance took the second half and converges to the file-mode CSV" ||
   bad "broker restart mid-run: did not converge: $(tail -2 "$TMP/restart.log" | tr '\n' ' ')"
 kill -TERM "$c"
 wait "$c"
