@@ -150,8 +150,7 @@ struct stream {
    * (read under the lock, written under the write lock). */
   _Atomic uint64_t revokes;
   uint64_t revoked_at[MAX_PARTITIONS];
-  int assigned[MAX_PARTITIONS]; /* poll thread only */
-  int assignment_received;      /* poll thread only */
+  int assignment_received; /* poll thread only */
   /* Shards revoked (not lost) in the rebalance under way: one assigned to
    * us again goes on where it was instead of being rebuilt (the eager
    * protocol revokes every partition on every rebalance). Poll thread. */
@@ -670,7 +669,6 @@ static void shards_assign(stream *st, rd_kafka_topic_partition_list_t *parts) {
     }
     st->shards[p] = ps;
     atomic_store(&st->at_eof[p], 0);
-    st->assigned[p] = 1;
   }
   parked_free(st); /* the ones that went to other instances */
   st->assignment_received = 1;
@@ -721,7 +719,6 @@ static void shards_revoke(stream *st, const rd_kafka_topic_partition_list_t *par
     else
       part_shard_free(st->shards[p]);
     st->shards[p] = NULL;
-    st->assigned[p] = 0;
     st->revoked_at[p] = revoke;
   }
   pthread_rwlock_unlock(&st->shards_lock);
@@ -739,11 +736,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
   }
 }
 
-/* Every assigned partition is at its end (none assigned counts, once an
- * assignment came: an instance without partitions waits with the others). */
+/* Every assigned partition (a shard: the poll thread alone adds and drops
+ * them) is at its end (none assigned counts, once an assignment came: an
+ * instance without partitions waits with the others). */
 static int all_at_eof(stream *st) {
   for (int p = 0; p < MAX_PARTITIONS; p++)
-    if (st->assigned[p] && !atomic_load(&st->at_eof[p]))
+    if (st->shards[p] && !atomic_load(&st->at_eof[p]))
       return 0;
   return st->assignment_received;
 }
