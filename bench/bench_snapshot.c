@@ -30,8 +30,8 @@
 #include <zstd.h>
 
 #include "core/validate.h"
-#include "shard.h"
-#include "snapshot.h"
+#include "state/shard.h"
+#include "state/snapshot.h"
 
 static double now_s(void) {
   struct timespec ts;

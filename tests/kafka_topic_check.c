@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "avro/ocf.h"
-#include "produce.h"
+#include "tools/produce.h"
 #include "source/framing.h"
 
 typedef struct person {

@@ -20,8 +20,8 @@
 
 #include "avro/ocf.h"
 #include "avro/rollup_codec.h"
-#include "export.h"
-#include "produce.h"
+#include "tools/export.h"
+#include "tools/produce.h"
 
 static rd_kafka_t *mock_rk;
 static rd_kafka_mock_cluster_t *mock;

@@ -17,8 +17,8 @@
 #include "avro/decode.h"
 #include "avro/ocf.h"
 #include "avro/schemas.h"
-#include "config.h"
-#include "replay.h"
+#include "cli/config.h"
+#include "file/replay.h"
 
 static char dir[256];
 

@@ -26,8 +26,8 @@
 
 #include "core/municipality.h"
 #include "core/period.h"
-#include "shard.h"
-#include "snapshot.h"
+#include "state/shard.h"
+#include "state/snapshot.h"
 
 static char dir[256];
 static rules_config rules;

@@ -18,9 +18,9 @@
 
 #include <cmocka.h>
 
-#include "shard.h"
-#include "snapshot.h"
-#include "snapshotter.h"
+#include "state/shard.h"
+#include "state/snapshot.h"
+#include "state/snapshotter.h"
 
 static rules_config rules;
 static char base[256];

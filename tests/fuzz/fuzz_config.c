@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "cli/config.h"
 #include "fuzz_common.h"
 
 enum { MAX_ARGS = 8192 };

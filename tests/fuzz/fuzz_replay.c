@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "cli/config.h"
 #include "fuzz_common.h"
-#include "replay.h"
+#include "file/replay.h"
 
 typedef struct outcome {
   int rc;

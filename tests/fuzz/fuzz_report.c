@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "report.h"
+#include "tools/report.h"
 
 static FILE *devnull;
 

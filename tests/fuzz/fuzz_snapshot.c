@@ -39,7 +39,7 @@
 #include "core/municipality.h"
 #include "core/period.h"
 #include "fuzz_common.h"
-#include "snapshot.h"
+#include "state/snapshot.h"
 
 static rules_config rules;
 

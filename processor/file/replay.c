@@ -42,7 +42,7 @@
  * back to the recorded length, and the walk seeks to the recorded block. A
  * run that completes deletes its file-mode snapshots (a finished replay has
  * nothing to resume; a new run over the same DIR starts afresh). */
-#include "replay.h"
+#include "file/replay.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -58,10 +58,10 @@
 #include "avro/decode.h"
 #include "avro/ocf.h"
 #include "core/fnv.h"
-#include "shard.h"
+#include "state/shard.h"
 #include "sink/csv.h"
 #include "sink/dead_letter.h"
-#include "snapshot.h"
+#include "state/snapshot.h"
 
 enum { SLOT_FREE = 0, SLOT_DECODING = 1, SLOT_READY = 2 };
 enum { APPLY_CHUNK = 256, PREFETCH_DISTANCE = 8 };

@@ -1,7 +1,7 @@
 /* snapshotter.c — the background writer of snapshot images: a bounded queue
  * guarded by one mutex (touched once per snapshot, never per record) and one
  * thread that encodes, compresses and writes. */
-#include "snapshotter.h"
+#include "state/snapshotter.h"
 
 #include <pthread.h>
 #include <stdio.h>

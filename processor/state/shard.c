@@ -1,6 +1,6 @@
 /* shard.c — a worker's persons and counters, and the one call the hot path
  * makes into the rules. */
-#include "shard.h"
+#include "state/shard.h"
 
 #include <string.h>
 

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "produce.h"
+#include "tools/produce.h"
 
 typedef struct export_options {
   const char *brokers;

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "cli/config.h"
 #include "core/validate.h"
 
 typedef struct stream_result {

@@ -1,6 +1,6 @@
 /* produce.c — `regstream produce`: Avro container files onto a Kafka topic,
  * keyed by person_id, plain or Confluent-framed; creates the topic. */
-#include "produce.h"
+#include "tools/produce.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -13,8 +13,8 @@
 
 #include "avro/decode.h"
 #include "avro/ocf.h"
-#include "config.h"
-#include "kafka.h"
+#include "cli/config.h"
+#include "kafka/kafka.h"
 
 /* ---- options ---- */
 

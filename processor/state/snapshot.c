@@ -87,7 +87,7 @@
  * snapshot_image_write. Loading decompresses into one buffer, sizes the map
  * for n persons once and inserts in home-slot order (cache-local). Numbers:
  * bench/results/snapshot.md. */
-#include "snapshot.h"
+#include "state/snapshot.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* export.c — `regstream export`: the output topic's latest row per key, read
  * to the current end of every partition, written as the SPEC §4 CSV. */
-#include "export.h"
+#include "tools/export.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "avro/rollup_codec.h"
-#include "config.h"
+#include "cli/config.h"
 #include "core/municipality.h"
 #include "core/period.h"
 #include "sink/csv.h"

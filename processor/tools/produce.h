@@ -30,7 +30,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "kafka.h"
+#include "kafka/kafka.h"
 #include "source/framing.h"
 
 enum { PRODUCE_MAX_INPUTS = 4096 };

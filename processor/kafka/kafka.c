@@ -1,6 +1,6 @@
 /* kafka.c — librdkafka helpers shared by produce, export and the Kafka mode:
  * configuration items, the reachability check, topics made on demand. */
-#include "kafka.h"
+#include "kafka/kafka.h"
 
 #include <stdio.h>
 #include <string.h>

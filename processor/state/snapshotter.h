@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "snapshot.h"
+#include "state/snapshot.h"
 
 typedef struct snapshotter snapshotter;
 

@@ -1,17 +1,17 @@
 /* demo.c — `regstream demo`: produce -> Kafka-mode run -> export, against a
  * mock Kafka cluster living inside this process (see demo.h). It reuses the
  * three real commands unchanged; only the brokers differ. */
-#include "demo.h"
+#include "tools/demo.h"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "config.h"
-#include "export.h"
-#include "produce.h"
-#include "stream.h"
+#include "cli/config.h"
+#include "tools/export.h"
+#include "tools/produce.h"
+#include "kafka/stream.h"
 
 enum { DEMO_PARTITIONS = 6 };
 

@@ -11,14 +11,14 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "config.h"
-#include "demo.h"
-#include "export.h"
-#include "produce.h"
-#include "replay.h"
-#include "report.h"
-#include "snapshot.h"
-#include "stream.h"
+#include "cli/config.h"
+#include "tools/demo.h"
+#include "tools/export.h"
+#include "tools/produce.h"
+#include "file/replay.h"
+#include "tools/report.h"
+#include "state/snapshot.h"
+#include "kafka/stream.h"
 
 static void usage(FILE *out) {
   fputs("usage:\n"

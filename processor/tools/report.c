@@ -6,7 +6,7 @@
  * durable employment by goal, the aktivitetsparat share of the five named
  * municipalities, and status at the measurement point. Loading is I/O; each
  * measure is a small pure function of the sums. */
-#include "report.h"
+#include "tools/report.h"
 
 #include <errno.h>
 #include <math.h>

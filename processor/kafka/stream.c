@@ -49,7 +49,7 @@
  * that gets a partition of an instance that left resumes from that
  * instance's snapshot, or replays the partition (which cannot change the
  * totals already settled, only delay the others). */
-#include "stream.h"
+#include "kafka/stream.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -63,10 +63,10 @@
 #include <time.h>
 
 #include "avro/rollup_codec.h"
-#include "kafka.h"
-#include "shard.h"
-#include "snapshot.h"
-#include "snapshotter.h"
+#include "kafka/kafka.h"
+#include "state/shard.h"
+#include "state/snapshot.h"
+#include "state/snapshotter.h"
 #include "source/framing.h"
 #include "source/schema_registry.h"
 

@@ -1,6 +1,6 @@
 /* config.c — command-line options into one config struct; every bad option,
  * value or missing argument becomes a one-line error. */
-#include "config.h"
+#include "cli/config.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kafka.h"
+#include "kafka/kafka.h"
 
 #include "avro/schemas.h"
 #include "core/fnv.h"

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "shard.h"
+#include "state/shard.h"
 
 enum {
   SNAPSHOT_FORMAT_VERSION = 1,
