@@ -17,7 +17,7 @@
 #include "avro/decode.h"
 #include "avro/ocf.h"
 #include "avro/schemas.h"
-#include "cli/config.h"
+#include "cli/options.h"
 #include "file/replay.h"
 
 static char dir[256];
@@ -108,13 +108,12 @@ static void write_input(const char *path, ocf_codec codec, int garbage) {
 
 static int run(const char **inputs, int n, int threads, const char *csv, const char *dlq,
                replay_result *res, char *err, size_t errlen) {
-  static config cfg;
+  replay_options cfg;
   memset(&cfg, 0, sizeof cfg);
   rules_config_default(&cfg.rules);
   char rule_err[100];
   assert_int_equal(rules_config_prepare(&cfg.rules, rule_err, sizeof rule_err), 0);
-  for (int i = 0; i < n; i++)
-    cfg.inputs[i] = inputs[i];
+  cfg.inputs = inputs;
   cfg.input_count = n;
   cfg.csv_path = csv;
   cfg.dead_letter_path = dlq;
@@ -221,29 +220,36 @@ static void test_clean_errors(void **unused) {
   assert_non_null(strstr(err, "/nonexistent/dir/dlq.jsonl"));
 }
 
+/* options_parse_run, freeing what an earlier parse into c collected. */
+static int parse_run(run_command *c, int argc, char **argv, char *err, size_t errlen) {
+  options_free(&c->words);
+  return options_parse_run(c, argc, argv, err, errlen);
+}
+
 static void test_config_errors(void **unused) {
   (void)unused;
-  static config cfg;
+  static run_command cfg;
   char err[300];
   char *unknown[] = {"run",   "--input",       "a.avro",  "--csv",
                      "o.csv", "--dead-letter", "d.jsonl", "--bogus"};
-  assert_int_equal(config_parse_run(&cfg, 8, unknown, err, sizeof err), -1);
+  assert_int_equal(parse_run(&cfg, 8, unknown, err, sizeof err), -1);
   assert_non_null(strstr(err, "--bogus"));
   char *threads[] = {"run",           "--input", "a.avro",    "--csv", "o.csv",
                      "--dead-letter", "d.jsonl", "--threads", "0"};
-  assert_int_equal(config_parse_run(&cfg, 9, threads, err, sizeof err), -1);
+  assert_int_equal(parse_run(&cfg, 9, threads, err, sizeof err), -1);
   char *run_months[] = {"run",   "--input",       "a.avro",  "--csv",
                         "o.csv", "--dead-letter", "d.jsonl", "--durable-run-months",
                         "9"};
-  assert_int_equal(config_parse_run(&cfg, 9, run_months, err, sizeof err), -1);
+  assert_int_equal(parse_run(&cfg, 9, run_months, err, sizeof err), -1);
   char *many[] = {"run",   "--input",       "a.avro",  "b.avro",          "c.avro", "--csv",
                   "o.csv", "--dead-letter", "d.jsonl", "--project-start", "201901"};
-  assert_int_equal(config_parse_run(&cfg, 11, many, err, sizeof err), 0);
-  assert_int_equal(cfg.input_count, 3);
-  assert_string_equal(cfg.inputs[2], "c.avro");
-  assert_int_equal(cfg.rules.project_start, 201901);
+  assert_int_equal(parse_run(&cfg, 11, many, err, sizeof err), 0);
+  assert_int_equal(cfg.file.input_count, 3);
+  assert_string_equal(cfg.file.inputs[2], "c.avro");
+  assert_int_equal(cfg.file.rules.project_start, 201901);
   char *no_csv[] = {"run", "--input", "a.avro", "--dead-letter", "d.jsonl"};
-  assert_int_equal(config_parse_run(&cfg, 5, no_csv, err, sizeof err), -1);
+  assert_int_equal(parse_run(&cfg, 5, no_csv, err, sizeof err), -1);
+  options_free(&cfg.words);
 }
 
 int main(void) {

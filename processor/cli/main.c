@@ -5,20 +5,17 @@
  *   regstream produce --brokers B --topic T --input FILE.avro... [options]   (produce.h)
  *   regstream export --brokers B --topic O --csv OUT.csv [options]           (export.h)
  *   regstream snapshot inspect FILE                                           (snapshot.h)
+ *   regstream demo --input FILE.avro... --csv OUT.csv [options]             (demo.h)
  *
+ * Options are parsed by cli/options.c into each subcommand's own struct;
+ * this file runs the subcommand and prints its summary.
  * Exit status: 0 done; 1 the run failed (I/O, memory); 2 bad command line. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 
-#include "cli/config.h"
-#include "tools/demo.h"
-#include "tools/export.h"
-#include "tools/produce.h"
-#include "file/replay.h"
-#include "tools/report.h"
+#include "cli/options.h"
 #include "state/snapshot.h"
-#include "kafka/stream.h"
 
 static void usage(FILE *out) {
   fputs("usage:\n"
@@ -71,22 +68,22 @@ static void print_rejected(const uint64_t rejected[REASON_COUNT]) {
       fprintf(stderr, ", %s %llu", reason_code((reason)r), (unsigned long long)rejected[r]);
 }
 
-static int command_run_kafka(const config *cfg) {
-  char err[512];
-  stream_result res;
-  if (stream_run(cfg, &res, err, sizeof err) < 0) {
+static int command_run_kafka(const kafka_run_options *o) {
+  char err[1024];
+  kafka_run_result res;
+  if (kafka_run(o, &res, err, sizeof err) < 0) {
     fprintf(stderr, "regstream run: %s\n", err);
     return 1;
   }
-  if (!cfg->quiet) {
+  if (!o->quiet) {
     fprintf(stderr,
             "regstream: %llu messages from %s in %.2f s (%.2f M/s), %.2f M/s from the first "
             "message, %d thread(s)\n",
-            (unsigned long long)res.messages, cfg->topic, res.seconds,
+            (unsigned long long)res.messages, o->topic, res.seconds,
             res.seconds > 0 ? (double)res.messages / res.seconds / 1e6 : 0.0,
             res.seconds_from_first > 0 ? (double)res.messages / res.seconds_from_first / 1e6 : 0.0,
-            cfg->threads);
-    if (cfg->exit_at_eof && res.seconds_input > 0)
+            o->threads);
+    if (o->exit_at_eof && res.seconds_input > 0)
       fprintf(stderr,
               "regstream: all input applied %.2f s after the first message (%.2f M/s); "
               "totals published and acknowledged %.2f s later\n",
@@ -94,9 +91,9 @@ static int command_run_kafka(const config *cfg) {
               res.seconds_from_first - res.seconds_input);
     print_rejected(res.rejected);
     fprintf(stderr, "; published %llu partial rows to %s and %llu total rows to %s\n",
-            (unsigned long long)res.partials, cfg->partials_topic, (unsigned long long)res.totals,
-            cfg->output_topic);
-    if (cfg->snapshot_dir)
+            (unsigned long long)res.partials, o->partials_topic, (unsigned long long)res.totals,
+            o->output_topic);
+    if (o->snapshots.dir)
       fprintf(stderr,
               "regstream: snapshots: %llu shard(s) resumed (%.0f ms loading), %llu written "
               "(%.1f MiB), capture pause max %.1f ms, mean %.1f ms\n",
@@ -110,49 +107,56 @@ static int command_run_kafka(const config *cfg) {
   return 0;
 }
 
-static int command_run(int argc, char **argv) {
-  static config cfg;
-  char err[512];
-  if (config_parse_run(&cfg, argc, argv, err, sizeof err) < 0) {
-    fprintf(stderr, "regstream run: %s\n", err);
-    return 2;
-  }
-  if (config_is_kafka(&cfg))
-    return command_run_kafka(&cfg);
+static int command_run_file(const replay_options *o) {
+  char err[1024];
   replay_result res;
-  if (replay_run(&cfg, &res, err, sizeof err) < 0) {
+  if (replay_run(o, &res, err, sizeof err) < 0) {
     fprintf(stderr, "regstream run: %s\n", err);
     return 1;
   }
-  if (!cfg.quiet) {
+  if (!o->quiet) {
     fprintf(stderr,
             "regstream: %llu records from %d file(s) in %.2f s (%.2f M records/s), %d thread(s)\n"
             "regstream: %llu persons, %.1f bytes of state per person, peak RSS %.0f MiB; %llu "
             "corrections\n",
-            (unsigned long long)res.records, cfg.input_count, res.seconds,
-            res.seconds > 0 ? (double)res.records / res.seconds / 1e6 : 0.0, cfg.threads,
+            (unsigned long long)res.records, o->input_count, res.seconds,
+            res.seconds > 0 ? (double)res.records / res.seconds / 1e6 : 0.0, o->threads,
             (unsigned long long)res.persons,
             res.persons ? (double)res.state_bytes / (double)res.persons : 0.0, peak_rss_mib(),
             (unsigned long long)res.corrected);
     print_rejected(res.rejected);
-    fprintf(stderr, "; wrote %s (%zu rows) and %s\n", cfg.csv_path, res.rows, cfg.dead_letter_path);
+    fprintf(stderr, "; wrote %s (%zu rows) and %s\n", o->csv_path, res.rows, o->dead_letter_path);
   }
   return 0;
 }
 
+static int command_run(int argc, char **argv) {
+  run_command c;
+  char err[1024];
+  int rc;
+  if (options_parse_run(&c, argc, argv, err, sizeof err) < 0) {
+    fprintf(stderr, "regstream run: %s\n", err);
+    rc = 2;
+  } else {
+    rc = c.kafka ? command_run_kafka(&c.stream) : command_run_file(&c.file);
+  }
+  options_free(&c.words);
+  return rc;
+}
+
 static int command_report(int argc, char **argv) {
-  static config cfg;
+  report_options o;
   char err[512];
-  if (config_parse_report(&cfg, argc, argv, err, sizeof err) < 0) {
+  if (options_parse_report(&o, argc, argv, err, sizeof err) < 0) {
     fprintf(stderr, "regstream report: %s\n", err);
     return 2;
   }
-  if (report_print(stdout, cfg.csv_path, cfg.report_at, err, sizeof err) < 0) {
+  if (report_print(stdout, o.csv_path, o.at, err, sizeof err) < 0) {
     fprintf(stderr, "regstream report: %s\n", err);
     return 1;
   }
-  if (cfg.report_check) {
-    int off = report_check(cfg.csv_path, cfg.report_at, cfg.report_tolerance, err, sizeof err);
+  if (o.check) {
+    int off = report_check(o.csv_path, o.at, o.tolerance, err, sizeof err);
     if (off < 0) {
       fprintf(stderr, "regstream report: %s\n", err);
       return 1;
@@ -160,34 +164,43 @@ static int command_report(int argc, char **argv) {
     if (off > 0) {
       fprintf(stderr,
               "regstream report: %d measure(s) differ from the report by more than %.1f points\n",
-              off, cfg.report_tolerance);
+              off, o.tolerance);
       return 1;
     }
   }
   return 0;
 }
 
-static int command_produce(int argc, char **argv) {
-  static produce_options opts;
+static int command_demo(int argc, char **argv) {
+  demo_command c;
   char err[1024];
-  if (produce_parse(&opts, argc, argv, err, sizeof err) < 0) {
-    fprintf(stderr, "regstream produce: %s\n", err);
-    return 2;
+  int rc;
+  if (options_parse_demo(&c, argc, argv, err, sizeof err) < 0) {
+    fprintf(stderr, "regstream demo: %s\n", err);
+    rc = 2;
+  } else {
+    rc = demo_run(&c.opt);
   }
+  options_free(&c.words);
+  return rc;
+}
+
+static int run_produce(const produce_options *o) {
+  char err[1024];
   produce_result res;
-  if (produce_run(&opts, &res, err, sizeof err) < 0) {
+  if (produce_run(o, &res, err, sizeof err) < 0) {
     fprintf(stderr, "regstream produce: %s\n", err);
     return 1;
   }
-  if (!opts.quiet)
+  if (!o->quiet)
     fprintf(stderr,
             "regstream produce: %llu records (%.1f MB of values) to %s%s in %.2f s, %.0f "
             "records/s; %llu skipped\n",
-            (unsigned long long)res.records, (double)res.bytes / 1e6, opts.topic,
+            (unsigned long long)res.records, (double)res.bytes / 1e6, o->topic,
             res.created_topic ? " (created)" : "", res.seconds,
             res.seconds > 0 ? (double)res.records / res.seconds : 0.0,
             (unsigned long long)res.skipped);
-  if (res.skipped && !opts.keep_going) {
+  if (res.skipped && !o->keep_going) {
     fprintf(stderr,
             "regstream produce: %llu unreadable record(s) or region(s) skipped (--keep-going "
             "to accept)\n",
@@ -197,25 +210,48 @@ static int command_produce(int argc, char **argv) {
   return 0;
 }
 
-static int command_export(int argc, char **argv) {
-  static export_options opts;
+static int command_produce(int argc, char **argv) {
+  produce_command c;
   char err[1024];
-  if (export_parse(&opts, argc, argv, err, sizeof err) < 0) {
-    fprintf(stderr, "regstream export: %s\n", err);
-    return 2;
+  int rc;
+  if (options_parse_produce(&c, argc, argv, err, sizeof err) < 0) {
+    fprintf(stderr, "regstream produce: %s\n", err);
+    rc = 2;
+  } else {
+    rc = run_produce(&c.opt);
   }
+  options_free(&c.words);
+  return rc;
+}
+
+static int run_export(const export_options *o) {
+  char err[1024];
   export_result res;
-  if (export_run(&opts, &res, err, sizeof err) < 0) {
+  if (export_run(o, &res, err, sizeof err) < 0) {
     fprintf(stderr, "regstream export: %s\n", err);
     return 1;
   }
-  if (!opts.quiet)
+  if (!o->quiet)
     fprintf(stderr,
             "regstream export: %llu messages (%llu tombstones) from %d partition(s) of %s, %zu "
             "keys; wrote %s (%zu rows) in %.2f s\n",
             (unsigned long long)res.messages, (unsigned long long)res.tombstones, res.partitions,
-            opts.topic, res.keys, opts.csv_path, res.rows, res.seconds);
+            o->topic, res.keys, o->csv_path, res.rows, res.seconds);
   return 0;
+}
+
+static int command_export(int argc, char **argv) {
+  export_command c;
+  char err[1024];
+  int rc;
+  if (options_parse_export(&c, argc, argv, err, sizeof err) < 0) {
+    fprintf(stderr, "regstream export: %s\n", err);
+    rc = 2;
+  } else {
+    rc = run_export(&c.opt);
+  }
+  options_free(&c.words);
+  return rc;
 }
 
 /* `regstream snapshot inspect FILE`: 0 valid, 1 invalid, 2 bad command line. */
@@ -242,7 +278,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "run"))
     return command_run(argc - 1, argv + 1);
   if (!strcmp(argv[1], "demo"))
-    return demo_main(argc - 1, argv + 1);
+    return command_demo(argc - 1, argv + 1);
   if (!strcmp(argv[1], "report"))
     return command_report(argc - 1, argv + 1);
   if (!strcmp(argv[1], "produce"))

@@ -62,6 +62,7 @@
 #include "sink/csv.h"
 #include "sink/dead_letter.h"
 #include "state/snapshot.h"
+#include "util/clock.h"
 
 enum { SLOT_FREE = 0, SLOT_DECODING = 1, SLOT_READY = 2 };
 enum { APPLY_CHUNK = 256, PREFETCH_DISTANCE = 8 };
@@ -108,7 +109,7 @@ typedef struct input {
 } input;
 
 typedef struct replay {
-  const config *cfg;
+  const replay_options *cfg;
   unsigned workers;
   input *inputs;
   int input_count;
@@ -171,11 +172,6 @@ static void fail(replay *rp, const char *fmt, const char *what) {
   pthread_mutex_unlock(&rp->lock);
 }
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void wake_all(replay *rp) {
   pthread_mutex_lock(&rp->lock);
@@ -187,12 +183,12 @@ static void wake_all(replay *rp) {
 static void reject(replay *rp, const block_slot *s, reason why, int64_t record, int64_t count,
                    const uint8_t *bytes, size_t len, const char *detail) {
   const input *in = &rp->inputs[s->file_index];
-  dead_letter_source src = {ocf_path(in->reader),
-                            s->file_index,
-                            record,
-                            count,
-                            count == 1 ? -1 : (int64_t)s->raw.index,
-                            count == 1 ? -1 : (int64_t)s->raw.file_offset};
+  dead_letter_source src = {.file = ocf_path(in->reader),
+                            .file_index = s->file_index,
+                            .record = record,
+                            .record_count = count,
+                            .block = count == 1 ? -1 : (int64_t)s->raw.index,
+                            .offset = count == 1 ? -1 : (int64_t)s->raw.file_offset};
   if (dead_letter_write(rp->dead, why, &src, bytes, len, detail) < 0)
     fail(rp, "%s", "cannot write the dead-letter output; stopping so that nothing is lost");
 }
@@ -318,7 +314,7 @@ static int cut_due(replay *rp) {
     return 0;
   if (atomic_load(&rp->cut_wanted))
     return 1;
-  return rp->cfg->snapshot_records && atomic_load(&rp->records_seen) >= rp->next_cut_records;
+  return rp->cfg->snapshots.records && atomic_load(&rp->records_seen) >= rp->next_cut_records;
 }
 
 /* Under lock: stop the walk before block next_sequence; the workers meet
@@ -326,7 +322,7 @@ static int cut_due(replay *rp) {
 static void start_cut(replay *rp) {
   rp->cut_file = rp->walk_file;
   rp->cut_position = ocf_tell(rp->inputs[rp->walk_file].reader);
-  rp->cut_started = now_seconds();
+  rp->cut_started = clock_seconds();
   atomic_store(&rp->cut_wanted, 0);
   atomic_store(&rp->cut_at, rp->next_sequence);
   atomic_fetch_add(&rp->generation, 1);
@@ -403,7 +399,7 @@ static void take_cut(replay *rp, unsigned w) {
   pthread_mutex_lock(&rp->lock);
   uint64_t epoch = rp->cut_epoch;
   if (++rp->cut_arrived == rp->workers) {
-    rp->cut_quiet = now_seconds();
+    rp->cut_quiet = clock_seconds();
     fill_cut_meta(rp);
     rp->cut_meta_ready = 1;
     pthread_cond_broadcast(&rp->changed);
@@ -421,7 +417,7 @@ static void take_cut(replay *rp, unsigned w) {
   pthread_mutex_lock(&rp->lock);
   rp->cut_images[w] = img;
   if (++rp->cut_captured == rp->workers) {
-    double now = now_seconds();
+    double now = clock_seconds();
     double pause = now - rp->cut_started, capture = now - rp->cut_quiet;
     rp->cuts++;
     rp->pause_sum += pause;
@@ -433,7 +429,7 @@ static void take_cut(replay *rp, unsigned w) {
       rp->capture_max = capture;
     rp->last_cut_sequence = rp->next_sequence;
     rp->last_cut_time = now;
-    rp->next_cut_records = (uint64_t)rp->cut_meta.position + rp->cfg->snapshot_records;
+    rp->next_cut_records = (uint64_t)rp->cut_meta.position + rp->cfg->snapshots.records;
     rp->cut_arrived = rp->cut_captured = 0;
     rp->cut_meta_ready = 0;
     rp->cut_epoch++;
@@ -498,7 +494,7 @@ static void *worker_main(void *arg) {
 }
 
 static int open_inputs(replay *rp, char *err, size_t errlen) {
-  const config *cfg = rp->cfg;
+  const replay_options *cfg = rp->cfg;
   rp->inputs = calloc((size_t)cfg->input_count, sizeof *rp->inputs);
   if (!rp->inputs) {
     snprintf(err, errlen, "out of memory");
@@ -581,13 +577,13 @@ static int parse_snapshot_name(const char *name, unsigned *k, unsigned *n, uint6
     if (*p < '0' || *p > '9')
       return -1;
     v[i] = 0;
-    while (*p >= '0' && *p <= '9' && v[i] <= CONFIG_MAX_THREADS)
+    while (*p >= '0' && *p <= '9' && v[i] <= REPLAY_MAX_THREADS)
       v[i] = v[i] * 10 + (unsigned long)(*p++ - '0');
     if (i == 0 && strncmp(p, "of", 2) != 0)
       return -1;
     p += i == 0 ? 2 : 0;
   }
-  if (v[1] < 1 || v[1] > CONFIG_MAX_THREADS || v[0] >= v[1] || *p++ != '.')
+  if (v[1] < 1 || v[1] > REPLAY_MAX_THREADS || v[0] >= v[1] || *p++ != '.')
     return -1;
   uint64_t pos = 0;
   for (int i = 0; i < 20; i++, p++) {
@@ -640,7 +636,7 @@ static void remove_snapshots(const char *dir, unsigned keep_threads, uint64_t be
 /* The watcher: write the images of the last cut, the dead-letter file
  * synced first (the snapshots name its length). */
 static void write_cut(replay *rp, int64_t position) {
-  double t0 = now_seconds();
+  double t0 = clock_seconds();
   char err[400] = "";
   int ok = 1;
   size_t total = 0;
@@ -672,7 +668,7 @@ static void write_cut(replay *rp, int64_t position) {
   pthread_mutex_lock(&rp->lock);
   rp->cuts_written += (uint64_t)ok;
   rp->snapshot_bytes += total;
-  rp->write_seconds += now_seconds() - t0;
+  rp->write_seconds += clock_seconds() - t0;
   pthread_mutex_unlock(&rp->lock);
 }
 
@@ -923,7 +919,7 @@ static void print_progress(replay *rp, double started, uint64_t resumed_at) {
   uint64_t cuts = rp->cuts;
   double pause = rp->last_pause;
   pthread_mutex_unlock(&rp->lock);
-  double now = now_seconds();
+  double now = clock_seconds();
   char snaps[128] = "";
   if (rp->snapshot_dir && cuts)
     snprintf(snaps, sizeof snaps, "; %llu snapshot(s), last pause %.1f ms",
@@ -948,9 +944,9 @@ static void watch_workers(replay *rp, worker *workers, unsigned running, double 
       rp->writer_busy = 0;
       continue;
     }
-    double now = now_seconds();
-    if (rp->snapshot_dir && rp->cfg->snapshot_seconds > 0 &&
-        now - rp->last_cut_time >= rp->cfg->snapshot_seconds)
+    double now = clock_seconds();
+    if (rp->snapshot_dir && rp->cfg->snapshots.seconds > 0 &&
+        now - rp->last_cut_time >= rp->cfg->snapshots.seconds)
       atomic_store(&rp->cut_wanted, 1);
     if (!rp->cfg->quiet && now - last_print >= rp->cfg->progress_ms / 1000.0) {
       pthread_mutex_unlock(&rp->lock);
@@ -976,7 +972,7 @@ static void watch_workers(replay *rp, worker *workers, unsigned running, double 
     write_cut(rp, rp->cut_meta.position);
 }
 
-int replay_run(const config *cfg, replay_result *result, char *err, size_t errlen) {
+int replay_run(const replay_options *cfg, replay_result *result, char *err, size_t errlen) {
   replay rp = {0};
   rp.cfg = cfg;
   rp.workers = (unsigned)cfg->threads;
@@ -987,7 +983,7 @@ int replay_run(const config *cfg, replay_result *result, char *err, size_t errle
   pthread_cond_init(&rp.changed, NULL);
   pthread_cond_init(&rp.watch, NULL);
   memset(result, 0, sizeof *result);
-  double started = now_seconds();
+  double started = clock_seconds();
 
   int rc = open_inputs(&rp, err, errlen);
   if (rc == 0) {
@@ -1004,20 +1000,20 @@ int replay_run(const config *cfg, replay_result *result, char *err, size_t errle
       snprintf(err, errlen, "out of memory");
       rc = -1;
     }
-  if (rc == 0 && cfg->snapshot_dir) {
-    rp.snapshot_dir = cfg->snapshot_dir;
-    rp.fingerprint = config_fingerprint(cfg);
+  if (rc == 0 && cfg->snapshots.dir) {
+    rp.snapshot_dir = cfg->snapshots.dir;
+    rp.fingerprint = snapshot_fingerprint(&cfg->rules);
     rp.inputs_hash = hash_inputs(&rp);
     rp.dead_path_hash = fnv1a64(FNV1A64_INIT, cfg->dead_letter_path, strlen(cfg->dead_letter_path));
     rp.last_cut_time = started;
     snapshot_meta meta;
-    double load_started = now_seconds();
+    double load_started = clock_seconds();
     unsigned threads = 0;
     int found = find_cut(&rp, &meta, &threads, err, errlen);
-    rp.load_seconds = now_seconds() - load_started;
+    rp.load_seconds = clock_seconds() - load_started;
     if (found < 0 || (found == 1 && resume_from(&rp, &meta, threads, err, errlen) < 0))
       rc = -1;
-    rp.next_cut_records = atomic_load(&rp.records_seen) + cfg->snapshot_records;
+    rp.next_cut_records = atomic_load(&rp.records_seen) + cfg->snapshots.records;
   }
   if (rc == 0 && !rp.dead) {
     rp.dead = dead_letter_open_file(cfg->dead_letter_path, err, errlen);
@@ -1065,7 +1061,7 @@ int replay_run(const config *cfg, replay_result *result, char *err, size_t errle
   rc = csv_write_rollup(cfg->csv_path, &totals, &result->rows, err, errlen);
   rollup_free(&totals);
   result->records = atomic_load(&rp.records_seen);
-  result->seconds = now_seconds() - started;
+  result->seconds = clock_seconds() - started;
   if (rc == 0 && rp.snapshot_dir) {
     /* The CSV and the dead letters are complete and synced: nothing to resume. */
     remove_snapshots(rp.snapshot_dir, 0, 0);

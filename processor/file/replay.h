@@ -7,8 +7,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cli/config.h"
+#include "core/rules.h"
 #include "core/validate.h"
+#include "state/snapshot.h"
+
+/* What a file-mode run is asked to do (filled by cli/options.c or a test). */
+typedef struct replay_options {
+  const char *const *inputs; /* container files, in input order */
+  int input_count;
+  const char *csv_path;
+  const char *dead_letter_path;
+  int threads;     /* workers, 1 to REPLAY_MAX_THREADS */
+  int quiet;       /* no progress lines */
+  int progress_ms; /* between progress lines (the command line's default: 2000) */
+  rules_config rules; /* prepared (rules_config_prepare) */
+  snapshot_policy snapshots; /* off when snapshots.dir is NULL */
+} replay_options;
+
+enum { REPLAY_MAX_THREADS = 64 };
 
 typedef struct replay_result {
   uint64_t records;                /* records read, rejected ones included */
@@ -20,8 +36,8 @@ typedef struct replay_result {
   double seconds;
 } replay_result;
 
-/* Run the replay described by cfg. 0 when all input was processed (rejected
+/* Run the replay described by o. 0 when all input was processed (rejected
  * records included), or -1 with a one-line reason. */
-int replay_run(const config *cfg, replay_result *result, char *err, size_t errlen);
+int replay_run(const replay_options *o, replay_result *result, char *err, size_t errlen);
 
 #endif

@@ -104,8 +104,12 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "avro/schemas.h"
+#include "core/fnv.h"
 #include "core/municipality.h"
 #include "core/period.h"
+#include "util/clock.h"
+#include "util/fs.h"
 
 /* ------------------------------------------------------------------ format constants */
 
@@ -207,18 +211,6 @@ static const char *errno_text(int e, char *buf, size_t len) {
   return strerror_r(e, buf, len);
 }
 
-static int64_t now_unix_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Shard ids are file name prefixes: [A-Za-z0-9._-]+, not starting with '.'. */
 static int shard_id_valid(const char *id) {
   size_t len = strnlen(id, SNAPSHOT_SHARD_ID_MAX);
@@ -231,6 +223,19 @@ static int shard_id_valid(const char *id) {
       return 0;
   }
   return 1;
+}
+
+/* ------------------------------------------------------------------ fingerprint */
+
+uint64_t snapshot_fingerprint(const rules_config *r) {
+  char text[256];
+  /* Only what changes the state a record leaves behind: the rule options
+   * (as given, before derivation) and the reader schema. */
+  int n = snprintf(text, sizeof text, "rules/1 full=%.17g window=%d run=%d start=%d end=%d|",
+                   r->full_time_weekly_hours, r->durable_window_months, r->durable_run_months,
+                   (int)r->project_start, (int)r->project_end);
+  uint64_t h = fnv1a64(FNV1A64_INIT, text, (size_t)n);
+  return fnv1a64(h, pm_reader_schema_json, strlen(pm_reader_schema_json));
 }
 
 /* ------------------------------------------------------------------ capture */
@@ -252,7 +257,7 @@ snapshot_image *snapshot_capture(const shard *s, const snapshot_meta *meta) {
   img->meta.applied = s->applied;
   img->meta.corrected = s->corrected;
   img->meta.late = s->late;
-  img->meta.written_unix_ms = now_unix_ms();
+  img->meta.written_unix_ms = clock_unix_ms();
 
   /* One spare slot: the branch-free loop below stores every slot and only
    * advances past occupied ones, so the last store may land at [count]. */
@@ -687,62 +692,6 @@ static read_kind header_get(const unsigned char *p, size_t size, header *h, char
 
 /* ------------------------------------------------------------------ writing */
 
-static int write_all(int fd, const void *data, size_t len) {
-  const unsigned char *p = data;
-  while (len) {
-    ssize_t w = write(fd, p, len);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      return -1;
-    }
-    p += w;
-    len -= (size_t)w;
-  }
-  return 0;
-}
-
-/* mkdir -p: every missing component of dir. 0, or -1 with errno. */
-static int make_dirs(const char *dir) {
-  char path[PATH_MAX];
-  size_t len = strlen(dir);
-  if (len == 0 || len >= sizeof path) {
-    errno = len ? ENAMETOOLONG : ENOENT;
-    return -1;
-  }
-  memcpy(path, dir, len + 1);
-  for (size_t i = 1; i <= len; i++) {
-    if (path[i] != '/' && path[i] != '\0')
-      continue;
-    char c = path[i];
-    path[i] = '\0';
-    if (mkdir(path, 0777) < 0 && errno != EEXIST) {
-      path[i] = c;
-      return -1;
-    }
-    path[i] = c;
-  }
-  struct stat st;
-  if (stat(dir, &st) < 0)
-    return -1;
-  if (!S_ISDIR(st.st_mode)) {
-    errno = ENOTDIR;
-    return -1;
-  }
-  return 0;
-}
-
-static int fsync_dir(const char *dir) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return -1;
-  int rc = fsync(fd);
-  int e = errno;
-  close(fd);
-  errno = e;
-  return rc;
-}
-
 /* A name "<id>.<20 digits>.snap" (kind 1) or ".<id>.<20 digits>.snap.tmp.<x>"
  * (kind 2) of shard id: its position, else -1. */
 static int64_t name_position(const char *name, const char *id, size_t id_len, int *kind) {
@@ -908,7 +857,7 @@ static int compress_to(int fd, const payload *pl, uint32_t *crc, uint64_t *writt
         goto done;
       }
       if (ob.pos) {
-        if (write_all(fd, out, ob.pos) < 0) {
+        if (fs_write_all(fd, out, ob.pos) < 0) {
           set_err(err, errlen, "write: %s", errno_text(errno, eb, sizeof eb));
           goto done;
         }
@@ -952,7 +901,7 @@ int snapshot_image_write(const snapshot_image *img, const char *dir, size_t *byt
     set_err(err, errlen, "snapshot of %s: directory path too long", m->shard_id);
     return -1;
   }
-  if (make_dirs(dir) < 0) {
+  if (fs_mkdirs(dir, 0777) < 0) {
     set_err(err, errlen, "snapshot directory %s: %s", dir, errno_text(errno, eb, sizeof eb));
     return -1;
   }
@@ -985,7 +934,7 @@ int snapshot_image_write(const snapshot_image *img, const char *dir, size_t *byt
   uint32_t payload_crc = (uint32_t)crc32_z(0L, Z_NULL, 0);
   uint64_t compressed = 0;
   memset(hdr, 0, sizeof hdr);
-  if (write_all(fd, hdr, h.header_bytes) < 0) {
+  if (fs_write_all(fd, hdr, h.header_bytes) < 0) {
     set_err(why, sizeof why, "write: %s", errno_text(errno, eb, sizeof eb));
     goto fail;
   }
@@ -998,7 +947,7 @@ int snapshot_image_write(const snapshot_image *img, const char *dir, size_t *byt
       (uint32_t)crc32_combine(crc_of(hdr, h.header_bytes), payload_crc, (z_off_t)compressed);
   unsigned char trailer[4];
   put32(trailer, file_crc);
-  if (write_all(fd, trailer, 4) < 0 ||
+  if (fs_write_all(fd, trailer, 4) < 0 ||
       pwrite(fd, hdr, h.header_bytes, 0) != (ssize_t)h.header_bytes) {
     set_err(why, sizeof why, "write: %s", errno_text(errno, eb, sizeof eb));
     goto fail;
@@ -1017,7 +966,7 @@ int snapshot_image_write(const snapshot_image *img, const char *dir, size_t *byt
     set_err(why, sizeof why, "rename to %s: %s", final, errno_text(errno, eb, sizeof eb));
     goto fail;
   }
-  if (fsync_dir(dir) < 0) {
+  if (fs_fsync_dir(dir) < 0) {
     /* The file is complete and in place; only its durability is in doubt. */
     set_err(err, errlen, "snapshot %s: fsync of the directory: %s", final,
             errno_text(errno, eb, sizeof eb));
@@ -1539,9 +1488,9 @@ int snapshot_inspect(const char *path, FILE *out, char *err, size_t errlen) {
   read_info info;
   char why[384];
   unsigned char *raw = NULL;
-  double t0 = now_seconds();
+  double t0 = clock_seconds();
   read_kind kind = read_snapshot(path, NULL, NULL, NULL, &info, &raw, why, sizeof why);
-  double secs = now_seconds() - t0;
+  double secs = clock_seconds() - t0;
   const header *h = &info.h;
   const snapshot_meta *m = &h->meta;
   if (info.file_read)

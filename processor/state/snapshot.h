@@ -25,9 +25,23 @@ enum {
   SNAPSHOT_EXTRA = 16,
 };
 
+/* Where and how often a run snapshots its shards (SPEC §6): every records
+ * records, or (records 0) every seconds seconds. dir NULL: no snapshots. */
+typedef struct snapshot_policy {
+  const char *dir;
+  uint64_t records;
+  double seconds;
+} snapshot_policy;
+
+enum { SNAPSHOT_DEFAULT_SECONDS = 60 };
+
+/* What a snapshot must agree with to be loaded: the rule options (as given)
+ * and the reader schema, hashed. */
+uint64_t snapshot_fingerprint(const rules_config *rules);
+
 typedef struct snapshot_meta {
   uint32_t version;     /* SNAPSHOT_FORMAT_VERSION (set by the writer) */
-  uint64_t fingerprint; /* config_fingerprint() of the run that wrote it */
+  uint64_t fingerprint; /* snapshot_fingerprint() of the run that wrote it */
   /* "kafka.<topic>.<partition>" or "file.<k>of<n>": letters, digits, '.',
    * '_' and '-' only (it is a file name prefix). */
   char shard_id[SNAPSHOT_SHARD_ID_MAX];

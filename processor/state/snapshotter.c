@@ -2,6 +2,7 @@
  * guarded by one mutex (touched once per snapshot, never per record) and one
  * thread that encodes, compresses and writes. */
 #include "state/snapshotter.h"
+#include "util/clock.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -27,11 +28,6 @@ struct snapshotter {
   snapshotter_stats stats;
 };
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void *writer_main(void *arg) {
   snapshotter *sn = arg;
@@ -50,10 +46,10 @@ static void *writer_main(void *arg) {
 
     char err[512];
     size_t bytes = 0;
-    double started = now_seconds();
+    double started = clock_seconds();
     int gated = sn->gate && sn->gate(sn->gate_ctx) < 0;
     int rc = gated ? 0 : snapshot_image_write(img, sn->dir, &bytes, err, sizeof err);
-    double took = now_seconds() - started;
+    double took = clock_seconds() - started;
 
     pthread_mutex_lock(&sn->lock);
     sn->writing = NULL; /* freed under the lock: snapshotter_forget reads it */

@@ -7,8 +7,19 @@
 #ifndef REGSTREAM_DEMO_H
 #define REGSTREAM_DEMO_H
 
+#include "core/rules.h"
+
 /* `regstream demo --input FILE.avro... --csv OUT.csv [--threads N] [rule
- * options]`: exit status as main's. */
-int demo_main(int argc, char **argv);
+ * options]` */
+typedef struct demo_options {
+  const char *const *inputs;
+  int input_count;
+  const char *csv_path;
+  int threads;
+  rules_config rules; /* prepared */
+} demo_options;
+
+/* Exit status as main's: 0 done, 1 a step failed (said on stderr). */
+int demo_run(const demo_options *o);
 
 #endif

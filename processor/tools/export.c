@@ -3,7 +3,6 @@
 #include "tools/export.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,66 +10,11 @@
 #include <time.h>
 
 #include "avro/rollup_codec.h"
-#include "cli/config.h"
 #include "core/municipality.h"
 #include "core/period.h"
 #include "sink/csv.h"
+#include "util/clock.h"
 
-enum { OPT_BROKERS = 256, OPT_TOPIC, OPT_CSV, OPT_TIMEOUT, OPT_QUIET };
-
-int export_parse(export_options *o, int argc, char **argv, char *err, size_t errlen) {
-  static const struct option options[] = {{"brokers", required_argument, NULL, OPT_BROKERS},
-                                          {"topic", required_argument, NULL, OPT_TOPIC},
-                                          {"csv", required_argument, NULL, OPT_CSV},
-                                          {"timeout", required_argument, NULL, OPT_TIMEOUT},
-                                          {"quiet", no_argument, NULL, OPT_QUIET},
-                                          {NULL, 0, NULL, 0}};
-  memset(o, 0, sizeof *o);
-  o->timeout_seconds = 30;
-  optind = 0; /* 0, not 1: also resets getopt's position inside a cluster like -xyz */
-  opterr = 0;
-  int opt;
-  while ((opt = getopt_long(argc, argv, "+X:", options, NULL)) != -1) {
-    switch (opt) {
-    case OPT_BROKERS:
-      o->brokers = optarg;
-      break;
-    case OPT_TOPIC:
-      o->topic = optarg;
-      break;
-    case OPT_CSV:
-      o->csv_path = optarg;
-      break;
-    case OPT_TIMEOUT: {
-      long v;
-      if (config_option_long("timeout", "seconds", optarg, 1, 86400, &v, err, errlen) < 0)
-        return -1;
-      o->timeout_seconds = (int)v;
-      break;
-    }
-    case 'X':
-      if (kafka_conf_add(o->conf, &o->conf_count, optarg, err, errlen) < 0)
-        return -1;
-      break;
-    case OPT_QUIET:
-      o->quiet = 1;
-      break;
-    default:
-      snprintf(err, errlen, "unknown or incomplete option '%s' (see 'regstream help')",
-               argv[optind - 1]);
-      return -1;
-    }
-  }
-  if (optind < argc) {
-    snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
-    return -1;
-  }
-  if (!o->brokers || !o->topic || !o->csv_path) {
-    snprintf(err, errlen, "export needs --brokers HOST:PORT, --topic NAME and --csv OUT.csv");
-    return -1;
-  }
-  return 0;
-}
 
 /* The latest value per key: per month a block of ROLLUP_KEYS slots. */
 typedef struct slot {
@@ -87,11 +31,6 @@ static void table_free(table *t) {
     free(t->months[m]);
 }
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Applies one message. 0, or -1 with a reason naming partition and offset. */
 static int table_apply(table *t, const rd_kafka_message_t *m, export_result *res, char *err,
@@ -176,7 +115,7 @@ int export_run(const export_options *o, export_result *res, char *err, size_t er
   int *done = NULL;
   rollup totals;
   rollup_init(&totals);
-  double started = now_seconds();
+  double started = clock_seconds();
   if (!t) {
     snprintf(err, errlen, "out of memory");
     return -1;
@@ -240,18 +179,18 @@ int export_run(const export_options *o, export_result *res, char *err, size_t er
       goto done;
     }
   }
-  double last_progress = now_seconds();
+  double last_progress = clock_seconds();
   while (remaining > 0) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
     if (!m) {
-      if (now_seconds() - last_progress > o->timeout_seconds) {
+      if (clock_seconds() - last_progress > o->timeout_seconds) {
         snprintf(err, errlen, "no progress reading %s for %d s (%d partition(s) not at their end)",
                  o->topic, o->timeout_seconds, remaining);
         goto done;
       }
       continue;
     }
-    last_progress = now_seconds();
+    last_progress = clock_seconds();
     int p = m->partition;
     int failed = 0;
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -278,7 +217,7 @@ int export_run(const export_options *o, export_result *res, char *err, size_t er
     goto done;
   if (csv_write_rollup(o->csv_path, &totals, &res->rows, err, errlen) < 0)
     goto done;
-  res->seconds = now_seconds() - started;
+  res->seconds = clock_seconds() - started;
   rc = 0;
 done:
   if (rk) {

@@ -24,7 +24,7 @@ typedef struct export_options {
   const char *brokers;
   const char *topic;
   const char *csv_path;
-  const char *conf[KAFKA_MAX_CONF];
+  const char *const *conf; /* "key=value" from -X, applied last */
   int conf_count;
   int timeout_seconds; /* no progress for this long fails the export; default 30 */
   int quiet;
@@ -39,7 +39,6 @@ typedef struct export_result {
   double seconds;
 } export_result;
 
-int export_parse(export_options *o, int argc, char **argv, char *err, size_t errlen);
 int export_run(const export_options *o, export_result *res, char *err, size_t errlen);
 
 #endif

@@ -3,7 +3,6 @@
 #include "tools/produce.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -13,131 +12,8 @@
 
 #include "avro/decode.h"
 #include "avro/ocf.h"
-#include "cli/config.h"
-#include "kafka/kafka.h"
+#include "util/clock.h"
 
-/* ---- options ---- */
-
-enum {
-  OPT_BROKERS = 256,
-  OPT_TOPIC,
-  OPT_INPUT,
-  OPT_PARTITIONS,
-  OPT_REPLICATION,
-  OPT_FRAMING,
-  OPT_SCHEMA_ID,
-  OPT_KEEP_GOING,
-  OPT_QUIET,
-};
-
-int produce_parse(produce_options *o, int argc, char **argv, char *err, size_t errlen) {
-  static const struct option options[] = {
-      {"brokers", required_argument, NULL, OPT_BROKERS},
-      {"topic", required_argument, NULL, OPT_TOPIC},
-      {"input", required_argument, NULL, OPT_INPUT},
-      {"partitions", required_argument, NULL, OPT_PARTITIONS},
-      {"replication-factor", required_argument, NULL, OPT_REPLICATION},
-      {"framing", required_argument, NULL, OPT_FRAMING},
-      {"schema-id", required_argument, NULL, OPT_SCHEMA_ID},
-      {"keep-going", no_argument, NULL, OPT_KEEP_GOING},
-      {"quiet", no_argument, NULL, OPT_QUIET},
-      {NULL, 0, NULL, 0}};
-  memset(o, 0, sizeof *o);
-  o->partitions = 6;
-  o->replication_factor = 1;
-  o->framing = FRAMING_PLAIN;
-  o->schema_id = -1;
-  optind = 0; /* 0, not 1: also resets getopt's position inside a cluster like -xyz */
-  opterr = 0;
-  int opt;
-  long v;
-  while ((opt = getopt_long(argc, argv, "+X:", options, NULL)) != -1) {
-    switch (opt) {
-    case OPT_BROKERS:
-      o->brokers = optarg;
-      break;
-    case OPT_TOPIC:
-      o->topic = optarg;
-      break;
-    case OPT_INPUT:
-      /* --input takes one or more files: its argument and the following
-       * words up to the next option. */
-      if (strncmp(argv[optind - 1], "--input=", 8) != 0)
-        optind--;
-      else
-        o->inputs[o->input_count++] = optarg;
-      while (optind < argc && argv[optind][0] != '-') {
-        if (o->input_count == PRODUCE_MAX_INPUTS) {
-          snprintf(err, errlen, "too many input files (at most %d)", PRODUCE_MAX_INPUTS);
-          return -1;
-        }
-        o->inputs[o->input_count++] = argv[optind++];
-      }
-      break;
-    case OPT_PARTITIONS:
-      if (config_option_long("partitions", "a number", optarg, 1, 100000, &v, err, errlen) < 0)
-        return -1;
-      o->partitions = (int)v;
-      break;
-    case OPT_REPLICATION:
-      if (config_option_long("replication-factor", "a number", optarg, 1, 1000, &v, err, errlen) <
-          0)
-        return -1;
-      o->replication_factor = (int)v;
-      break;
-    case OPT_FRAMING:
-      if (!strcmp(optarg, "plain"))
-        o->framing = FRAMING_PLAIN;
-      else if (!strcmp(optarg, "confluent"))
-        o->framing = FRAMING_CONFLUENT;
-      else {
-        snprintf(err, errlen, "--framing is plain or confluent, got '%s'", optarg);
-        return -1;
-      }
-      break;
-    case OPT_SCHEMA_ID:
-      if (config_option_long("schema-id", "a number", optarg, 0, INT32_MAX, &v, err, errlen) < 0)
-        return -1;
-      o->schema_id = v;
-      break;
-    case 'X':
-      if (kafka_conf_add(o->conf, &o->conf_count, optarg, err, errlen) < 0)
-        return -1;
-      break;
-    case OPT_KEEP_GOING:
-      o->keep_going = 1;
-      break;
-    case OPT_QUIET:
-      o->quiet = 1;
-      break;
-    default:
-      snprintf(err, errlen, "unknown or incomplete option '%s' (see 'regstream help')",
-               argv[optind - 1]);
-      return -1;
-    }
-  }
-  if (optind < argc) {
-    snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
-    return -1;
-  }
-  if (!o->brokers || !o->topic) {
-    snprintf(err, errlen, "produce needs --brokers HOST:PORT and --topic NAME");
-    return -1;
-  }
-  if (o->input_count == 0) {
-    snprintf(err, errlen, "produce needs --input FILE.avro [FILE.avro ...]");
-    return -1;
-  }
-  if (o->framing == FRAMING_CONFLUENT && o->schema_id < 0) {
-    snprintf(err, errlen, "--framing confluent needs --schema-id ID");
-    return -1;
-  }
-  if (o->framing == FRAMING_PLAIN && o->schema_id >= 0) {
-    snprintf(err, errlen, "--schema-id goes with --framing confluent");
-    return -1;
-  }
-  return 0;
-}
 
 /* ---- producing ---- */
 
@@ -158,11 +34,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
   }
 }
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int ensure_topic(rd_kafka_t *rk, const produce_options *o, int *created, char *err,
                         size_t errlen) {
@@ -232,7 +103,7 @@ static int produce_one(producer *p, const uint8_t *datum, size_t len, int64_t pe
   p->res->bytes += vlen;
   if ((++p->queued & 0x3fff) == 0) {
     rd_kafka_poll(p->rk, 0);
-    double now = now_seconds();
+    double now = clock_seconds();
     if (now >= p->next_progress) {
       p->next_progress = now + 5;
       if (!p->o->quiet)
@@ -383,7 +254,7 @@ int produce_run(const produce_options *o, produce_result *res, char *err, size_t
   }
   p.rk = rk;
   p.rkt = rkt;
-  p.started = now_seconds();
+  p.started = clock_seconds();
   p.next_progress = p.started + 5;
   for (int f = 0; f < o->input_count; f++)
     if (produce_file(&p, readers[f], plan, err, errlen) < 0)
@@ -394,7 +265,7 @@ int produce_run(const produce_options *o, produce_result *res, char *err, size_t
     if (fatal_error_check(rk, err, errlen))
       goto done;
   }
-  res->seconds = now_seconds() - p.started;
+  res->seconds = clock_seconds() - p.started;
   res->records = dr.delivered;
   if (dr.failed) {
     snprintf(err, errlen, "%" PRIu64 " of %" PRIu64 " records were not delivered to %s: %s",

@@ -30,21 +30,19 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "kafka/kafka.h"
+#include "kafka/client.h"
 #include "source/framing.h"
-
-enum { PRODUCE_MAX_INPUTS = 4096 };
 
 typedef struct produce_options {
   const char *brokers;
   const char *topic;
-  const char *inputs[PRODUCE_MAX_INPUTS];
+  const char *const *inputs;
   int input_count;
   int partitions;         /* for a topic that does not exist; default 6 */
   int replication_factor; /* default 1 */
   framing_mode framing;
   int64_t schema_id;                /* FRAMING_CONFLUENT; -1 when not given */
-  const char *conf[KAFKA_MAX_CONF]; /* "key=value" from -X, applied last */
+  const char *const *conf; /* "key=value" from -X, applied last */
   int conf_count;
   int keep_going;
   int quiet;
@@ -58,9 +56,6 @@ typedef struct produce_result {
   int created_topic;
 } produce_result;
 
-/* Parse `regstream produce ...` (argv[0] is "produce"). 0, or -1 with a
- * one-line reason. */
-int produce_parse(produce_options *o, int argc, char **argv, char *err, size_t errlen);
 /* 0 when every readable record was produced and acknowledged (skips are
  * counted in res); -1 with a one-line reason (missing file, unreachable
  * broker, topic creation or delivery failure). */

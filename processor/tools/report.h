@@ -10,6 +10,15 @@
 /* The report's measurement point: end of February 2023. */
 enum { REPORT_DEFAULT_AT = 202302 };
 
+/* `regstream report --csv ROLLUP.csv [--at YYYYMM] [--check [--tolerance
+ * POINTS]]` */
+typedef struct report_options {
+  const char *csv_path;
+  int at;           /* yyyymm */
+  int check;        /* exit non-zero when a measure is off by more than tolerance */
+  double tolerance; /* percentage points */
+} report_options;
+
 /* Prints the measures at at_period as an aligned table (measure, regstream,
  * report, difference in percentage points). 0, or -1 with a one-line reason
  * in err (missing file, bad header, malformed row, no rows for the period). */

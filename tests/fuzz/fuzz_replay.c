@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/config.h"
+#include "file/replay.h"
 #include "fuzz_common.h"
 #include "file/replay.h"
 
@@ -24,7 +24,8 @@ typedef struct outcome {
   size_t csv_len;
 } outcome;
 
-static config cfg;
+static replay_options cfg;
+static const char *inputs[2];
 
 static void run(const char *input, unsigned control, int threads, outcome *o) {
   char csv[300], dlq[300];
@@ -40,8 +41,8 @@ static void run(const char *input, unsigned control, int threads, outcome *o) {
   }
   char rule_err[200];
   FUZZ_CHECK(rules_config_prepare(&cfg.rules, rule_err, sizeof rule_err) == 0, rule_err);
-  cfg.inputs[0] = input;
-  cfg.inputs[1] = input;
+  inputs[0] = inputs[1] = input;
+  cfg.inputs = inputs;
   cfg.input_count = control & 16 ? 2 : 1;
   cfg.csv_path = fuzz_scratch_path("out.csv", csv, sizeof csv);
   cfg.dead_letter_path = fuzz_scratch_path("dead.jsonl", dlq, sizeof dlq);

@@ -1,8 +1,8 @@
-/* kafka.h — the small librdkafka helpers every Kafka client of the program
+/* client.h — the small librdkafka helpers every Kafka client of the program
  * shares (produce, export, the Kafka mode of run): configuration from
  * "key=value" items, a reachability check, and topics made on demand. */
-#ifndef REGSTREAM_KAFKA_H
-#define REGSTREAM_KAFKA_H
+#ifndef REGSTREAM_KAFKA_CLIENT_H
+#define REGSTREAM_KAFKA_CLIENT_H
 
 #include <stddef.h>
 

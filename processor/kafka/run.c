@@ -1,0 +1,453 @@
+/* run.c — Kafka mode: the same rules core fed from a topic, rollups out as
+ * upserts, in two stages of one program.
+ *
+ * Stage 1, shards. A member of consumer group --group on --topic. Every
+ * assigned input partition is one state shard (its persons and counters),
+ * owned by worker (partition % threads): the partition's librdkafka queue is
+ * forwarded to the worker's queue, which the worker consumes in batches;
+ * the poll thread only serves rebalances and errors. Workers decode
+ * (framing.c), validate, apply the rules and dead-letter rejects, with no
+ * lock per message. A newly assigned partition starts from its newest valid
+ * snapshot in --snapshot-dir and resumes at the offset recorded in it (the snapshot, not the
+ * group's committed offset, is the truth), or without one from the beginning of its log:
+ * correctness never depends on who held it before. Snapshots are taken every --snapshot-interval
+ * (records or seconds) by capturing the shard on its worker (a copy: the only pause) and writing it
+ * on the snapshotter thread, and synchronously when the partition is revoked or the instance stops,
+ * before the partition is handed over. After a crash the messages past the snapshot's offset are
+ * applied again: the same states and rows come out, while their dead letters are published again
+ * (the dead-letter topic is at-least-once; its source headers identify duplicates). The group's
+ * committed offsets (auto-committed as workers take messages) are for lag monitoring only. Every
+ * --flush-ms each worker publishes the rows its shards changed as partial
+ * rows on the partials topic: key "PERIOD,MUNICIPALITY,VISITATION@P" (P the
+ * input partition), the partials partition chosen from the row key alone so
+ * that all partials of a row meet in one place; compacted, that topic keeps
+ * the latest partial of every (row, input partition). After them goes a
+ * progress mark to every partials partition: key "@P", value the input
+ * offset of P those partials cover and the configuration's fingerprint.
+ *
+ * Stage 2, merge. A member of group "<group>.merge" on the partials topic
+ * keeps the latest partial per (row, input partition), sums them and
+ * publishes changed totals on --output-topic, keyed
+ * "PERIOD,MUNICIPALITY,VISITATION", each message the full row. Re-reading a
+ * partial or re-publishing a total never changes a number, so restarts and
+ * rebalances are safe; with any number of instances each row's total has one
+ * owner (the merge member holding its partials partition). After a change
+ * of assignment a merger publishes nothing until it has read its partitions
+ * up to where they ended (a row half re-read is not a total).
+ *
+ * --exit-at-eof (reprocessing), with any number of instances: once every
+ * partition of an instance is at the end of its log (or it has none), it
+ * takes the ends of all input partitions and waits, still in the group,
+ * until its merger is settled: in every partials partition it holds, the
+ * last thing read of every input partition P is a mark of this
+ * configuration at or past P's end (a partial read after a mark voids it;
+ * marks are sent again while at the end). The partials held then are those
+ * of the whole input under these rules, so the merger publishes its totals
+ * at once and stage 1 stops. A merger holding no partials partition waits
+ * for one. Between the revoke and the assignment of one rebalance a shard
+ * is kept, so an instance that keeps a partition goes on where it was; one
+ * that gets a partition of an instance that left resumes from that
+ * instance's snapshot, or replays the partition (which cannot change the
+ * totals already settled, only delay the others). */
+
+#include "kafka/run.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "avro/schemas.h"
+#include "kafka/client.h"
+#include "kafka/mode.h"
+#include "sink/dead_letter_kafka.h"
+#include "util/clock.h"
+
+atomic_int kafka_stop_requested;
+
+static void on_signal(int sig) {
+  (void)sig;
+  atomic_store(&kafka_stop_requested, 1);
+}
+
+void kafka_fail(kafka_mode *km, const char *why) {
+  latch_set(&km->failure, why);
+}
+
+/* A consumer error other than a missing topic (broker down, transport):
+ * librdkafka retries by itself; say so every TROUBLE_REPORT_SECONDS, and
+ * remember since when there has been trouble without progress. */
+void kafka_trouble(kafka_mode *km, const char *what) {
+  double now = clock_seconds();
+  trouble *t = &km->trouble;
+  pthread_mutex_lock(&t->lock);
+  if (t->since == 0)
+    t->since = now;
+  snprintf(t->what, sizeof t->what, "%s", what);
+  if (now - t->reported >= TROUBLE_REPORT_SECONDS) {
+    fprintf(stderr,
+            "regstream: Kafka: %s; retrying (check that the brokers at %s are up and "
+            "reachable)\n",
+            what, km->opt->brokers);
+    t->reported = now;
+  }
+  pthread_mutex_unlock(&t->lock);
+}
+
+int kafka_flush_timeout_ms(kafka_mode *km, int normal) {
+  return kafka_failed(km) ? 5000 : normal;
+}
+
+/* A snapshot says "everything before my offset is done", dead letters
+ * included: they must be in the broker before it is written, or a crash
+ * after it would lose them (the records are not read again). Flushes the
+ * producer; 0 when everything produced so far was delivered. The snapshot
+ * writer's gate, on its thread. */
+static int outputs_durable(void *opaque) {
+  kafka_mode *km = opaque;
+  if (rd_kafka_flush(km->clients.producer, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    fprintf(stderr, "regstream: warning: a snapshot was skipped: the dead letters and rows before "
+                    "it were not acknowledged within 60 s\n");
+    return -1;
+  }
+  return kafka_failed(km) ? -1 : 0; /* a delivery failed: stopping */
+}
+
+/* ---- the poll thread ---- */
+
+/* With --exit-at-eof a run must end: after broker trouble,
+ * TROUBLE_GIVE_UP_SECONDS without a message applied fail it. */
+static void trouble_check(kafka_mode *km, double now) {
+  trouble *t = &km->trouble;
+  /* Progress: messages applied, or (waiting for other instances) marks read. */
+  uint64_t messages = atomic_load(&km->stats.messages) + atomic_load(&km->stats.marks_read);
+  if (t->progress_at == 0 || messages != t->progress_messages) {
+    t->progress_at = now;
+    t->progress_messages = messages;
+  }
+  /* librdkafka raises a lost broker once, then retries quietly: so the
+   * test is "trouble was seen, and nothing was applied for so long" (with
+   * a healthy broker a reprocessing run either applies or reaches its end). */
+  pthread_mutex_lock(&t->lock);
+  int give_up =
+      km->opt->exit_at_eof && t->since != 0 && now - t->progress_at >= TROUBLE_GIVE_UP_SECONDS;
+  char why[600];
+  if (give_up)
+    snprintf(why, sizeof why,
+             "no progress for %d s with --exit-at-eof: %s (snapshots and published rows are "
+             "kept; rerun once the brokers at %s are reachable)",
+             TROUBLE_GIVE_UP_SECONDS, t->what, km->opt->brokers);
+  pthread_mutex_unlock(&t->lock);
+  if (give_up)
+    kafka_fail(km, why);
+}
+
+/* Takes the ends of the input partitions' logs for the settle check, once
+ * this instance is at the end of its own (--exit-at-eof). */
+static void input_ends_take(kafka_mode *km) {
+  /* Partitions may have been added since the start. */
+  char err[300];
+  const rd_kafka_metadata_t *md =
+      kafka_metadata_fetch(km->clients.producer, km->opt->brokers, 5000, err, sizeof err);
+  const rd_kafka_metadata_topic_t *t = md ? kafka_metadata_topic(md, km->opt->topic) : NULL;
+  int n = t && !t->err ? t->partition_cnt : 0;
+  if (md)
+    rd_kafka_metadata_destroy(md);
+  if (n <= 0 || n > MAX_PARTITIONS) {
+    kafka_trouble(km, "cannot read the input topic's partitions");
+    return;
+  }
+  int32_t parts[MAX_PARTITIONS];
+  int64_t ends[MAX_PARTITIONS];
+  for (int p = 0; p < n; p++)
+    parts[p] = p;
+  if (client_log_ends(km, km->opt->topic, parts, n, ends) < 0) {
+    kafka_trouble(km, "cannot read the ends of the input partitions");
+    return;
+  }
+  settle_set_ends(&km->settle, n, ends);
+}
+
+/* At the end of its partitions, waiting for the merge stage: say what for. */
+static void print_waiting(kafka_mode *km) {
+  const kafka_run_options *o = km->opt;
+  int p = settle_waiting_for(&km->settle);
+  if (p >= 0)
+    fprintf(stderr,
+            "regstream: at the end of its partitions; waiting for input partition %d to "
+            "be processed to its end (offset %" PRId64 ") by the instance holding it\n",
+            p, km->settle.input_ends[p]);
+  else if (p == SETTLE_WAITING_PARTIALS)
+    fprintf(stderr,
+            "regstream: at the end of its partitions; its merge stage holds no partition "
+            "of %s (more instances than its %d partitions): waiting for one\n",
+            o->partials_topic, km->clients.partials_partitions);
+  else
+    fprintf(stderr,
+            "regstream: at the end of its partitions; waiting for the merge stage "
+            "to read the partials topic %s\n",
+            o->partials_topic);
+}
+
+/* The poll thread: serves rebalances and consumer errors (the messages go
+ * to the workers' queues) until stopped or, with --exit-at-eof, until the
+ * merge stage is settled. */
+static void poll_input(kafka_mode *km) {
+  const kafka_run_options *o = km->opt;
+  double last_progress = clock_seconds(), started = last_progress, last_wait_note = started;
+  while (!atomic_load(&kafka_stop_requested) && !kafka_failed(km)) {
+    rd_kafka_message_t *m =
+        rd_kafka_consumer_poll(km->clients.consumer, o->progress_ms < 100 ? o->progress_ms : 100);
+    if (m) {
+      if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+          m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+        char why[300];
+        snprintf(why, sizeof why, "input topic %s: %s", o->topic, rd_kafka_message_errstr(m));
+        kafka_fail(km, why);
+      } else if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        kafka_trouble(km, rd_kafka_message_errstr(m));
+      } else if (!m->err) {
+        /* Every assigned partition's queue is forwarded to a worker before
+         * it is assigned: a message here would be applied out of order. */
+        kafka_fail(km, "internal error: a message bypassed its partition's worker queue");
+      }
+      rd_kafka_message_destroy(m);
+    }
+    rd_kafka_poll(km->clients.producer, 0); /* delivery reports */
+    double now = clock_seconds();
+    if (o->exit_at_eof && rebalance_all_at_eof(km)) {
+      /* This instance's partitions are done; the run is when the merge
+       * stage has every input partition's partials up to its end. Until
+       * then it stays in the group, to take over partitions of an instance
+       * that stops. */
+      if (!settle_ends_known(&km->settle)) {
+        input_ends_take(km);
+      } else if (settle_done(&km->settle)) {
+        break;
+      } else if (!o->quiet && now - last_wait_note >= 10) {
+        print_waiting(km);
+        last_wait_note = now;
+      }
+    }
+    trouble_check(km, now);
+    char werr[512];
+    if (km->snapshots && snapshotter_check(km->snapshots, werr, sizeof werr) < 0) {
+      char why[700]; /* a full disk must not go unnoticed until the next revoke */
+      snprintf(why, sizeof why, "cannot write a snapshot: %s", werr);
+      kafka_fail(km, why);
+    }
+    if (!o->quiet && now - last_progress >= o->progress_ms / 1000.0) {
+      uint64_t done = atomic_load(&km->stats.messages);
+      if (done || km->table.assignment_received)
+        fprintf(stderr, "regstream: %" PRIu64 " messages applied, %.2f M/s\n", done,
+                (double)done / 1e6 / (now - started));
+      else
+        fprintf(stderr, "regstream: joining consumer group %s on %s\n", o->group, o->topic);
+      last_progress = now;
+    }
+  }
+}
+
+/* ---- set-up and teardown ---- */
+
+static int prepare_framing(kafka_mode *km, char *err, size_t errlen) {
+  const kafka_run_options *o = km->opt;
+  if (o->schema_registry || o->schema_dir) {
+    km->schemas = o->schema_registry
+                      ? schema_source_open_registry(o->schema_registry, NULL, err, errlen)
+                      : schema_source_open_dir(o->schema_dir, NULL, err, errlen);
+    km->frame = (framing){FRAMING_CONFLUENT, NULL, km->schemas};
+    return km->schemas ? 0 : -1;
+  }
+  km->plain_plan = o->schema_file ? framing_plan_from_file(o->schema_file, err, errlen)
+                                  : pm_plan_from_json(pm_reader_schema_json,
+                                                      strlen(pm_reader_schema_json), err, errlen);
+  km->frame = (framing){FRAMING_PLAIN, km->plain_plan, NULL};
+  return km->plain_plan ? 0 : -1;
+}
+
+static kafka_mode *mode_new(const kafka_run_options *o) {
+  kafka_mode *km = calloc(1, sizeof *km);
+  if (!km)
+    return NULL;
+  km->opt = o;
+  km->fingerprint = snapshot_fingerprint(&o->rules);
+  km->workers_n = (unsigned)o->threads;
+  pthread_rwlockattr_t lock_attr;
+  pthread_rwlockattr_init(&lock_attr);
+  pthread_rwlockattr_setkind_np(&lock_attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&km->table.lock, &lock_attr);
+  pthread_rwlockattr_destroy(&lock_attr);
+  latch_init(&km->failure);
+  pthread_mutex_init(&km->trouble.lock, NULL);
+  pthread_mutex_init(&km->stats.lock, NULL);
+  settle_init(&km->settle);
+  return km;
+}
+
+static void mode_free(kafka_mode *km) {
+  /* The workers' queues hold the consumer: they go first, or its
+   * rd_kafka_destroy waits for them forever. */
+  for (unsigned i = 0; km->workers && i < km->workers_n; i++)
+    if (km->workers[i].queue)
+      rd_kafka_queue_destroy(km->workers[i].queue);
+  if (km->clients.consumer)
+    rd_kafka_destroy(km->clients.consumer);
+  if (km->clients.merger)
+    rd_kafka_destroy(km->clients.merger);
+  merge_free(km->merge);
+  char ignored[8];
+  dead_letter_close(km->dead, ignored, sizeof ignored);
+  if (km->clients.producer)
+    rd_kafka_destroy(km->clients.producer);
+  for (int p = 0; p < MAX_PARTITIONS; p++)
+    if (km->table.shards[p])
+      part_shard_free(km->table.shards[p]);
+  rebalance_free_parked(km);
+  free(km->workers);
+  if (km->plain_plan)
+    pm_plan_free(km->plain_plan);
+  if (km->schemas)
+    schema_source_free(km->schemas);
+  snapshotter_stop(km->snapshots);
+  pthread_rwlock_destroy(&km->table.lock);
+  latch_destroy(&km->failure);
+  pthread_mutex_destroy(&km->trouble.lock);
+  pthread_mutex_destroy(&km->stats.lock);
+  free(km);
+}
+
+/* Clients, topics, subscriptions and worker queues. 0, or -1 with err. */
+static int mode_open(kafka_mode *km, char *err, size_t errlen) {
+  const kafka_run_options *o = km->opt;
+  if (!(km->merge = merge_new(km->fingerprint))) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  if (prepare_framing(km, err, errlen) < 0)
+    return -1;
+  if (o->snapshots.dir &&
+      !(km->snapshots = snapshotter_start(o->snapshots.dir, outputs_durable, km))) {
+    snprintf(err, errlen, "cannot start the snapshot writer thread");
+    return -1;
+  }
+  if (!(km->clients.producer = client_new(km, CLIENT_PRODUCER, err, errlen)) ||
+      client_prepare_topics(km, err, errlen) < 0 ||
+      !(km->clients.consumer = client_new(km, CLIENT_INPUT, err, errlen)) ||
+      !(km->clients.merger = client_new(km, CLIENT_MERGER, err, errlen)))
+    return -1;
+  if (!(km->dead = dead_letter_open_topic(km->clients.producer, o->dead_letter_topic))) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  if (client_subscribe(km->clients.consumer, o->topic, err, errlen) < 0 ||
+      client_subscribe(km->clients.merger, o->partials_topic, err, errlen) < 0)
+    return -1;
+  if (!(km->workers = calloc(km->workers_n, sizeof *km->workers))) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  for (unsigned i = 0; i < km->workers_n; i++)
+    if (!(km->workers[i].queue = rd_kafka_queue_new(km->clients.consumer))) {
+      snprintf(err, errlen, "out of memory");
+      return -1;
+    }
+  return 0;
+}
+
+static void fill_result(kafka_mode *km, kafka_run_result *result, double started,
+                        double input_done) {
+  result->messages = atomic_load(&km->stats.messages);
+  dead_letter_counts(km->dead, result->rejected);
+  result->partials = atomic_load(&km->stats.partials);
+  result->totals = atomic_load(&km->stats.totals);
+  double now = clock_seconds();
+  result->seconds = now - started;
+  double first = atomic_load(&km->stats.first_message);
+  result->seconds_from_first = first ? now - first : 0;
+  result->seconds_input = first ? input_done - first : 0;
+  if (km->snapshots) {
+    char werr[512];
+    if (snapshotter_drain(km->snapshots, werr, sizeof werr) < 0) {
+      char why[700];
+      snprintf(why, sizeof why, "cannot write a snapshot: %s", werr);
+      kafka_fail(km, why);
+    }
+    snapshotter_stats ss = snapshotter_get_stats(km->snapshots);
+    result->snapshots_written = ss.written;
+    result->snapshot_bytes = ss.bytes;
+    result->snapshot_captures = km->stats.captures;
+    result->snapshot_pause_max = km->stats.pause_max;
+    result->snapshot_pause_total = km->stats.pause_total;
+    result->snapshot_loads = km->stats.loads;
+    result->snapshot_load_seconds = km->stats.load_seconds;
+  }
+}
+
+int kafka_run(const kafka_run_options *o, kafka_run_result *result, char *err, size_t errlen) {
+  memset(result, 0, sizeof *result);
+  err[0] = 0;
+  double started = clock_seconds();
+  kafka_mode *km = mode_new(o);
+  if (!km) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  if (mode_open(km, err, errlen) < 0) {
+    if (!err[0])
+      snprintf(err, errlen, "out of memory");
+    mode_free(km);
+    return -1;
+  }
+
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  unsigned started_workers = 0;
+  for (; started_workers < km->workers_n; started_workers++) {
+    worker *w = &km->workers[started_workers];
+    w->km = km;
+    w->index = started_workers;
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+      kafka_fail(km, "cannot start a worker thread");
+      break;
+    }
+  }
+  pthread_t merge_thread;
+  int merging = pthread_create(&merge_thread, NULL, merger_main, km) == 0;
+  if (!merging)
+    kafka_fail(km, "cannot start the merge thread");
+
+  if (!kafka_failed(km))
+    poll_input(km);
+  double input_done = clock_seconds();
+
+  /* Stage 1 ends: workers finish their batch and publish their partials;
+   * what is still queued is left to the snapshots' offsets (or, without
+   * snapshots, to the next owner's replay). */
+  for (unsigned i = 0; i < started_workers; i++) {
+    atomic_store(&km->workers[i].stop, 1);
+    rd_kafka_queue_yield(km->workers[i].queue);
+  }
+  for (unsigned i = 0; i < started_workers; i++)
+    pthread_join(km->workers[i].thread, NULL);
+  /* Leaves the group (revokes, publishing partials). */
+  rd_kafka_consumer_close(km->clients.consumer);
+  if (rd_kafka_flush(km->clients.producer, kafka_flush_timeout_ms(km, 60000)) !=
+      RD_KAFKA_RESP_ERR_NO_ERROR)
+    kafka_fail(km, "partial rows or dead letters were not acknowledged within 60 s");
+  atomic_store(&km->stage1_done, 1);
+  if (merging)
+    pthread_join(merge_thread, NULL);
+  rd_kafka_consumer_close(km->clients.merger);
+  if (rd_kafka_flush(km->clients.producer, kafka_flush_timeout_ms(km, 60000)) !=
+      RD_KAFKA_RESP_ERR_NO_ERROR)
+    kafka_fail(km, "total rows were not acknowledged within 60 s");
+
+  fill_result(km, result, started, input_done);
+  int rc = kafka_failed(km) ? -1 : 0;
+  if (rc < 0)
+    latch_reason(&km->failure, err, errlen);
+  mode_free(km);
+  return rc;
+}

@@ -1,0 +1,121 @@
+/* shards.c — one input partition's shard (part_shard) over its life: opened
+ * from its newest valid snapshot (the snapshot, not the group's committed
+ * offset, says where its input resumes) or empty from the beginning of the
+ * log; snapshotted every --snapshot-interval by a capture on its worker
+ * (the only pause) written by the snapshot writer thread, and at once when
+ * it is revoked or the run stops; freed. Which shards exist is
+ * kafka/rebalance.c's; the snapshot files are state/'s. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka/mode.h"
+#include "util/clock.h"
+
+/* The snapshot shard id of input partition p: "kafka.<topic>.<p>". */
+static void shard_id_of(const kafka_mode *km, int32_t p, char id[SNAPSHOT_SHARD_ID_MAX]) {
+  snprintf(id, SNAPSHOT_SHARD_ID_MAX, "kafka.%s.%" PRId32, km->opt->topic, p);
+}
+
+static void meta_of(const kafka_mode *km, const part_shard *ps, snapshot_meta *meta) {
+  memset(meta, 0, sizeof *meta);
+  meta->fingerprint = km->fingerprint;
+  shard_id_of(km, ps->partition, meta->shard_id);
+  meta->position = ps->next_offset;
+}
+
+part_shard *part_shard_open(kafka_mode *km, int32_t p, int64_t *offset) {
+  const kafka_run_options *o = km->opt;
+  part_shard *ps = calloc(1, sizeof *ps);
+  if (!ps || shard_init(&ps->state, &o->rules, 0) < 0) {
+    free(ps);
+    kafka_fail(km, "out of memory for a new shard");
+    return NULL;
+  }
+  ps->partition = p;
+  ps->next_offset = -1;
+  ps->eof_offset = -1;
+  ps->marked = -1;
+  rollup_init(&ps->sent);
+  *offset = RD_KAFKA_OFFSET_BEGINNING;
+  if (!o->snapshots.dir)
+    return ps;
+  snapshot_meta meta;
+  char id[SNAPSHOT_SHARD_ID_MAX], err[700];
+  shard_id_of(km, p, id);
+  double started = clock_seconds();
+  int loaded = snapshot_load_latest(o->snapshots.dir, id, km->fingerprint, &ps->state, &meta, err,
+                                    sizeof err);
+  double took = clock_seconds() - started;
+  if (loaded < 0) { /* refused: this shard must never run */
+    kafka_fail(km, err);
+    part_shard_free(ps);
+    return NULL;
+  }
+  if (loaded == 1) {
+    ps->next_offset = meta.position;
+    *offset = meta.position;
+    km->stats.loads++;
+    km->stats.load_seconds += took;
+    if (!o->quiet)
+      fprintf(stderr,
+              "regstream: partition %" PRId32 " resumes at offset %" PRId64
+              " from its snapshot (%" PRIu64 " persons, loaded in %.0f ms)\n",
+              p, meta.position, meta.persons, took * 1000);
+  }
+  ps->next_snapshot = clock_seconds() + o->snapshots.seconds;
+  return ps;
+}
+
+void part_shard_free(part_shard *ps) {
+  shard_free(&ps->state);
+  rollup_free(&ps->sent);
+  free(ps);
+}
+
+/* Capture ps on its owner's thread and hand the image to the writer. */
+static void capture(kafka_mode *km, part_shard *ps) {
+  snapshot_meta meta;
+  meta_of(km, ps, &meta);
+  double started = clock_seconds();
+  snapshot_image *img = snapshot_capture(&ps->state, &meta);
+  double pause = clock_seconds() - started;
+  if (!img) {
+    kafka_fail(km, "out of memory while capturing a snapshot");
+    return;
+  }
+  snapshotter_submit(km->snapshots, img);
+  ps->since_snapshot = 0;
+  ps->next_snapshot = clock_seconds() + km->opt->snapshots.seconds;
+  pthread_mutex_lock(&km->stats.lock);
+  km->stats.captures++;
+  km->stats.pause_total += pause;
+  if (pause > km->stats.pause_max)
+    km->stats.pause_max = pause;
+  pthread_mutex_unlock(&km->stats.lock);
+}
+
+void shard_snapshot_if_due(kafka_mode *km, part_shard *ps, double now) {
+  const snapshot_policy *sp = &km->opt->snapshots;
+  if (!km->snapshots || ps->since_snapshot == 0 || ps->next_offset < 0 || kafka_failed(km))
+    return;
+  if (sp->records ? ps->since_snapshot >= sp->records : now >= ps->next_snapshot)
+    capture(km, ps);
+}
+
+void shard_snapshot_now(kafka_mode *km, part_shard *ps) {
+  if (!km->snapshots || ps->since_snapshot == 0 || ps->next_offset < 0)
+    return;
+  snapshot_meta meta;
+  meta_of(km, ps, &meta);
+  snapshotter_forget(km->snapshots, meta.shard_id);
+  char err[512];
+  if (snapshot_write(&ps->state, &meta, km->opt->snapshots.dir, err, sizeof err) < 0) {
+    char why[700];
+    snprintf(why, sizeof why, "cannot write a snapshot: %s", err);
+    kafka_fail(km, why);
+    return;
+  }
+  ps->since_snapshot = 0;
+}
