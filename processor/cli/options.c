@@ -106,7 +106,7 @@ static int add_input(options_storage *s, const char *path, char *err, size_t err
  * loop right after it returned --input. */
 static int take_inputs(options_storage *s, int argc, char **argv, char *err, size_t errlen) {
   if (optarg == argv[optind - 1])
-    optind--; /* a word of its own: read it in the loop below */
+    optind--;                                     /* a word of its own: read it in the loop below */
   else if (add_input(s, optarg, err, errlen) < 0) /* --input=FILE, --inp=FILE, ... */
     return -1;
   while (optind < argc && argv[optind][0] != '-')
@@ -438,8 +438,8 @@ int options_parse_produce(produce_command *c, int argc, char **argv, char *err, 
         return -1;
       break;
     case OPT_REPLICATION:
-      if (option_int("replication-factor", "a number", optarg, 1, 1000, &o->replication_factor,
-                     err, errlen) < 0)
+      if (option_int("replication-factor", "a number", optarg, 1, 1000, &o->replication_factor, err,
+                     errlen) < 0)
         return -1;
       break;
     case OPT_FRAMING:

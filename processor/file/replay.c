@@ -58,9 +58,9 @@
 #include "avro/decode.h"
 #include "avro/ocf.h"
 #include "core/fnv.h"
-#include "state/shard.h"
 #include "sink/csv.h"
 #include "sink/dead_letter.h"
+#include "state/shard.h"
 #include "state/snapshot.h"
 #include "util/clock.h"
 
@@ -171,7 +171,6 @@ static void fail(replay *rp, const char *fmt, const char *what) {
   fail_locked(rp, fmt, what);
   pthread_mutex_unlock(&rp->lock);
 }
-
 
 static void wake_all(replay *rp) {
   pthread_mutex_lock(&rp->lock);

@@ -17,10 +17,10 @@ typedef struct replay_options {
   int input_count;
   const char *csv_path;
   const char *dead_letter_path;
-  int threads;     /* workers, 1 to REPLAY_MAX_THREADS */
-  int quiet;       /* no progress lines */
-  int progress_ms; /* between progress lines (the command line's default: 2000) */
-  rules_config rules; /* prepared (rules_config_prepare) */
+  int threads;               /* workers, 1 to REPLAY_MAX_THREADS */
+  int quiet;                 /* no progress lines */
+  int progress_ms;           /* between progress lines (the command line's default: 2000) */
+  rules_config rules;        /* prepared (rules_config_prepare) */
   snapshot_policy snapshots; /* off when snapshots.dir is NULL */
 } replay_options;
 

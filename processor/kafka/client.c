@@ -12,7 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-
 /* librdkafka's own log lines and error events (broker down, retries) would
  * break the one-line error rule: the tools report what failed themselves.
  * Only critical log lines get through. */
@@ -331,15 +330,14 @@ int client_prepare_topics(kafka_mode *km, char *err, size_t errlen) {
 /* In one request per broker, through the producer: a consumer's connection
  * may be holding a fetch for fetch.wait.max.ms, and a broker answers a
  * connection in order. */
-int client_log_ends(kafka_mode *km, const char *topic, const int32_t *parts, int n,
-                    int64_t *ends) {
+int client_log_ends(kafka_mode *km, const char *topic, const int32_t *parts, int n, int64_t *ends) {
   if (n == 0)
     return 0;
   rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(n);
   for (int i = 0; i < n; i++) /* a timestamp of -1: the latest offset */
     rd_kafka_topic_partition_list_add(list, topic, parts[i])->offset = RD_KAFKA_OFFSET_END;
-  int ok = rd_kafka_offsets_for_times(km->clients.producer, list, 5000) ==
-           RD_KAFKA_RESP_ERR_NO_ERROR;
+  int ok =
+      rd_kafka_offsets_for_times(km->clients.producer, list, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
   for (int i = 0; ok && i < list->cnt; i++) {
     ok = !list->elems[i].err && list->elems[i].offset >= 0;
     ends[i] = list->elems[i].offset;

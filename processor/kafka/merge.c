@@ -123,8 +123,8 @@ static merge_source *row_source(merge_row *r, int32_t source) {
   return s;
 }
 
-merge_kind merge_apply(merge_state *ms, int32_t q, const void *key, size_t klen,
-                       const void *value, size_t vlen) {
+merge_kind merge_apply(merge_state *ms, int32_t q, const void *key, size_t klen, const void *value,
+                       size_t vlen) {
   int32_t source, period, municipality;
   visitation v;
   if (q < 0 || q >= MERGE_MAX_PARTIALS)

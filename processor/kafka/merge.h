@@ -45,8 +45,8 @@ typedef enum {
 /* Apply one message read from partials partition q. A partial read after
  * the last mark of its input partition voids that mark (its publisher's
  * next mark covers it). */
-merge_kind merge_apply(merge_state *ms, int32_t q, const void *key, size_t klen,
-                       const void *value, size_t vlen);
+merge_kind merge_apply(merge_state *ms, int32_t q, const void *key, size_t klen, const void *value,
+                       size_t vlen);
 
 /* The offset of input partition p that the last thing read of it in
  * partials partition q covers: a mark's offset, or -1 (none, a foreign mark,
@@ -57,7 +57,7 @@ int64_t merge_mark(const merge_state *ms, int32_t q, int32_t p);
  * Rollup row, or NULL with vlen 0 for a row without members (a tombstone:
  * no zero rows for BI). A failure to send is the callback's to report. */
 typedef void (*merge_emit)(void *ctx, const char *key, size_t klen, const uint8_t *value,
-                          size_t vlen);
+                           size_t vlen);
 /* Sum the partials of every row changed since the last publication and
  * emit those whose total differs from what was last emitted. Returns the
  * rows emitted. */

@@ -61,8 +61,7 @@ static int caught_up(kafka_mode *km) {
   return known && merge_check_caught_up(ms, n, parts, positions);
 }
 
-static void emit_total(void *ctx, const char *key, size_t klen, const uint8_t *value,
-                       size_t vlen) {
+static void emit_total(void *ctx, const char *key, size_t klen, const uint8_t *value, size_t vlen) {
   kafka_mode *km = ctx;
   client_produce(km, km->opt->output_topic, RD_KAFKA_PARTITION_UA, key, klen, value, vlen);
 }
@@ -75,7 +74,8 @@ static void publish(kafka_mode *km) {
 static void apply(kafka_mode *km, const rd_kafka_message_t *m, int *foreign_warned) {
   merge_kind kind = merge_apply(km->merge, m->partition, m->key, m->key_len, m->payload, m->len);
   if (kind == MERGE_MALFORMED) {
-    fprintf(stderr, "regstream: ignoring a malformed partial row at %s [%" PRId32 "] @ %" PRId64 "\n",
+    fprintf(stderr,
+            "regstream: ignoring a malformed partial row at %s [%" PRId32 "] @ %" PRId64 "\n",
             rd_kafka_topic_name(m->rkt), m->partition, m->offset);
     return;
   }

@@ -29,10 +29,10 @@ typedef struct kafka_run_options {
   const char *const *conf;     /* librdkafka "key=value" items (-X), applied last */
   int conf_count;
   int exit_at_eof;
-  int flush_ms;    /* how often changed rows are published */
-  int threads;     /* worker threads, 1 to KAFKA_RUN_MAX_THREADS */
-  int quiet;       /* no progress lines */
-  int progress_ms; /* between progress lines */
+  int flush_ms;              /* how often changed rows are published */
+  int threads;               /* worker threads, 1 to KAFKA_RUN_MAX_THREADS */
+  int quiet;                 /* no progress lines */
+  int progress_ms;           /* between progress lines */
   rules_config rules;        /* prepared (rules_config_prepare) */
   snapshot_policy snapshots; /* off when snapshots.dir is NULL */
 } kafka_run_options;

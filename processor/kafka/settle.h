@@ -23,8 +23,8 @@
 enum { SETTLE_WAITING_NOTHING = -1, SETTLE_WAITING_MERGE = -2, SETTLE_WAITING_PARTIALS = -3 };
 
 typedef struct settle {
-  int input_partitions;                 /* written before ends_known is set */
-  int64_t input_ends[WIRE_MAX_INPUTS];  /* likewise */
+  int input_partitions;                /* written before ends_known is set */
+  int64_t input_ends[WIRE_MAX_INPUTS]; /* likewise */
   atomic_int ends_known, settled;
   atomic_int waiting_for; /* an input partition not yet settled, or SETTLE_WAITING_* */
 } settle;

@@ -27,14 +27,13 @@ static int topic_write(void *ctx, reason why, const dead_letter_source *src, con
   snprintf(offset, sizeof offset, "%" PRId64, src->offset);
   rd_kafka_resp_err_t e;
   do {
-    e = rd_kafka_producev(t->producer, RD_KAFKA_V_TOPIC(t->topic),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                          RD_KAFKA_V_KEY(src->key, src->key_len),
-                          RD_KAFKA_V_VALUE((void *)bytes, len),
-                          RD_KAFKA_V_HEADER("reason", reason_code(why), -1),
-                          RD_KAFKA_V_HEADER("source_topic", src->topic, -1),
-                          RD_KAFKA_V_HEADER("source_partition", partition, -1),
-                          RD_KAFKA_V_HEADER("source_offset", offset, -1), RD_KAFKA_V_END);
+    e = rd_kafka_producev(
+        t->producer, RD_KAFKA_V_TOPIC(t->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(src->key, src->key_len), RD_KAFKA_V_VALUE((void *)bytes, len),
+        RD_KAFKA_V_HEADER("reason", reason_code(why), -1),
+        RD_KAFKA_V_HEADER("source_topic", src->topic, -1),
+        RD_KAFKA_V_HEADER("source_partition", partition, -1),
+        RD_KAFKA_V_HEADER("source_offset", offset, -1), RD_KAFKA_V_END);
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
       rd_kafka_poll(t->producer, 10);
   } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL);

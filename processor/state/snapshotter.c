@@ -28,7 +28,6 @@ struct snapshotter {
   snapshotter_stats stats;
 };
 
-
 static void *writer_main(void *arg) {
   snapshotter *sn = arg;
   pthread_mutex_lock(&sn->lock);

@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kafka/run.h"
 #include "tools/export.h"
 #include "tools/produce.h"
-#include "kafka/run.h"
 
 enum { DEMO_PARTITIONS = 6 };
 

@@ -15,7 +15,6 @@
 #include "sink/csv.h"
 #include "util/clock.h"
 
-
 /* The latest value per key: per month a block of ROLLUP_KEYS slots. */
 typedef struct slot {
   int present;
@@ -30,7 +29,6 @@ static void table_free(table *t) {
   for (int m = 0; m < PERIOD_MONTHS; m++)
     free(t->months[m]);
 }
-
 
 /* Applies one message. 0, or -1 with a reason naming partition and offset. */
 static int table_apply(table *t, const rd_kafka_message_t *m, export_result *res, char *err,

@@ -14,7 +14,6 @@
 #include "avro/ocf.h"
 #include "util/clock.h"
 
-
 /* ---- producing ---- */
 
 typedef struct delivery {
@@ -33,7 +32,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     d->delivered++;
   }
 }
-
 
 static int ensure_topic(rd_kafka_t *rk, const produce_options *o, int *created, char *err,
                         size_t errlen) {

@@ -41,7 +41,7 @@ typedef struct produce_options {
   int partitions;         /* for a topic that does not exist; default 6 */
   int replication_factor; /* default 1 */
   framing_mode framing;
-  int64_t schema_id;                /* FRAMING_CONFLUENT; -1 when not given */
+  int64_t schema_id;       /* FRAMING_CONFLUENT; -1 when not given */
   const char *const *conf; /* "key=value" from -X, applied last */
   int conf_count;
   int keep_going;

@@ -99,8 +99,7 @@ static void check_report(int rc, const char *words, size_t len, const char *err,
   FUZZ_CHECK(rep.csv_path && inside_words(rep.csv_path, words, len), "csv path");
   FUZZ_CHECK(rep.at >= 199001 && rep.at <= 209912 && rep.at % 100 >= 1 && rep.at % 100 <= 12,
              "report month out of range");
-  FUZZ_CHECK(!isnan(rep.tolerance) && rep.tolerance >= 0,
-             "tolerance not a number of points");
+  FUZZ_CHECK(!isnan(rep.tolerance) && rep.tolerance >= 0, "tolerance not a number of points");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

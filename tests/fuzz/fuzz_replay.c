@@ -14,7 +14,6 @@
 
 #include "file/replay.h"
 #include "fuzz_common.h"
-#include "file/replay.h"
 
 typedef struct outcome {
   int rc;
