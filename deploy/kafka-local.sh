@@ -6,8 +6,9 @@
 # (pom.xml: the jars; log4j2-broker.xml / log4j2-tools.xml: logging).
 #
 # Usage:
-#   deploy/kafka-local.sh start  [--port 9092] [--dir DIR] [--partitions 6]
-#       (--partitions: the broker's num.partitions for auto-created topics.)
+#   deploy/kafka-local.sh start  [--port 9092] [--dir DIR] [--partitions 6] [--sasl-ssl]
+#       (--partitions: the broker's num.partitions for auto-created topics;
+#        --sasl-ssl: a secured broker, see "SASL_SSL" below.)
 #       Fetches the Kafka jars if needed, formats a fresh KRaft storage dir
 #       (new cluster id) when DIR is new, starts one broker+controller JVM in
 #       the background and waits (at most 60 s) until it answers a Metadata
@@ -19,7 +20,9 @@
 #       SIGTERM, up to 30 s, then SIGKILL; removes the data dir unless --keep.
 #   deploy/kafka-local.sh status [--port 9092]
 #       Prints "running 127.0.0.1:PORT pid=... dir=..." (exit 0), "unhealthy ..."
-#       (process alive but not answering, exit 1) or "stopped" (exit 3).
+#       (process alive but not answering, exit 1) or "stopped" (exit 3). A
+#       SASL_SSL broker says "running 127.0.0.1:PORT sasl_ssl pid=...", after
+#       an authenticated check (a JVM, ~2 s).
 #   deploy/kafka-local.sh fetch
 #       Only fetches the jars into the cache (e.g. to warm a CI machine).
 #   deploy/kafka-local.sh java
@@ -42,6 +45,44 @@
 #     timeout: $REGSTREAM_KAFKA_READY_TIMEOUT seconds (default 60).
 #   - Which dir belongs to which port is remembered in
 #     $REGSTREAM_KAFKA_RUN (default /tmp/regstream-kafka-run/PORT.dir).
+#
+# SASL_SSL (start --sasl-ssl), a secured broker for tests:
+#     { read -r BOOTSTRAP; read -r PROPS; } < <(deploy/kafka-local.sh start --sasl-ssl --port 29092)
+#   - Prints exactly two lines on stdout: "127.0.0.1:PORT", then the absolute
+#     path of a client properties file in librdkafka's names, mode 0600:
+#       security.protocol=SASL_SSL, sasl.mechanisms=SCRAM-SHA-512,
+#       sasl.username=regstream, sasl.password=<random>, ssl.ca.location=<ca.pem>
+#     (one key=value a line, nothing else), e.g. for `regstream ... -X k=v`.
+#     Beside it, client-java.properties says the same for Kafka's Java tools:
+#       deploy/kafka-tool.sh topics --bootstrap-server "$BOOTSTRAP" \
+#         --command-config "$(dirname "$PROPS")/client-java.properties" --list
+#   - The client listener on PORT is SASL_SSL only (no PLAINTEXT listener):
+#     SCRAM-SHA-512, and PLAIN with the same user "regstream" and password
+#     (TLS either way). PLAIN is there because librdkafka < 2.6.1 (Debian 12
+#     has 2.0.2) cannot log in with SCRAM to Kafka >= 4.0: it sends the client
+#     nonce twice in its final message, which Kafka 4.x refuses as "invalid
+#     credentials" (fixed in librdkafka 2.6.1, its PR 4895). Such a client adds
+#     sasl.mechanisms=PLAIN. The broker talks to itself over the same listener
+#     with SCRAM as user "broker". The CONTROLLER listener on PORT+1 stays
+#     PLAINTEXT (127.0.0.1 only, like everything here): a test broker, not a
+#     hardened one.
+#   - The two SCRAM credentials (random 24-character passwords) are made when
+#     the storage is formatted (kafka.tools.StorageTool format --add-scram; the
+#     passwords are on that short-lived JVM's command line) and kept in
+#     DIR/sasl-ssl/secrets for a restart of a kept dir. Passwords are never
+#     printed on stdout or stderr.
+#   - A fresh CA and a broker certificate (subjectAltName IP:127.0.0.1,
+#     DNS:localhost; EC P-256, 365 days) are made with openssl at every start
+#     (the CA key is deleted once it has signed), in DIR/sasl-ssl: ca.pem,
+#     broker.pem (PKCS#8 key + chain, Kafka's PEM keystore). DIR and DIR/sasl-ssl
+#     are 0700, their secret files 0600 (server.properties holds the broker's
+#     password), whatever the umask.
+#   - Readiness and status: the Metadata probe cannot speak TLS and SCRAM, so
+#     they wait for the port to accept, then authenticate with Kafka's own
+#     BrokerApiVersionsCommand and client-java.properties.
+#   - A dir formatted with --sasl-ssl starts only with it, and one formatted
+#     without it only without it; a running broker of the other kind is an
+#     error, not reused.
 set -euo pipefail
 
 KAFKA_VERSION=4.3.1 # keep in step with kafka.version in deploy/kafka/pom.xml
@@ -233,6 +274,167 @@ running_pid() {
   printf '%s\n' "$pid"
 }
 
+# dir_mode DIR: "sasl_ssl" when DIR belongs to a SASL_SSL broker (its
+# credentials exist), else "plaintext"
+dir_mode() {
+  if [[ -f $1/sasl-ssl/secrets ]]; then echo sasl_ssl; else echo plaintext; fi
+}
+
+# ------------------------------------------------------------------- SASL_SSL
+
+SCRAM=SCRAM-SHA-512
+CLIENT_USER=regstream
+BROKER_USER=broker
+
+# A random password: 24 characters of base64url (no quotes, commas, "=" or
+# brackets, so it is safe in --add-scram, JAAS and properties files).
+random_password() {
+  head -c 18 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+  echo
+}
+
+# secret DIR KEY: a value of DIR/sasl-ssl/secrets (lines KEY=VALUE)
+secret() { sed -n "s/^$2=//p" "$1/sasl-ssl/secrets" | head -n1; }
+
+# write_secrets DIR: new credentials (before a format)
+write_secrets() {
+  local s=$1/sasl-ssl
+  (
+    umask 077
+    mkdir -p "$s"
+    {
+      printf 'client_user=%s\n' "$CLIENT_USER"
+      printf 'client_password=%s\n' "$(random_password)"
+      printf 'broker_user=%s\n' "$BROKER_USER"
+      printf 'broker_password=%s\n' "$(random_password)"
+    } >"$s/secrets.tmp"
+  )
+  chmod 0700 "$s"
+  chmod 0600 "$s/secrets.tmp"
+  mv "$s/secrets.tmp" "$s/secrets"
+}
+
+# make_certs DIR: a fresh CA and a broker certificate for 127.0.0.1 and
+# localhost, signed by it, in DIR/sasl-ssl (the CA key is deleted after).
+make_certs() {
+  local s=$1/sasl-ssl tlog=$1/logs/tls.log
+  command -v openssl >/dev/null ||
+    die "--sasl-ssl needs openssl (Debian package openssl) to make the certificates"
+  (
+    umask 077
+    set -e
+    cd "$s"
+    rm -f ca.key ca.pem broker.key broker.csr broker.crt broker.pem tls.cnf
+    cat >tls.cnf <<'CNF'
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = regstream kafka-local test CA
+[ca_ext]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[broker_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyAgreement
+extendedKeyUsage = serverAuth, clientAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+CNF
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key
+    openssl req -x509 -new -config tls.cnf -extensions ca_ext -key ca.key -sha256 -days 365 \
+      -set_serial "0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" -out ca.pem
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out broker.key
+    openssl req -new -config tls.cnf -key broker.key -subj /CN=localhost -out broker.csr
+    openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -sha256 -days 365 \
+      -set_serial "0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
+      -extfile tls.cnf -extensions broker_ext -out broker.crt
+    openssl verify -CAfile ca.pem broker.crt
+    cat broker.key broker.crt ca.pem >broker.pem
+    rm -f ca.key broker.key broker.csr broker.crt tls.cnf
+    chmod 0600 ca.pem broker.pem
+  ) >"$tlog" 2>&1 || {
+    tail -n 10 "$tlog" >&2
+    die "making the certificates with openssl failed; see $tlog"
+  }
+}
+
+# write_client_props DIR: the client properties, librdkafka's names
+# (client.properties) and Java's (client-java.properties), both 0600
+write_client_props() {
+  local s=$1/sasl-ssl user pass
+  user=$(secret "$1" client_user)
+  pass=$(secret "$1" client_password)
+  (
+    umask 077
+    cat >"$s/client.properties.tmp" <<EOF
+security.protocol=SASL_SSL
+sasl.mechanisms=$SCRAM
+sasl.username=$user
+sasl.password=$pass
+ssl.ca.location=$s/ca.pem
+EOF
+    cat >"$s/client-java.properties.tmp" <<EOF
+security.protocol=SASL_SSL
+sasl.mechanism=$SCRAM
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$user" password="$pass";
+ssl.truststore.type=PEM
+ssl.truststore.location=$s/ca.pem
+EOF
+  )
+  chmod 0600 "$s/client.properties.tmp" "$s/client-java.properties.tmp"
+  mv "$s/client.properties.tmp" "$s/client.properties"
+  mv "$s/client-java.properties.tmp" "$s/client-java.properties"
+}
+
+# sasl_probe PORT DIR: 0 when the broker on 127.0.0.1:PORT takes the client
+# credentials over TLS and lists itself (Kafka's BrokerApiVersionsCommand;
+# its output, which holds no password, goes to DIR/logs/probe.log).
+sasl_probe() {
+  local port=$1 dir=$2 jv
+  jv=$(find_java) || return 1
+  timeout 30 "$jv" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$HERE/kafka/log4j2-tools.xml" -cp "$CACHE/*" \
+    org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "$HOST:$port" \
+    --command-config "$dir/sasl-ssl/client-java.properties" >"$dir/logs/probe.log" 2>&1 </dev/null ||
+    return 1
+  grep -q "^$HOST:$port (id: 1 " "$dir/logs/probe.log"
+}
+
+# ready PORT DIR: the broker answers as its kind does (a Metadata request, or
+# an authenticated one over TLS)
+ready() {
+  if [[ $(dir_mode "$2") == sasl_ssl ]]; then
+    port_busy "$1" && sasl_probe "$1" "$2"
+  else
+    probe "$1"
+  fi
+}
+
+# announce PORT DIR: the stdout of a successful start
+announce() {
+  printf '%s:%s\n' "$HOST" "$1"
+  if [[ $(dir_mode "$2") == sasl_ssl ]]; then
+    printf '%s\n' "$2/sasl-ssl/client.properties"
+  fi
+  return 0
+}
+
+# hide DIR: stdin to stdout with DIR's passwords replaced by ***
+hide() {
+  local f=$1/sasl-ssl/secrets
+  if [[ -f $f ]]; then
+    local a b
+    a=$(secret "$1" client_password)
+    b=$(secret "$1" broker_password)
+    sed -e "s/$a/***/g" -e "s/$b/***/g"
+  else
+    cat
+  fi
+}
+
 # ---------------------------------------------------------------- subcommands
 
 # A fresh cluster id as `kafka-storage random-uuid` makes one (a random 16-byte
@@ -247,17 +449,23 @@ cluster_id() {
 }
 
 write_properties() {
-  local dir=$1 port=$2 partitions=$3 cport=$(($2 + 1))
-  cat >"$dir/server.properties" <<EOF
+  local dir=$1 port=$2 partitions=$3 mode=$4 cport=$(($2 + 1))
+  local listener=PLAINTEXT
+  [[ $mode == sasl_ssl ]] && listener=SASL_SSL
+  (
+    umask 077
+    cat >"$dir/server.properties.tmp"
+  ) <<EOF
 # written by deploy/kafka-local.sh - single-node KRaft broker+controller on 127.0.0.1
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=$HOST:$cport
-listeners=PLAINTEXT://$HOST:$port,CONTROLLER://$HOST:$cport
-advertised.listeners=PLAINTEXT://$HOST:$port
-inter.broker.listener.name=PLAINTEXT
+listeners=$listener://$HOST:$port,CONTROLLER://$HOST:$cport
+advertised.listeners=$listener://$HOST:$port
+inter.broker.listener.name=$listener
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,$listener:$listener
+$(if [[ $mode == sasl_ssl ]]; then sasl_properties "$dir"; fi)
 
 log.dirs=$dir/data
 num.partitions=$partitions
@@ -280,11 +488,36 @@ socket.request.max.bytes=104857600
 log.retention.hours=24
 log.segment.bytes=268435456
 EOF
+  chmod 0600 "$dir/server.properties.tmp"
+  mv "$dir/server.properties.tmp" "$dir/server.properties"
+}
+
+# sasl_properties DIR: the SASL_SSL listener's part of server.properties
+sasl_properties() {
+  local s=$1/sasl-ssl
+  cat <<EOF
+
+# SASL_SSL (--sasl-ssl): SCRAM-SHA-512 over TLS, and PLAIN over TLS with the
+# same client credentials; the broker's own connections to this listener log
+# in with SCRAM as $(secret "$1" broker_user)
+sasl.enabled.mechanisms=$SCRAM,PLAIN
+sasl.mechanism.inter.broker.protocol=$SCRAM
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$(secret "$1" broker_user)" password="$(secret "$1" broker_password)";
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$(secret "$1" client_user)="$(secret "$1" client_password)";
+ssl.keystore.type=PEM
+ssl.keystore.location=$s/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$s/ca.pem
+ssl.client.auth=none
+ssl.endpoint.identification.algorithm=https
+EOF
 }
 
 cmd_start() {
-  local port=$1 dir=$2 partitions=$3
-  local cport=$((port + 1)) pid jv t0 sl i
+  local port=$1 dir=$2 partitions=$3 mode=$4
+  local cport=$((port + 1)) pid jv t0 sl i have
+  local flag=" --sasl-ssl"
+  [[ $mode == sasl_ssl ]] && flag=""
   mkdir -p "$RUN_DIR"
   exec 9>"$RUN_DIR/$port.lock"
   flock -w 120 9 || die "another kafka-local.sh holds $RUN_DIR/$port.lock"
@@ -296,9 +529,12 @@ cmd_start() {
   fi
   dir=$(dir_for "$port" "$dir")
   if pid=$(running_pid "$dir"); then
-    if probe "$port"; then
-      log "broker already running on $HOST:$port (pid $pid, dir $dir)"
-      printf '%s:%s\n' "$HOST" "$port"
+    have=$(dir_mode "$dir")
+    [[ $have == "$mode" ]] ||
+      die "the broker on $HOST:$port (pid $pid, dir $dir) is a $have one: start it as such (start$flag), or stop it first"
+    if ready "$port" "$dir"; then
+      log "broker already running on $HOST:$port (pid $pid, dir $dir, $mode)"
+      announce "$port" "$dir"
       return 0
     fi
     die "a broker started by this script runs (pid $pid, dir $dir) but does not answer on $HOST:$port; see $dir/logs/server.log, or: $0 stop --port $port"
@@ -318,11 +554,25 @@ cmd_start() {
   if [[ -f $dir/$MARKER && $(cat "$dir/$MARKER") != "port=$port" ]]; then
     die "$dir holds a cluster formatted for another port ($(cat "$dir/$MARKER")); remove it or choose another --dir"
   fi
+  if [[ -f $dir/data/meta.properties ]]; then
+    have=$(dir_mode "$dir")
+    [[ $have == "$mode" ]] ||
+      die "$dir holds a cluster formatted as $have: start it as such (start$flag), or '$0 stop --port $port --dir $dir' (removes it) first"
+  fi
   mkdir -p "$dir/data" "$dir/logs"
   dir=$(cd "$dir" && pwd)
   printf 'port=%s\n' "$port" >"$dir/$MARKER"
   printf '%s\n' "$dir" >"$(state_file "$port")"
-  write_properties "$dir" "$port" "$partitions"
+  if [[ $mode == sasl_ssl ]]; then
+    chmod 0700 "$dir"
+    # new credentials for a new cluster; a formatted one keeps its own
+    [[ -f $dir/data/meta.properties ]] || write_secrets "$dir"
+    make_certs "$dir"
+    write_client_props "$dir"
+  else
+    rm -rf "$dir/sasl-ssl" # an unformatted dir's leftovers
+  fi
+  write_properties "$dir" "$port" "$partitions" "$mode"
 
   jv=$(find_java)
   local common=(-Dlog4j2.configurationFile="$BROKER_LOG4J2" -Dkafka.logs.dir="$dir/logs"
@@ -332,10 +582,17 @@ cmd_start() {
     local cid
     cid=$(cluster_id)
     log "formatting $dir/data (cluster id $cid)"
+    local scram=()
+    if [[ $mode == sasl_ssl ]]; then
+      local u
+      for u in client broker; do
+        scram+=(--add-scram "$SCRAM=[name=$(secret "$dir" "${u}_user"),password=$(secret "$dir" "${u}_password")]")
+      done
+    fi
     "$jv" "${common[@]}" kafka.tools.StorageTool format --standalone \
-      -t "$cid" -c "$dir/server.properties" >>"$dir/logs/format.log" 2>&1 ||
+      -t "$cid" -c "$dir/server.properties" "${scram[@]}" >>"$dir/logs/format.log" 2>&1 ||
       {
-        tail -n 20 "$dir/logs/format.log" >&2
+        tail -n 20 "$dir/logs/format.log" | hide "$dir" >&2
         die "formatting the storage failed; see $dir/logs/format.log"
       }
   fi
@@ -358,16 +615,17 @@ cmd_start() {
       sl="the broker JVM exited during startup"
       break
     fi
-    if probe "$port"; then
-      log "ready after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s (pid $pid)"
-      printf '%s:%s\n' "$HOST" "$port"
+    if ready "$port" "$dir"; then
+      log "ready after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s (pid $pid, $mode)"
+      announce "$port" "$dir"
       return 0
     fi
     sl="the broker did not answer on $HOST:$port within $READY_TIMEOUT s"
   done
   log "$sl; last lines of $dir/logs:"
-  tail -n 25 "$dir/logs/server.log" >&2 2>/dev/null || true
-  tail -n 10 "$dir/logs/stdout.log" >&2 2>/dev/null || true
+  tail -n 25 "$dir/logs/server.log" 2>/dev/null | hide "$dir" >&2 || true
+  tail -n 10 "$dir/logs/stdout.log" 2>/dev/null | hide "$dir" >&2 || true
+  [[ $mode == plaintext ]] || tail -n 5 "$dir/logs/probe.log" 2>/dev/null | hide "$dir" >&2 || true
   if pid=$(running_pid "$dir"); then
     kill -KILL "$pid" 2>/dev/null || true
     for ((i = 0; i < 50; i++)); do
@@ -423,8 +681,12 @@ cmd_status() {
   fi
   dir=$(dir_for "$port" "$dir")
   if pid=$(running_pid "$dir"); then
-    if probe "$port"; then
-      echo "running $HOST:$port pid=$pid dir=$dir"
+    if ready "$port" "$dir"; then
+      if [[ $(dir_mode "$dir") == sasl_ssl ]]; then
+        echo "running $HOST:$port sasl_ssl pid=$pid dir=$dir"
+      else
+        echo "running $HOST:$port pid=$pid dir=$dir"
+      fi
       return 0
     fi
     echo "unhealthy $HOST:$port pid=$pid dir=$dir (process alive, not answering; see $dir/logs/server.log)"
@@ -440,7 +702,7 @@ main() {
   (($# >= 1)) || usage
   local cmd=$1
   shift
-  local port=9092 dir="" partitions=6 keep=0
+  local port=9092 dir="" partitions=6 keep=0 mode=plaintext
   while (($#)); do
     case $1 in
     --port) port=${2:?--port needs a value}; shift 2 ;;
@@ -450,6 +712,7 @@ main() {
     --partitions) partitions=${2:?--partitions needs a value}; shift 2 ;;
     --partitions=*) partitions=${1#*=}; shift ;;
     --keep) keep=1; shift ;;
+    --sasl-ssl) mode=sasl_ssl; shift ;;
     -h | --help) usage ;;
     *) die "unknown argument: $1 (see $0 --help)" ;;
     esac
@@ -463,7 +726,7 @@ main() {
   # absolute, so that it matches the broker's command line
   [[ -z $dir ]] || dir=$(realpath -m -- "$dir")
   case $cmd in
-  start) cmd_start "$port" "$dir" "$partitions" ;;
+  start) cmd_start "$port" "$dir" "$partitions" "$mode" ;;
   stop) cmd_stop "$port" "$dir" "$keep" ;;
   status) cmd_status "$port" "$dir" ;;
   fetch) fetch_jars; log "jars in $CACHE" ;;

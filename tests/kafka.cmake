@@ -33,3 +33,9 @@ set_tests_properties(demo_mock PROPERTIES TIMEOUT 300)
 # configuration, 1 -> 2 -> 1 instances, a broker restart mid-run.
 add_test(NAME kafka_snapshot COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kafka_snapshot.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(kafka_snapshot PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 900)
+
+# A secured broker (deploy/kafka-local.sh start --sasl-ssl): the client
+# properties it prints, produce/run/export over SASL_SSL equal file mode,
+# a wrong password and clients without SASL or the test CA are refused.
+add_test(NAME kafka_sasl COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kafka_sasl.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(kafka_sasl PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 600)

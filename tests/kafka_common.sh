@@ -4,8 +4,11 @@
 # 4.3.1 broker on them (deploy/kafka-local.sh), stopped on exit.
 #
 # Set before sourcing: TEST_NAME, BUILD (absolute build dir), ROOT (repo),
-# NEEDED (binaries that must be built). After: PORT, TMP, B (the bootstrap
-# address), RS (build/regstream); ok, bad, finish; export_equals and
+# NEEDED (binaries that must be built); optionally KAFKA_START_ARGS, more
+# arguments of `kafka-local.sh start` (an array: (--sasl-ssl) starts a SASL_SSL
+# broker). After: PORT, TMP, B (the bootstrap address), CLIENT_PROPS (with
+# --sasl-ssl the client properties file that start printed, else empty),
+# RS (build/regstream); ok, bad, finish; export_equals and
 # converges (a topic's exported rows against a CSV); a function
 # extra_cleanup, when the test defines one, runs on exit before the broker
 # stops.
@@ -75,9 +78,15 @@ kafka_cleanup() {
 }
 trap kafka_cleanup EXIT
 
-B=$(timeout 120 "$ROOT/deploy/kafka-local.sh" start --port "$PORT" --dir "$TMP/kafka" 2>"$TMP/broker-start.log")
-if [ "$B" != "127.0.0.1:$PORT" ]; then
-  bad "broker did not start: $(tail -3 "$TMP/broker-start.log" | tr '\n' ' ')"
+start_out=$(timeout 120 "$ROOT/deploy/kafka-local.sh" start --port "$PORT" --dir "$TMP/kafka" \
+  ${KAFKA_START_ARGS[@]+"${KAFKA_START_ARGS[@]}"} 2>"$TMP/broker-start.log")
+B=$(printf '%s\n' "$start_out" | sed -n 1p)
+CLIENT_PROPS=$(printf '%s\n' "$start_out" | sed -n 2p)
+want_lines=1
+case " ${KAFKA_START_ARGS[*]-} " in *" --sasl-ssl "*) want_lines=2 ;; esac
+if [ "$B" != "127.0.0.1:$PORT" ] || [ "$(printf '%s\n' "$start_out" | wc -l)" != $want_lines ] ||
+  { [ $want_lines = 2 ] && [ ! -f "$CLIENT_PROPS" ]; }; then
+  bad "broker did not start (stdout: $(printf '%s' "$start_out" | tr '\n' ' ')): $(tail -3 "$TMP/broker-start.log" | tr '\n' ' ')"
   finish
 fi
-ok "broker up at $B"
+ok "broker up at $B${CLIENT_PROPS:+ (client properties $CLIENT_PROPS)}"
