@@ -32,6 +32,7 @@
 #include "core/validate.h"
 #include "state/shard.h"
 #include "state/snapshot.h"
+#include "state/store.h"
 
 static double now_s(void) {
   struct timespec ts;
@@ -417,7 +418,7 @@ int main(int argc, char **argv) {
       double b = now_s(), bc = cpu_s();
       if (!img)
         die("out of memory capturing");
-      if (snapshot_image_write(img, dir, &bytes, err, sizeof err) < 0)
+      if (snapshot_store_write(dir, img, &bytes, err, sizeof err) < 0)
         die(err);
       double c = now_s();
       wrc[r] = (cpu_s() - bc) * 1000;
@@ -431,7 +432,7 @@ int main(int argc, char **argv) {
         die("out of memory");
       snapshot_meta got;
       double a = now_s(), ac = cpu_s();
-      int rc = snapshot_load_latest(dir, shard_id, 1, &t, &got, err, sizeof err);
+      int rc = snapshot_store_load_latest(dir, shard_id, 1, &t, &got, err, sizeof err);
       ld[r] = (now_s() - a) * 1000;
       ldc[r] = (cpu_s() - ac) * 1000;
       if (rc != 1)

@@ -28,6 +28,7 @@
 #include "core/period.h"
 #include "state/shard.h"
 #include "state/snapshot.h"
+#include "state/store.h"
 
 static char dir[256];
 static rules_config rules;
@@ -249,7 +250,7 @@ static void round_trip(void **state) {
   shard a;
   random_shard(&a, 20000, 5);
   snapshot_meta w = meta_for("kafka.persons.3", 123456789, 0xfeedfacecafebeefull);
-  assert_int_equal(snapshot_write(&a, &w, d, err, sizeof err), 0);
+  assert_int_equal(snapshot_store_write_shard(d, &a, &w, err, sizeof err), 0);
   struct stat st;
   assert_int_equal(stat(snap_path(d, "kafka.persons.3", 123456789), &st), 0);
   assert_true(st.st_size > 0);
@@ -258,7 +259,7 @@ static void round_trip(void **state) {
   assert_int_equal(shard_init(&b, &rules, 0), 0);
   snapshot_meta r;
   assert_int_equal(
-      snapshot_load_latest(d, "kafka.persons.3", w.fingerprint, &b, &r, err, sizeof err), 1);
+      snapshot_store_load_latest(d, "kafka.persons.3", w.fingerprint, &b, &r, err, sizeof err), 1);
   assert_shards_equal(&a, &b);
   assert_meta_equal(&w, &r, &a);
   assert_ptr_equal(b.rules, &rules);
@@ -297,12 +298,13 @@ static void rules_continue_after_load(void **state) {
   for (int month = 0; month < 24; month++) {
     for (int64_t p = 1; p <= 3000; p++) {
       if (month == 12 && p == 1) {
-        assert_int_equal(
-            snapshot_write(&a, &(snapshot_meta){.shard_id = "file.0of1", .position = 36000}, d, err,
-                           sizeof err),
-            0);
+        assert_int_equal(snapshot_store_write_shard(
+                             d, &a, &(snapshot_meta){.shard_id = "file.0of1", .position = 36000},
+                             err, sizeof err),
+                         0);
         assert_int_equal(shard_init(&b, &rules, 0), 0);
-        assert_int_equal(snapshot_load_latest(d, "file.0of1", 0, &b, NULL, err, sizeof err), 1);
+        assert_int_equal(snapshot_store_load_latest(d, "file.0of1", 0, &b, NULL, err, sizeof err),
+                         1);
         assert_shards_equal(&a, &b);
       }
       uint64_t h = rnd();
@@ -353,9 +355,9 @@ static void id_layouts(void **state) {
       }
     }
     snapshot_meta w = meta_for("file.0of1", (int64_t)k, 5);
-    assert_int_equal(snapshot_write(&a, &w, d, err, sizeof err), 0);
+    assert_int_equal(snapshot_store_write_shard(d, &a, &w, err, sizeof err), 0);
     assert_int_equal(shard_init(&b, &rules, 0), 0);
-    assert_int_equal(snapshot_load_latest(d, "file.0of1", 5, &b, NULL, err, sizeof err), 1);
+    assert_int_equal(snapshot_store_load_latest(d, "file.0of1", 5, &b, NULL, err, sizeof err), 1);
     assert_shards_equal(&a, &b);
     shard_free(&a);
     shard_free(&b);
@@ -369,10 +371,10 @@ static void empty_shard(void **state) {
   shard a, b;
   assert_int_equal(shard_init(&a, &rules, 0), 0);
   snapshot_meta w = meta_for("file.0of2", 0, 42);
-  assert_int_equal(snapshot_write(&a, &w, d, err, sizeof err), 0);
+  assert_int_equal(snapshot_store_write_shard(d, &a, &w, err, sizeof err), 0);
   assert_int_equal(shard_init(&b, &rules, 0), 0);
   snapshot_meta r;
-  assert_int_equal(snapshot_load_latest(d, "file.0of2", 42, &b, &r, err, sizeof err), 1);
+  assert_int_equal(snapshot_store_load_latest(d, "file.0of2", 42, &b, &r, err, sizeof err), 1);
   assert_meta_equal(&w, &r, &a);
   assert_shards_equal(&a, &b);
   shard_free(&a);
@@ -385,9 +387,9 @@ static void nothing_to_load(void **state) {
   shard b;
   assert_int_equal(shard_init(&b, &rules, 0), 0);
   fresh_dir("missing", d, sizeof d);
-  assert_int_equal(snapshot_load_latest(d, "file.0of1", 1, &b, NULL, err, sizeof err), 0);
+  assert_int_equal(snapshot_store_load_latest(d, "file.0of1", 1, &b, NULL, err, sizeof err), 0);
   assert_int_equal(mkdir(d, 0777), 0);
-  assert_int_equal(snapshot_load_latest(d, "file.0of1", 1, &b, NULL, err, sizeof err), 0);
+  assert_int_equal(snapshot_store_load_latest(d, "file.0of1", 1, &b, NULL, err, sizeof err), 0);
   /* Other files, other shards' snapshots and temporary files: still none. */
   char p[1024];
   snprintf(p, sizeof p, "%s/readme.txt", d);
@@ -396,7 +398,7 @@ static void nothing_to_load(void **state) {
   spit(p, "x", 1);
   snprintf(p, sizeof p, "%s/file.0of1.00000000000000000007.snap.bak", d);
   spit(p, "x", 1);
-  assert_int_equal(snapshot_load_latest(d, "file.0of1", 1, &b, NULL, err, sizeof err), 0);
+  assert_int_equal(snapshot_store_load_latest(d, "file.0of1", 1, &b, NULL, err, sizeof err), 0);
   assert_int_equal(b.persons.count, 0);
   shard_free(&b);
 }
@@ -412,8 +414,8 @@ static void every_flip_and_cut_detected(void **state) {
   random_shard(&a, 40, 2);
   random_shard(&a2, 30, 1);
   snapshot_meta w1 = meta_for("kafka.t.0", 100, 7), w2 = meta_for("kafka.t.0", 200, 7);
-  assert_int_equal(snapshot_write(&a, &w1, d, err, sizeof err), 0);
-  assert_int_equal(snapshot_write(&a2, &w2, d, err, sizeof err), 0);
+  assert_int_equal(snapshot_store_write_shard(d, &a, &w1, err, sizeof err), 0);
+  assert_int_equal(snapshot_store_write_shard(d, &a2, &w2, err, sizeof err), 0);
   char newest[1024];
   snprintf(newest, sizeof newest, "%s", snap_path(d, "kafka.t.0", 200));
   size_t len;
@@ -434,7 +436,7 @@ static void every_flip_and_cut_detected(void **state) {
       assert_int_equal(shard_init(&b, &rules, 0), 0);
       snapshot_meta r;
       capture_stderr();
-      int rc = snapshot_load_latest(d, "kafka.t.0", 7, &b, &r, err, sizeof err);
+      int rc = snapshot_store_load_latest(d, "kafka.t.0", 7, &b, &r, err, sizeof err);
       char *text = captured_stderr();
       assert_int_equal(rc, 1);
       assert_int_equal(r.position, 100);
@@ -461,7 +463,7 @@ static void every_flip_and_cut_detected(void **state) {
   spit(newest, orig, len / 2);
   assert_int_equal(shard_init(&b, &rules, 0), 0);
   capture_stderr();
-  int rc = snapshot_load_latest(d, "kafka.t.0", 7, &b, NULL, err, sizeof err);
+  int rc = snapshot_store_load_latest(d, "kafka.t.0", 7, &b, NULL, err, sizeof err);
   char *text = captured_stderr();
   assert_int_equal(rc, 1);
   assert_non_null(strstr(text, "truncated"));
@@ -472,7 +474,7 @@ static void every_flip_and_cut_detected(void **state) {
   /* The original back: it loads again. */
   spit(newest, orig, len);
   assert_int_equal(shard_init(&b, &rules, 0), 0);
-  assert_int_equal(snapshot_load_latest(d, "kafka.t.0", 7, &b, NULL, err, sizeof err), 1);
+  assert_int_equal(snapshot_store_load_latest(d, "kafka.t.0", 7, &b, NULL, err, sizeof err), 1);
   assert_shards_equal(&a2, &b);
   shard_free(&b);
   free(orig);
@@ -488,7 +490,7 @@ static void all_corrupt_gives_zero(void **state) {
   random_shard(&a, 100, 1);
   for (int64_t pos = 1; pos <= 3; pos++) {
     snapshot_meta w = meta_for("kafka.t.5", pos, 9);
-    assert_int_equal(snapshot_write(&a, &w, d, err, sizeof err), 0);
+    assert_int_equal(snapshot_store_write_shard(d, &a, &w, err, sizeof err), 0);
     size_t len;
     char *data = slurp(snap_path(d, "kafka.t.5", pos), &len);
     data[len / 2] ^= 0x10;
@@ -497,7 +499,7 @@ static void all_corrupt_gives_zero(void **state) {
   }
   assert_int_equal(shard_init(&b, &rules, 0), 0);
   capture_stderr();
-  int rc = snapshot_load_latest(d, "kafka.t.5", 9, &b, NULL, err, sizeof err);
+  int rc = snapshot_store_load_latest(d, "kafka.t.5", 9, &b, NULL, err, sizeof err);
   char *text = captured_stderr();
   assert_int_equal(rc, 0);
   for (int64_t pos = 1; pos <= 3; pos++)
@@ -534,10 +536,11 @@ static void incompatible_refused(void **state) {
   shard a, b;
   random_shard(&a, 50, 1);
   snapshot_meta w = meta_for("kafka.t.2", 10, 0x1111);
-  assert_int_equal(snapshot_write(&a, &w, d, err, sizeof err), 0);
+  assert_int_equal(snapshot_store_write_shard(d, &a, &w, err, sizeof err), 0);
   assert_int_equal(shard_init(&b, &rules, 0), 0);
   err[0] = '\0';
-  assert_int_equal(snapshot_load_latest(d, "kafka.t.2", 0x2222, &b, NULL, err, sizeof err), -1);
+  assert_int_equal(snapshot_store_load_latest(d, "kafka.t.2", 0x2222, &b, NULL, err, sizeof err),
+                   -1);
   assert_non_null(strstr(err, snap_path(d, "kafka.t.2", 10)));
   assert_non_null(strstr(err, "configuration"));
   assert_non_null(strstr(err, "--snapshot-dir"));
@@ -545,21 +548,24 @@ static void incompatible_refused(void **state) {
   assert_int_equal(b.persons.count, 0);
   /* An older, compatible one does not help: the newest decides. */
   snapshot_meta old = meta_for("kafka.t.2", 5, 0x2222);
-  assert_int_equal(snapshot_write(&a, &old, d, err, sizeof err), 0);
-  assert_int_equal(snapshot_load_latest(d, "kafka.t.2", 0x2222, &b, NULL, err, sizeof err), -1);
+  assert_int_equal(snapshot_store_write_shard(d, &a, &old, err, sizeof err), 0);
+  assert_int_equal(snapshot_store_load_latest(d, "kafka.t.2", 0x2222, &b, NULL, err, sizeof err),
+                   -1);
 
   /* Another format version, with intact checksums: refused too. */
   fresh_dir("refuse2", d, sizeof d);
   w.fingerprint = 0x2222;
-  assert_int_equal(snapshot_write(&a, &w, d, err, sizeof err), 0);
+  assert_int_equal(snapshot_store_write_shard(d, &a, &w, err, sizeof err), 0);
   set_version(snap_path(d, "kafka.t.2", 10), 2);
-  assert_int_equal(snapshot_load_latest(d, "kafka.t.2", 0x2222, &b, NULL, err, sizeof err), -1);
+  assert_int_equal(snapshot_store_load_latest(d, "kafka.t.2", 0x2222, &b, NULL, err, sizeof err),
+                   -1);
   assert_non_null(strstr(err, "version 2"));
   assert_null(strchr(err, '\n'));
   assert_int_equal(snapshot_read(snap_name, NULL, NULL, err, sizeof err), -1);
   /* Version 1 again: loads. */
   set_version(snap_name, 1);
-  assert_int_equal(snapshot_load_latest(d, "kafka.t.2", 0x2222, &b, NULL, err, sizeof err), 1);
+  assert_int_equal(snapshot_store_load_latest(d, "kafka.t.2", 0x2222, &b, NULL, err, sizeof err),
+                   1);
   assert_shards_equal(&a, &b);
   shard_free(&a);
   shard_free(&b);
@@ -574,7 +580,7 @@ static void pruning_keeps_newest(void **state) {
   int64_t positions[] = {5, 1000, 20, 99999999999ll, 7, 300};
   for (int i = 0; i < 6; i++) {
     snapshot_meta w = meta_for("kafka.t.1", positions[i], 3);
-    assert_int_equal(snapshot_write(&a, &w, d, err, sizeof err), 0);
+    assert_int_equal(snapshot_store_write_shard(d, &a, &w, err, sizeof err), 0);
   }
   assert_int_equal(SNAPSHOT_KEEP, 3);
   assert_int_equal(count_files(d, "kafka.t.1."), SNAPSHOT_KEEP);
@@ -586,7 +592,7 @@ static void pruning_keeps_newest(void **state) {
   shard b;
   assert_int_equal(shard_init(&b, &rules, 0), 0);
   snapshot_meta r;
-  assert_int_equal(snapshot_load_latest(d, "kafka.t.1", 3, &b, &r, err, sizeof err), 1);
+  assert_int_equal(snapshot_store_load_latest(d, "kafka.t.1", 3, &b, &r, err, sizeof err), 1);
   assert_int_equal(r.position, 99999999999ll);
   shard_free(&a);
   shard_free(&b);
@@ -599,7 +605,7 @@ static void temp_files_ignored(void **state) {
   shard a, b;
   random_shard(&a, 30, 1);
   snapshot_meta w = meta_for("kafka.t.4", 50, 3);
-  assert_int_equal(snapshot_write(&a, &w, d, err, sizeof err), 0);
+  assert_int_equal(snapshot_store_write_shard(d, &a, &w, err, sizeof err), 0);
   /* A crash's leftovers: one below, one above the newest snapshot; and one
    * below that another instance is writing right now (fresh). */
   snprintf(p, sizeof p, "%s/.kafka.t.4.%020d.snap.tmp.123-0-1", d, 40);
@@ -612,7 +618,7 @@ static void temp_files_ignored(void **state) {
   spit(p, "garbage", 7);
   assert_int_equal(shard_init(&b, &rules, 0), 0);
   capture_stderr();
-  int rc = snapshot_load_latest(d, "kafka.t.4", 3, &b, NULL, err, sizeof err);
+  int rc = snapshot_store_load_latest(d, "kafka.t.4", 3, &b, NULL, err, sizeof err);
   char *text = captured_stderr();
   assert_int_equal(rc, 1);
   assert_string_equal(text, ""); /* not even a warning */
@@ -622,7 +628,7 @@ static void temp_files_ignored(void **state) {
   /* The next write removes the stale leftovers older than the newest
    * snapshot, not the fresh one (another writer's, perhaps). */
   w.position = 55;
-  assert_int_equal(snapshot_write(&a, &w, d, err, sizeof err), 0);
+  assert_int_equal(snapshot_store_write_shard(d, &a, &w, err, sizeof err), 0);
   assert_int_equal(count_files(d, ".kafka.t.4."), 2);
   snprintf(p, sizeof p, "%s/.kafka.t.4.%020d.snap.tmp.456-0-3", d, 45);
   assert_int_equal(access(p, F_OK), 0);
@@ -644,13 +650,13 @@ static void common_prefix_shards_never_mix(void **state) {
     for (int64_t pos = 1; pos <= 5; pos++) {
       /* Interleaved, and kafka.t.1's positions are always the greatest. */
       snapshot_meta w = meta_for(ids[i], pos * 10 + (i == 0 ? 100 : i), 1);
-      assert_int_equal(snapshot_write(&s[i], &w, d, err, sizeof err), 0);
+      assert_int_equal(snapshot_store_write_shard(d, &s[i], &w, err, sizeof err), 0);
     }
   }
   for (int i = 0; i < 4; i++) {
     assert_int_equal(shard_init(&b, &rules, 0), 0);
     snapshot_meta r;
-    assert_int_equal(snapshot_load_latest(d, ids[i], 1, &b, &r, err, sizeof err), 1);
+    assert_int_equal(snapshot_store_load_latest(d, ids[i], 1, &b, &r, err, sizeof err), 1);
     assert_string_equal(r.shard_id, ids[i]);
     assert_int_equal(r.position, 50 + (i == 0 ? 100 : i));
     assert_shards_equal(&s[i], &b);
@@ -671,7 +677,7 @@ static void common_prefix_shards_never_mix(void **state) {
   assert_int_equal(rename(from, to), 0);
   assert_int_equal(shard_init(&b, &rules, 0), 0);
   capture_stderr();
-  int rc = snapshot_load_latest(d, "kafka.t.2", 1, &b, NULL, err, sizeof err);
+  int rc = snapshot_store_load_latest(d, "kafka.t.2", 1, &b, NULL, err, sizeof err);
   char *text = captured_stderr();
   assert_int_equal(rc, 0);
   assert_non_null(strstr(text, "not what its name says"));
@@ -691,23 +697,23 @@ static void bad_arguments(void **state) {
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     snapshot_meta w = meta_for(bad[i], 1, 1);
     err[0] = '\0';
-    assert_int_equal(snapshot_write(&a, &w, d, err, sizeof err), -1);
+    assert_int_equal(snapshot_store_write_shard(d, &a, &w, err, sizeof err), -1);
     assert_true(err[0] != '\0');
-    assert_int_equal(snapshot_load_latest(d, bad[i], 1, &a, NULL, err, sizeof err), -1);
+    assert_int_equal(snapshot_store_load_latest(d, bad[i], 1, &a, NULL, err, sizeof err), -1);
   }
   snapshot_meta w = meta_for("ok", -1, 1);
-  assert_int_equal(snapshot_write(&a, &w, d, err, sizeof err), -1);
+  assert_int_equal(snapshot_store_write_shard(d, &a, &w, err, sizeof err), -1);
   /* A directory that is a file. */
   char f[1024];
   path_in("plainfile", f, sizeof f);
   spit(f, "x", 1);
   w.position = 1;
-  assert_int_equal(snapshot_write(&a, &w, f, err, sizeof err), -1);
+  assert_int_equal(snapshot_store_write_shard(f, &a, &w, err, sizeof err), -1);
   assert_non_null(strstr(err, f));
   /* A map holding an id no reader would take is refused, nothing written. */
   int created;
   personmap_upsert(&a.persons, -5, personmap_hash(-5), &created);
-  assert_int_equal(snapshot_write(&a, &w, d, err, sizeof err), -1);
+  assert_int_equal(snapshot_store_write_shard(d, &a, &w, err, sizeof err), -1);
   assert_non_null(strstr(err, "person id"));
   assert_int_equal(count_files(d, "ok."), 0);
   assert_int_equal(count_files(d, ".ok."), 0);
@@ -721,7 +727,7 @@ static void inspect_prints_header(void **state) {
   shard a;
   random_shard(&a, 500, 2);
   snapshot_meta w = meta_for("kafka.persons.7", 4242, 0xabcdef);
-  assert_int_equal(snapshot_write(&a, &w, d, err, sizeof err), 0);
+  assert_int_equal(snapshot_store_write_shard(d, &a, &w, err, sizeof err), 0);
   path_in("inspect.txt", out_path, sizeof out_path);
   FILE *out = fopen(out_path, "w");
   assert_int_equal(snapshot_inspect(snap_path(d, "kafka.persons.7", 4242), out, err, sizeof err),

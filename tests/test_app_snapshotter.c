@@ -21,6 +21,7 @@
 #include "state/shard.h"
 #include "state/snapshot.h"
 #include "state/snapshotter.h"
+#include "state/store.h"
 
 static rules_config rules;
 static char base[256];
@@ -56,7 +57,7 @@ static int64_t newest(const char *dir, const char *id) {
   snapshot_meta m;
   char err[512];
   assert_int_equal(shard_init(&s, &rules, 0), 0);
-  int rc = snapshot_load_latest(dir, id, 42, &s, &m, err, sizeof err);
+  int rc = snapshot_store_load_latest(dir, id, 42, &s, &m, err, sizeof err);
   shard_free(&s);
   assert_true(rc >= 0);
   return rc == 1 ? m.position : -1;
@@ -88,7 +89,7 @@ static void threads_submit_and_every_shard_ends_newest(void **state) {
   snprintf(dir, sizeof dir, "%s/many", base);
   shard s;
   make_shard(&s, 200);
-  snapshotter *sn = snapshotter_start(dir, gate_open, NULL);
+  snapshotter *sn = snapshotter_start(dir, gate_open, NULL, NULL);
   assert_non_null(sn);
   submitter su[4];
   pthread_t t[4];
@@ -122,7 +123,7 @@ static void a_closed_gate_writes_nothing(void **state) {
   snprintf(dir, sizeof dir, "%s/gated", base);
   shard s;
   make_shard(&s, 50);
-  snapshotter *sn = snapshotter_start(dir, gate_closed, NULL);
+  snapshotter *sn = snapshotter_start(dir, gate_closed, NULL, NULL);
   assert_non_null(sn);
   snapshotter_submit(sn, image_of(&s, "kafka.g.0", 5));
   assert_int_equal(snapshotter_drain(sn, err, sizeof err), 0);
@@ -139,7 +140,7 @@ static void forget_drops_a_shards_queued_images(void **state) {
   snprintf(dir, sizeof dir, "%s/forget", base);
   shard s;
   make_shard(&s, 50);
-  snapshotter *sn = snapshotter_start(dir, NULL, NULL);
+  snapshotter *sn = snapshotter_start(dir, NULL, NULL, NULL);
   assert_non_null(sn);
   snapshotter_submit(sn, image_of(&s, "kafka.f.1", 7));
   snapshotter_forget(sn, "kafka.f.1");
@@ -161,7 +162,7 @@ static void a_write_failure_is_reported(void **state) {
   snprintf(dir, sizeof dir, "%s/below", file); /* cannot be made */
   shard s;
   make_shard(&s, 10);
-  snapshotter *sn = snapshotter_start(dir, NULL, NULL);
+  snapshotter *sn = snapshotter_start(dir, NULL, NULL, NULL);
   assert_non_null(sn);
   snapshotter_submit(sn, image_of(&s, "kafka.e.0", 3));
   assert_int_equal(snapshotter_drain(sn, err, sizeof err), -1);

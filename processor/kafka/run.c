@@ -328,7 +328,7 @@ static int mode_open(kafka_mode *km, char *err, size_t errlen) {
   if (prepare_framing(km, err, errlen) < 0)
     return -1;
   if (o->snapshots.dir &&
-      !(km->snapshots = snapshotter_start(o->snapshots.dir, outputs_durable, km))) {
+      !(km->snapshots = snapshotter_start(o->snapshots.dir, outputs_durable, NULL, km))) {
     snprintf(err, errlen, "cannot start the snapshot writer thread");
     return -1;
   }

@@ -45,8 +45,8 @@ part_shard *part_shard_open(kafka_mode *km, int32_t p, int64_t *offset) {
   char id[SNAPSHOT_SHARD_ID_MAX], err[700];
   shard_id_of(km, p, id);
   double started = clock_seconds();
-  int loaded = snapshot_load_latest(o->snapshots.dir, id, km->fingerprint, &ps->state, &meta, err,
-                                    sizeof err);
+  int loaded = snapshot_store_load_latest(o->snapshots.dir, id, km->fingerprint, &ps->state, &meta,
+                                          err, sizeof err);
   double took = clock_seconds() - started;
   if (loaded < 0) { /* refused: this shard must never run */
     kafka_fail(km, err);
@@ -111,7 +111,7 @@ void shard_snapshot_now(kafka_mode *km, part_shard *ps) {
   meta_of(km, ps, &meta);
   snapshotter_forget(km->snapshots, meta.shard_id);
   char err[512];
-  if (snapshot_write(&ps->state, &meta, km->opt->snapshots.dir, err, sizeof err) < 0) {
+  if (snapshot_store_write_shard(km->opt->snapshots.dir, &ps->state, &meta, err, sizeof err) < 0) {
     char why[700];
     snprintf(why, sizeof why, "cannot write a snapshot: %s", err);
     kafka_fail(km, why);

@@ -1,6 +1,8 @@
-/* snapshot.c — the snapshot file format of one state shard (SPEC §6), its
- * writer (capture, encode, compress, atomic write, prune) and its reader
- * (verify, decode, fall back to older files).
+/* snapshot.c — the snapshot file format of one state shard (SPEC §6): its
+ * writer (capture, encode, compress into an open file) and its reader
+ * (verify, decode), side by side. Where snapshot files live, what they are
+ * called, the atomic rename, pruning and falling back to an older file are
+ * the snapshot store's (state/store.c).
  *
  * ---------------------------------------------------------------------------
  * FILE FORMAT, version 1. All integers little-endian, no padding, no structs
@@ -70,26 +72,17 @@
  * entry_municipality, the entry visitation, latest_status): a loaded state
  * can never send the rules outside the rollup.
  *
- * FILES in the snapshot directory: "<shard_id>.<position %020lld>.snap", so a
- * shard's files sort by position and the newest has the greatest. A shard's
- * files are recognised by exact length and shape, so "kafka.t.1" never
- * claims "kafka.t.10.…". Writing goes through ".<shard_id>.<position>.snap.tmp.<unique>"
- * (a dot file: listings and readers ignore it) in the same directory: write,
- * fsync, rename onto the final name, fsync the directory. Then all but the
- * newest SNAPSHOT_KEEP snapshots of the shard are deleted, and so are its
- * temporary files (left by a crash) whose position is below the newest.
  * ---------------------------------------------------------------------------
  *
  * Capture copies only the occupied map slots (branch-free compaction, at
  * memory speed) and the month blocks; sorting (one MSD radix pass into
  * cache-sized buckets, then LSD radix within each), column encoding and
  * compression (zstd level 1, two workers for big payloads) happen in
- * snapshot_image_write. Loading decompresses into one buffer, sizes the map
+ * snapshot_image_encode. Loading decompresses into one buffer, sizes the map
  * for n persons once and inserts in home-slot order (cache-local). Numbers:
  * bench/results/snapshot.md. */
 #include "state/snapshot.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -153,13 +146,12 @@ enum {
   ZSTD_MT_MIN_BYTES = 8 << 20,
 };
 
-/* What went wrong while reading, for snapshot_load_latest's choice. */
-typedef enum read_kind {
-  READ_OK = 0,
-  READ_CORRUPT, /* unreadable, truncated, damaged: skip it, try an older one */
-  READ_REFUSED, /* another version, layout or configuration: stop */
-  READ_FAILED,  /* memory short: stop */
-} read_kind;
+/* What went wrong while reading (snapshot_read_kind, snapshot.h). */
+typedef snapshot_read_kind read_kind;
+#define READ_OK SNAPSHOT_READ_OK
+#define READ_CORRUPT SNAPSHOT_READ_DAMAGED
+#define READ_REFUSED SNAPSHOT_READ_REFUSED
+#define READ_FAILED SNAPSHOT_READ_FAILED
 
 /* ------------------------------------------------------------------ small helpers */
 
@@ -212,7 +204,7 @@ static const char *errno_text(int e, char *buf, size_t len) {
 }
 
 /* Shard ids are file name prefixes: [A-Za-z0-9._-]+, not starting with '.'. */
-static int shard_id_valid(const char *id) {
+int snapshot_shard_id_valid(const char *id) {
   size_t len = strnlen(id, SNAPSHOT_SHARD_ID_MAX);
   if (len == 0 || len >= SNAPSHOT_SHARD_ID_MAX || id[0] == '.')
     return 0;
@@ -638,7 +630,7 @@ static read_kind header_get(const unsigned char *p, size_t size, header *h, char
   }
   memcpy(h->meta.shard_id, p + HEADER_FIXED + 2, id_len);
   h->meta.shard_id[id_len] = '\0';
-  if (!shard_id_valid(h->meta.shard_id)) {
+  if (!snapshot_shard_id_valid(h->meta.shard_id)) {
     set_err(err, errlen, "corrupt header: shard id with characters a shard id cannot have");
     return READ_CORRUPT;
   }
@@ -692,141 +684,6 @@ static read_kind header_get(const unsigned char *p, size_t size, header *h, char
 
 /* ------------------------------------------------------------------ writing */
 
-/* A name "<id>.<20 digits>.snap" (kind 1) or ".<id>.<20 digits>.snap.tmp.<x>"
- * (kind 2) of shard id: its position, else -1. */
-static int64_t name_position(const char *name, const char *id, size_t id_len, int *kind) {
-  const char *p = name;
-  *kind = 1;
-  if (p[0] == '.') {
-    *kind = 2;
-    p++;
-  }
-  if (strncmp(p, id, id_len) != 0 || p[id_len] != '.')
-    return -1;
-  p += id_len + 1;
-  int64_t pos = 0;
-  for (int i = 0; i < 20; i++) {
-    if (p[i] < '0' || p[i] > '9')
-      return -1;
-    if (pos > (INT64_MAX - (p[i] - '0')) / 10)
-      return -1;
-    pos = pos * 10 + (p[i] - '0');
-  }
-  p += 20;
-  if (*kind == 1)
-    return strcmp(p, ".snap") == 0 ? pos : -1;
-  return strncmp(p, ".snap.tmp.", 10) == 0 && p[10] ? pos : -1;
-}
-
-typedef struct snap_file {
-  int64_t position;
-  char name[SNAPSHOT_SHARD_ID_MAX + 64];
-} snap_file;
-
-static int by_position_desc(const void *a, const void *b) {
-  int64_t x = ((const snap_file *)a)->position, y = ((const snap_file *)b)->position;
-  return (x < y) - (x > y);
-}
-
-/* The shard's snapshots (kind 1) or temporary files (kind 2) in dir, newest
- * first. *count gets their number; NULL with *count 0 when there are none.
- * -1 in *count when the directory cannot be read (errno set). */
-static snap_file *list_files(const char *dir, const char *id, int want_kind, size_t *count,
-                             int *failed) {
-  *count = 0;
-  *failed = 0;
-  DIR *d = opendir(dir);
-  if (!d) {
-    *failed = 1;
-    return NULL;
-  }
-  size_t id_len = strlen(id), n = 0, cap = 0;
-  snap_file *files = NULL;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    int kind;
-    int64_t pos = name_position(e->d_name, id, id_len, &kind);
-    size_t name_len = strlen(e->d_name);
-    if (pos < 0 || kind != want_kind || name_len >= sizeof files->name)
-      continue;
-    if (n == cap) {
-      size_t ncap = cap ? cap * 2 : 8;
-      snap_file *nf = realloc(files, ncap * sizeof *nf);
-      if (!nf) {
-        free(files);
-        closedir(d);
-        errno = ENOMEM;
-        *failed = 1;
-        return NULL;
-      }
-      files = nf;
-      cap = ncap;
-    }
-    files[n].position = pos;
-    memcpy(files[n].name, e->d_name, name_len + 1);
-    n++;
-  }
-  closedir(d);
-  if (n)
-    qsort(files, n, sizeof *files, by_position_desc);
-  *count = n;
-  return files;
-}
-
-enum { TEMP_STALE_SECONDS = 600 };
-
-/* Delete all but the newest SNAPSHOT_KEEP snapshots of the shard, and its
- * temporary files whose position is below the newest snapshot's and that
- * nobody has written to for TEMP_STALE_SECONDS. Best effort: a file that
- * cannot be deleted stays. */
-static void prune(const char *dir, const char *id) {
-  size_t n, t;
-  int failed;
-  snap_file *snaps = list_files(dir, id, 1, &n, &failed);
-  if (!snaps)
-    return;
-  char path[PATH_MAX];
-  for (size_t i = SNAPSHOT_KEEP; i < n; i++) {
-    snprintf(path, sizeof path, "%s/%s", dir, snaps[i].name);
-    unlink(path);
-  }
-  snap_file *tmps = list_files(dir, id, 2, &t, &failed);
-  time_t now = time(NULL);
-  for (size_t i = 0; i < t; i++) {
-    if (tmps[i].position >= snaps[0].position)
-      continue; /* perhaps another writer's, still at work */
-    snprintf(path, sizeof path, "%s/%s", dir, tmps[i].name);
-    /* Another instance sharing the directory may be writing an older
-     * position right now (a hand-over): only a crash's leftovers go. */
-    struct stat sb;
-    if (stat(path, &sb) == 0 && now - sb.st_mtime < TEMP_STALE_SECONDS)
-      continue;
-    unlink(path);
-  }
-  free(tmps);
-  free(snaps);
-}
-
-/* Open a new temporary file for the shard's snapshot at position. */
-static int open_temp(const char *dir, const snapshot_meta *m, char *path, size_t pathlen) {
-  static unsigned counter;
-  for (int attempt = 0; attempt < 100; attempt++) {
-    unsigned c = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int len = snprintf(path, pathlen, "%s/.%s.%020lld.snap.tmp.%ld-%u-%ld", dir, m->shard_id,
-                       (long long)m->position, (long)getpid(), c, (long)ts.tv_nsec);
-    if (len < 0 || (size_t)len >= pathlen) {
-      errno = ENAMETOOLONG;
-      return -1;
-    }
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd >= 0 || errno != EEXIST)
-      return fd;
-  }
-  return -1;
-}
-
 /* Compress the payload as one zstd frame into fd; *crc and *written advance. */
 static int compress_to(int fd, const payload *pl, uint32_t *crc, uint64_t *written, char *err,
                        size_t errlen) {
@@ -875,11 +732,11 @@ done:
   return rc;
 }
 
-int snapshot_image_write(const snapshot_image *img, const char *dir, size_t *bytes, char *err,
-                         size_t errlen) {
+int snapshot_image_encode(const snapshot_image *img, int fd, uint64_t *bytes, char *err,
+                          size_t errlen) {
   const snapshot_meta *m = &img->meta;
-  char eb[128], tmp[PATH_MAX], final[PATH_MAX];
-  if (!shard_id_valid(m->shard_id)) {
+  char eb[128];
+  if (!snapshot_shard_id_valid(m->shard_id)) {
     set_err(err, errlen,
             "snapshot: shard id '%.*s' is not a file name prefix (letters, digits, "
             "'.', '_', '-'; not starting with '.')",
@@ -889,20 +746,6 @@ int snapshot_image_write(const snapshot_image *img, const char *dir, size_t *byt
   if (m->position < 0) {
     set_err(err, errlen, "snapshot of %s: negative position %lld", m->shard_id,
             (long long)m->position);
-    return -1;
-  }
-  if (!dir || !*dir) {
-    set_err(err, errlen, "snapshot of %s: no snapshot directory", m->shard_id);
-    return -1;
-  }
-  int flen =
-      snprintf(final, sizeof final, "%s/%s.%020lld.snap", dir, m->shard_id, (long long)m->position);
-  if (flen < 0 || (size_t)flen >= sizeof final) {
-    set_err(err, errlen, "snapshot of %s: directory path too long", m->shard_id);
-    return -1;
-  }
-  if (fs_mkdirs(dir, 0777) < 0) {
-    set_err(err, errlen, "snapshot directory %s: %s", dir, errno_text(errno, eb, sizeof eb));
     return -1;
   }
   payload pl;
@@ -922,25 +765,20 @@ int snapshot_image_write(const snapshot_image *img, const char *dir, size_t *byt
   h.raw = pl.raw;
   memcpy(h.len, pl.len, sizeof h.len);
   unsigned char hdr[HEADER_MAX];
-
-  int fd = open_temp(dir, m, tmp, sizeof tmp);
-  if (fd < 0) {
-    set_err(err, errlen, "snapshot of %s: cannot create a temporary file in %s: %s", m->shard_id,
-            dir, errno_text(errno, eb, sizeof eb));
-    payload_free(&pl);
-    return -1;
-  }
-  char why[256];
   uint32_t payload_crc = (uint32_t)crc32_z(0L, Z_NULL, 0);
   uint64_t compressed = 0;
   memset(hdr, 0, sizeof hdr);
+  /* The header goes first as zeros and is written over at the end, when
+   * the compressed size and the checksums are known. */
   if (fs_write_all(fd, hdr, h.header_bytes) < 0) {
-    set_err(why, sizeof why, "write: %s", errno_text(errno, eb, sizeof eb));
-    goto fail;
+    set_err(err, errlen, "write: %s", errno_text(errno, eb, sizeof eb));
+    payload_free(&pl);
+    return -1;
   }
-  if (compress_to(fd, &pl, &payload_crc, &compressed, why, sizeof why) < 0)
-    goto fail;
+  int rc = compress_to(fd, &pl, &payload_crc, &compressed, err, errlen);
   payload_free(&pl);
+  if (rc < 0)
+    return -1;
   h.compressed = compressed;
   header_put(&h, hdr);
   uint32_t file_crc =
@@ -949,53 +787,11 @@ int snapshot_image_write(const snapshot_image *img, const char *dir, size_t *byt
   put32(trailer, file_crc);
   if (fs_write_all(fd, trailer, 4) < 0 ||
       pwrite(fd, hdr, h.header_bytes, 0) != (ssize_t)h.header_bytes) {
-    set_err(why, sizeof why, "write: %s", errno_text(errno, eb, sizeof eb));
-    goto fail;
-  }
-  if (fsync(fd) < 0) {
-    set_err(why, sizeof why, "fsync: %s", errno_text(errno, eb, sizeof eb));
-    goto fail;
-  }
-  int closed = close(fd);
-  fd = -1;
-  if (closed < 0) {
-    set_err(why, sizeof why, "close: %s", errno_text(errno, eb, sizeof eb));
-    goto fail;
-  }
-  if (rename(tmp, final) < 0) {
-    set_err(why, sizeof why, "rename to %s: %s", final, errno_text(errno, eb, sizeof eb));
-    goto fail;
-  }
-  if (fs_fsync_dir(dir) < 0) {
-    /* The file is complete and in place; only its durability is in doubt. */
-    set_err(err, errlen, "snapshot %s: fsync of the directory: %s", final,
-            errno_text(errno, eb, sizeof eb));
+    set_err(err, errlen, "write: %s", errno_text(errno, eb, sizeof eb));
     return -1;
   }
-  if (bytes)
-    *bytes = (size_t)(h.header_bytes + compressed + 4);
-  prune(dir, m->shard_id);
+  *bytes = h.header_bytes + compressed + 4;
   return 0;
-fail:
-  if (fd >= 0)
-    close(fd);
-  unlink(tmp);
-  payload_free(&pl);
-  set_err(err, errlen, "snapshot of %s into %s: %s", m->shard_id, dir, why);
-  return -1;
-}
-
-int snapshot_write(const shard *s, const snapshot_meta *meta, const char *dir, char *err,
-                   size_t errlen) {
-  snapshot_image *img = snapshot_capture(s, meta);
-  if (!img) {
-    set_err(err, errlen, "snapshot of %s: out of memory capturing %zu persons", meta->shard_id,
-            s->persons.count);
-    return -1;
-  }
-  int rc = snapshot_image_write(img, dir, NULL, err, errlen);
-  snapshot_image_free(img);
-  return rc;
 }
 
 /* ------------------------------------------------------------------ reading */
@@ -1416,60 +1212,18 @@ int snapshot_read(const char *path, shard *s, snapshot_meta *meta, char *err, si
   return 0;
 }
 
-int snapshot_load_latest(const char *dir, const char *shard_id, uint64_t fingerprint, shard *s,
-                         snapshot_meta *meta, char *err, size_t errlen) {
-  char eb[128];
-  if (!shard_id_valid(shard_id)) {
-    set_err(err, errlen, "snapshot: shard id '%.*s' is not a file name prefix",
-            SNAPSHOT_SHARD_ID_MAX - 1, shard_id);
-    return -1;
-  }
-  size_t n;
-  int failed;
-  snap_file *files = list_files(dir, shard_id, 1, &n, &failed);
-  if (failed) {
-    if (errno == ENOENT)
-      return 0;
-    if (errno == ENOMEM) {
-      set_err(err, errlen, "snapshot directory %s: out of memory listing it", dir);
-      return -1;
-    }
-    set_err(err, errlen, "snapshot directory %s: %s", dir, errno_text(errno, eb, sizeof eb));
-    return -1;
-  }
-  int rc = 0;
-  for (size_t i = 0; i < n; i++) {
-    char path[PATH_MAX], why[384];
-    snprintf(path, sizeof path, "%s/%s", dir, files[i].name);
-    read_info info;
-    snapshot_meta want;
-    memset(&want, 0, sizeof want);
-    snprintf(want.shard_id, sizeof want.shard_id, "%s", shard_id);
-    want.position = files[i].position;
-    read_kind kind = read_snapshot(path, &want, &fingerprint, s, &info, NULL, why, sizeof why);
-    if (kind == READ_OK) {
-      if (meta)
-        *meta = info.h.meta;
-      rc = 1;
-      break;
-    }
-    if (kind == READ_CORRUPT) {
-      fprintf(stderr, "regstream: warning: snapshot %s is unusable (%s); trying an older one\n",
-              path, why);
-      continue;
-    }
-    if (kind == READ_REFUSED)
-      set_err(err, errlen,
-              "snapshot %s: %s. Run with the rule options and reader schema that wrote it, or "
-              "start afresh with an empty --snapshot-dir",
-              path, why);
-    else
-      set_err(err, errlen, "snapshot %s: %s", path, why);
-    rc = -1;
-    break;
-  }
-  free(files);
-  return rc;
+snapshot_read_kind snapshot_read_checked(const char *path, const char *shard_id, int64_t position,
+                                         uint64_t fingerprint, shard *s, snapshot_meta *meta,
+                                         char *err, size_t errlen) {
+  read_info info;
+  snapshot_meta want;
+  memset(&want, 0, sizeof want);
+  snprintf(want.shard_id, sizeof want.shard_id, "%s", shard_id);
+  want.position = position;
+  read_kind kind = read_snapshot(path, &want, &fingerprint, s, &info, NULL, err, errlen);
+  if (kind == READ_OK && meta)
+    *meta = info.h.meta;
+  return kind;
 }
 
 /* ------------------------------------------------------------------ inspect */

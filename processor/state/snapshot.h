@@ -1,14 +1,13 @@
 /* snapshot.h — the snapshot of one state shard (SPEC §6): its persons, its
- * rollup counters and where its input resumes, zstd-compressed, checksummed,
- * written atomically into a snapshot directory, the newest few kept. The
- * format is documented atop snapshot.c, the one file that owns it.
+ * rollup counters and where its input resumes, zstd-compressed and
+ * checksummed. The format is documented atop snapshot.c, the one file that
+ * owns it; the files themselves (names, atomic writes, the newest few kept,
+ * the newest valid one found) are the snapshot store's (state/store.h), and
+ * writing them off the shard owner's thread is the snapshotter's.
  *
  * A snapshot is taken in two steps so that the shard's owner pauses only for
  * a copy: snapshot_capture (on the owner's thread: copies the map and the
- * counters) and snapshot_image_write (any thread: sorts, encodes, compresses,
- * writes, fsyncs, renames, prunes). Files are named
- * "<shard_id>.<position, 20 digits>.snap", so the newest is the one with the
- * greatest position and a shard's files sort by age. */
+ * counters) and writing the image (any thread: sorts, encodes, compresses). */
 #ifndef REGSTREAM_SNAPSHOT_H
 #define REGSTREAM_SNAPSHOT_H
 
@@ -20,7 +19,6 @@
 
 enum {
   SNAPSHOT_FORMAT_VERSION = 1,
-  SNAPSHOT_KEEP = 3,           /* files kept per shard */
   SNAPSHOT_SHARD_ID_MAX = 160, /* bytes of a shard id, NUL included */
   SNAPSHOT_EXTRA = 16,
 };
@@ -61,35 +59,37 @@ typedef struct snapshot_image snapshot_image;
  * memory is short. */
 snapshot_image *snapshot_capture(const shard *s, const snapshot_meta *meta);
 
-/* Encode, compress, checksum and write img atomically into dir (temporary
- * file, fsync, rename, directory fsync); then delete all but the newest
- * SNAPSHOT_KEEP files of its shard. Safe on any thread, concurrently for
- * different shards. *bytes (may be NULL) gets the file size. 0, or -1 with
- * a one-line reason. */
-int snapshot_image_write(const snapshot_image *img, const char *dir, size_t *bytes, char *err,
-                         size_t errlen);
+/* Sort, encode, compress and checksum img into fd, a new empty file open
+ * for writing (it is written from its start; *bytes gets the file's size).
+ * Safe on any thread, concurrently for different images. 0, or -1 with a
+ * one-line reason (write errors with errno's text). */
+int snapshot_image_encode(const snapshot_image *img, int fd, uint64_t *bytes, char *err,
+                          size_t errlen);
 void snapshot_image_free(snapshot_image *img);
 /* The meta an image was captured with (persons, months and counts filled). */
 const snapshot_meta *snapshot_image_meta(const snapshot_image *img);
 
-/* snapshot_capture + snapshot_image_write + snapshot_image_free. */
-int snapshot_write(const shard *s, const snapshot_meta *meta, const char *dir, char *err,
-                   size_t errlen);
+/* Shard ids are file name prefixes: [A-Za-z0-9._-]+, not starting with '.'. */
+int snapshot_shard_id_valid(const char *id);
 
 /* Read and verify one snapshot file. With s non-NULL (a shard fresh from
  * shard_init) its persons, counters and counts are loaded into s. 0, or -1
  * with a reason (unreadable, truncated, bad checksum, unknown version). */
 int snapshot_read(const char *path, shard *s, snapshot_meta *meta, char *err, size_t errlen);
 
-/* Load the newest valid snapshot of shard_id from dir into s (fresh from
- * shard_init). A corrupt or truncated file is skipped with a warning on
- * stderr naming it, and the next older one is tried.
- *   1  loaded; meta filled
- *   0  none usable (no directory, no files, or all corrupt); s untouched
- *  -1  refused or failed, reason in err: a snapshot of another version or
- *      configuration (fingerprint differs), or memory short */
-int snapshot_load_latest(const char *dir, const char *shard_id, uint64_t fingerprint, shard *s,
-                         snapshot_meta *meta, char *err, size_t errlen);
+typedef enum snapshot_read_kind {
+  SNAPSHOT_READ_OK = 0,
+  SNAPSHOT_READ_DAMAGED, /* unreadable, truncated, damaged: skip it, try an older one */
+  SNAPSHOT_READ_REFUSED, /* another version, layout or configuration: stop */
+  SNAPSHOT_READ_FAILED,  /* memory short: stop */
+} snapshot_read_kind;
+
+/* snapshot_read of a file that must hold shard_id at position (else it is
+ * DAMAGED: copied or renamed by hand) written with fingerprint (else
+ * REFUSED). The reason in err names neither the file nor the directory. */
+snapshot_read_kind snapshot_read_checked(const char *path, const char *shard_id, int64_t position,
+                                         uint64_t fingerprint, shard *s, snapshot_meta *meta,
+                                         char *err, size_t errlen);
 
 /* `regstream snapshot inspect FILE`: header, counts, sizes, validity, as
  * text on out. 0 when the file is valid, else -1 with a reason in err. */

@@ -1,8 +1,10 @@
 /* snapshotter.c — the background writer of snapshot images: a bounded queue
  * guarded by one mutex (touched once per snapshot, never per record) and one
- * thread that encodes, compresses and writes. */
+ * thread that encodes, compresses and writes through the snapshot store.
+ * What a snapshot holds and where it goes are snapshot.c's and store.c's. */
 #include "state/snapshotter.h"
 #include "util/clock.h"
+#include "util/latch.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@ enum { QUEUE_MAX = 8 };
 struct snapshotter {
   char *dir;
   snapshotter_gate gate;
+  snapshotter_done done;
   void *gate_ctx;
   pthread_t thread;
   pthread_mutex_t lock;
@@ -23,8 +26,7 @@ struct snapshotter {
   int count;
   const snapshot_image *writing; /* taken from the queue, being written */
   int stop;
-  int failed;
-  char failure[512];
+  latch failure; /* the first write failure */
   snapshotter_stats stats;
 };
 
@@ -47,15 +49,20 @@ static void *writer_main(void *arg) {
     size_t bytes = 0;
     double started = clock_seconds();
     int gated = sn->gate && sn->gate(sn->gate_ctx) < 0;
-    int rc = gated ? 0 : snapshot_image_write(img, sn->dir, &bytes, err, sizeof err);
+    int rc = gated ? 0 : snapshot_store_write(sn->dir, img, &bytes, err, sizeof err);
     double took = clock_seconds() - started;
+    if (sn->done)
+      sn->done(sn->gate_ctx, snapshot_image_meta(img),
+               gated    ? 0
+               : rc < 0 ? -1
+                        : 1,
+               bytes, took, rc < 0 ? err : NULL);
 
     pthread_mutex_lock(&sn->lock);
     sn->writing = NULL; /* freed under the lock: snapshotter_forget reads it */
     snapshot_image_free(img);
-    if (rc < 0 && !sn->failed) {
-      sn->failed = 1;
-      snprintf(sn->failure, sizeof sn->failure, "%s", err);
+    if (rc < 0) {
+      latch_set(&sn->failure, err);
     } else if (gated) {
       sn->stats.gated++;
     } else if (rc == 0) {
@@ -69,19 +76,23 @@ static void *writer_main(void *arg) {
   return NULL;
 }
 
-snapshotter *snapshotter_start(const char *dir, snapshotter_gate gate, void *ctx) {
+snapshotter *snapshotter_start(const char *dir, snapshotter_gate gate, snapshotter_done done,
+                               void *ctx) {
   snapshotter *sn = calloc(1, sizeof *sn);
   if (!sn || !(sn->dir = strdup(dir))) {
     free(sn);
     return NULL;
   }
   sn->gate = gate;
+  sn->done = done;
   sn->gate_ctx = ctx;
   pthread_mutex_init(&sn->lock, NULL);
   pthread_cond_init(&sn->changed, NULL);
+  latch_init(&sn->failure);
   if (pthread_create(&sn->thread, NULL, writer_main, sn) != 0) {
     pthread_mutex_destroy(&sn->lock);
     pthread_cond_destroy(&sn->changed);
+    latch_destroy(&sn->failure);
     free(sn->dir);
     free(sn);
     return NULL;
@@ -116,20 +127,15 @@ int snapshotter_drain(snapshotter *sn, char *err, size_t errlen) {
   pthread_mutex_lock(&sn->lock);
   while (sn->count > 0 || sn->writing)
     pthread_cond_wait(&sn->changed, &sn->lock);
-  int failed = sn->failed;
-  if (failed)
-    snprintf(err, errlen, "%s", sn->failure);
   pthread_mutex_unlock(&sn->lock);
-  return failed ? -1 : 0;
+  return snapshotter_check(sn, err, errlen);
 }
 
 int snapshotter_check(snapshotter *sn, char *err, size_t errlen) {
-  pthread_mutex_lock(&sn->lock);
-  int failed = sn->failed;
-  if (failed)
-    snprintf(err, errlen, "%s", sn->failure);
-  pthread_mutex_unlock(&sn->lock);
-  return failed ? -1 : 0;
+  if (!latch_failed(&sn->failure))
+    return 0;
+  latch_reason(&sn->failure, err, errlen);
+  return -1;
 }
 
 void snapshotter_forget(snapshotter *sn, const char *shard_id) {
@@ -165,6 +171,7 @@ void snapshotter_stop(snapshotter *sn) {
   pthread_join(sn->thread, NULL);
   pthread_mutex_destroy(&sn->lock);
   pthread_cond_destroy(&sn->changed);
+  latch_destroy(&sn->failure);
   free(sn->dir);
   free(sn);
 }

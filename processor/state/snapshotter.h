@@ -1,5 +1,6 @@
-/* snapshotter.h — a background thread that writes captured snapshot images
- * (snapshot.h), so that a shard's owner pauses only for snapshot_capture.
+/* snapshotter.h — the one background writer of snapshots, for both modes: a
+ * thread that writes captured images (snapshot.h) into the snapshot store
+ * (store.h), so that a shard's owner pauses only for snapshot_capture.
  * Images wait in a small queue; a newer image of a shard replaces an older
  * one still waiting, and a full queue makes the submitter wait (memory stays
  * bounded). */
@@ -9,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "state/snapshot.h"
+#include "state/store.h"
 
 typedef struct snapshotter snapshotter;
 
@@ -26,8 +27,17 @@ typedef struct snapshotter_stats {
  * made durable first). May be NULL. */
 typedef int (*snapshotter_gate)(void *ctx);
 
-/* Start the writer thread for dir. NULL when out of memory or threads. */
-snapshotter *snapshotter_start(const char *dir, snapshotter_gate gate, void *ctx);
+/* Called on the writer thread after each image was handled: written 1 (bytes
+ * long, in seconds), 0 dropped by the gate, -1 failed with the reason err.
+ * May be NULL. */
+typedef void (*snapshotter_done)(void *ctx, const snapshot_meta *meta, int written, size_t bytes,
+                                 double seconds, const char *err);
+
+/* Start the writer thread for dir. NULL when out of memory or threads. The
+ * first failure is kept (snapshotter_check, snapshotter_drain) whether or
+ * not done is given. */
+snapshotter *snapshotter_start(const char *dir, snapshotter_gate gate, snapshotter_done done,
+                               void *ctx);
 
 /* Queue img (ownership passes). Waits while the queue is full. */
 void snapshotter_submit(snapshotter *sn, snapshot_image *img);

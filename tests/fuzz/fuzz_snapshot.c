@@ -40,6 +40,7 @@
 #include "core/period.h"
 #include "fuzz_common.h"
 #include "state/snapshot.h"
+#include "state/store.h"
 
 static rules_config rules;
 
@@ -221,7 +222,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* Written again and read back: the same shard and meta. */
   const char *dir = fuzz_scratch_dir();
   char werr[512];
-  FUZZ_CHECK(snapshot_write(&s, &meta, dir, werr, sizeof werr) == 0, werr);
+  FUZZ_CHECK(snapshot_store_write_shard(dir, &s, &meta, werr, sizeof werr) == 0, werr);
   char again_path[700];
   snprintf(again_path, sizeof again_path, "%s/%s.%020lld.snap", dir, meta.shard_id,
            (long long)meta.position);
@@ -263,7 +264,7 @@ static uint8_t *written(const shard *s, const char *id, int64_t pos, size_t *len
   m.position = pos;
   m.fingerprint = 0x5eed;
   m.extra[0] = 7;
-  FUZZ_CHECK(snapshot_write(s, &m, d, err, sizeof err) == 0, err);
+  FUZZ_CHECK(snapshot_store_write_shard(d, s, &m, err, sizeof err) == 0, err);
   snprintf(path, sizeof path, "%s/%s.%020lld.snap", d, id, (long long)pos);
   return (uint8_t *)fuzz_slurp(path, len);
 }

@@ -1,0 +1,267 @@
+/* cut.c — consistent cuts of a file-mode run, for snapshots. Finding and
+ * loading a cut to resume from is file/resume.c's; the files are the
+ * snapshot store's and the writing is the snapshotter's (state/).
+ *
+ * Snapshots (--snapshot-dir DIR, SPEC §6). A cut is taken at a block
+ * sequence boundary S: the worker about to claim block S stops the walk
+ * there instead (claims stay paused), the workers apply every block < S and
+ * meet at S. The last to arrive flushes the dead-letter file (which then
+ * holds exactly the rejects of blocks < S: nothing >= S was decoded) and
+ * fills the cut's meta; each worker captures its own shard
+ * (snapshot_capture, the short pause); when all have, the walk resumes and
+ * the watcher thread (the one that started the workers) fsyncs the
+ * dead-letter file and writes the images (snapshot_image_write), one cut
+ * at a time, while the pipeline runs. Shard k of n writes "file.<k>of<n>";
+ * meta.position is the records consumed before the cut, and meta.extra:
+ *   [0]      REPLAY_SNAPSHOT_LAYOUT (this layout, version 1)
+ *   [1]      hash of the input list: count, and per file the path as given,
+ *            size and sync marker (resuming over other inputs is refused)
+ *   [2]      S, blocks taken from the walk before the cut
+ *   [3]      index of the file the walk was in
+ *   [4..6]   ocf_position of the next block there: offset, block index and
+ *            first record index in the file
+ *   [7]      dead-letter file length in bytes at the cut
+ *   [8..14]  rejected records per reason (REASON_UNDECODABLE..REASON_LATE)
+ *   [15]     hash of the --dead-letter path as given (resuming would cut back
+ *            another file: refused)
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "file/mode.h"
+#include "state/store.h"
+#include "util/clock.h"
+
+/* Under lock, on a claim: is a snapshot cut due before the next block? */
+int cut_due(replay *rp) {
+  if (rp->writer_busy || rp->next_sequence == rp->last_cut_sequence)
+    return 0;
+  if (atomic_load(&rp->cut_wanted))
+    return 1;
+  return rp->cfg->snapshots.records && atomic_load(&rp->records_seen) >= rp->next_cut_records;
+}
+
+/* Under lock: stop the walk before block next_sequence; the workers meet
+ * there (take_cut). */
+void cut_start(replay *rp) {
+  rp->cut_file = rp->walk_file;
+  rp->cut_position = ocf_tell(rp->inputs[rp->walk_file].reader);
+  rp->cut_started = clock_seconds();
+  atomic_store(&rp->cut_wanted, 0);
+  atomic_store(&rp->cut_at, rp->next_sequence);
+  atomic_fetch_add(&rp->generation, 1);
+  pthread_cond_broadcast(&rp->changed);
+}
+
+/* Under lock, by the last worker to reach the cut: nothing is being decoded
+ * or applied, so the dead-letter file holds exactly the rejects of the
+ * blocks before the cut. */
+static void fill_cut_meta(replay *rp) {
+  snapshot_meta *m = &rp->cut_meta;
+  memset(m, 0, sizeof *m);
+  m->fingerprint = rp->fingerprint;
+  m->position = (int64_t)atomic_load(&rp->records_seen);
+  uint64_t *x = m->extra, dead_bytes = 0;
+  x[X_LAYOUT] = REPLAY_SNAPSHOT_LAYOUT;
+  x[X_INPUTS] = rp->inputs_hash;
+  x[X_SEQUENCE] = rp->next_sequence;
+  x[X_FILE] = (uint64_t)rp->cut_file;
+  x[X_OFFSET] = rp->cut_position.offset;
+  x[X_BLOCK] = rp->cut_position.block_index;
+  x[X_RECORD] = rp->cut_position.first_record;
+  if (dead_letter_flush(rp->dead, &dead_bytes) < 0)
+    replay_fail_locked(rp, "cannot write the dead-letter output; stopping so that nothing is lost");
+  x[X_DEAD_BYTES] = dead_bytes;
+  uint64_t rejected[REASON_COUNT];
+  dead_letter_counts(rp->dead, rejected);
+  for (int r = 1; r < REASON_COUNT; r++)
+    x[X_REJECTED + r - 1] = rejected[r];
+  x[X_DEAD_PATH] = rp->dead_path_hash;
+}
+
+/* Worker w has applied every block before the cut: meet the others, capture
+ * the shard, wait until all have, and let the walk go on. */
+void cut_take(replay *rp, unsigned w) {
+  pthread_mutex_lock(&rp->lock);
+  uint64_t epoch = rp->cut_epoch;
+  if (++rp->cut_arrived == rp->workers) {
+    rp->cut_quiet = clock_seconds();
+    fill_cut_meta(rp);
+    rp->cut_meta_ready = 1;
+    pthread_cond_broadcast(&rp->changed);
+  }
+  while (!rp->cut_meta_ready && !replay_failed(rp))
+    pthread_cond_wait(&rp->changed, &rp->lock);
+  snapshot_meta meta = rp->cut_meta;
+  pthread_mutex_unlock(&rp->lock);
+  if (replay_failed(rp))
+    return;
+
+  cut_shard_id(w, rp->workers, meta.shard_id);
+  snapshot_image *img = snapshot_capture(&rp->shards[w], &meta);
+
+  pthread_mutex_lock(&rp->lock);
+  rp->cut_images[w] = img;
+  if (++rp->cut_captured == rp->workers) {
+    double now = clock_seconds();
+    double pause = now - rp->cut_started, capture = now - rp->cut_quiet;
+    rp->cuts++;
+    rp->pause_sum += pause;
+    rp->capture_sum += capture;
+    rp->last_pause = pause;
+    if (pause > rp->pause_max)
+      rp->pause_max = pause;
+    if (capture > rp->capture_max)
+      rp->capture_max = capture;
+    rp->last_cut_sequence = rp->next_sequence;
+    rp->last_cut_time = now;
+    rp->next_cut_records = (uint64_t)rp->cut_meta.position + rp->cfg->snapshots.records;
+    rp->cut_arrived = rp->cut_captured = 0;
+    rp->cut_meta_ready = 0;
+    rp->cut_epoch++;
+    rp->writer_busy = 1;
+    atomic_store(&rp->cut_at, NO_CUT);
+    atomic_fetch_add(&rp->generation, 1);
+    pthread_cond_broadcast(&rp->changed);
+    pthread_cond_signal(&rp->watch);
+  }
+  while (rp->cut_epoch == epoch && !replay_failed(rp))
+    pthread_cond_wait(&rp->changed, &rp->lock);
+  pthread_mutex_unlock(&rp->lock);
+}
+
+/* ---- the shards' names: "file.<k>of<n>" ---- */
+
+void cut_shard_id(unsigned k, unsigned n, char id[SNAPSHOT_SHARD_ID_MAX]) {
+  snprintf(id, SNAPSHOT_SHARD_ID_MAX, "file.%uof%u", k, n);
+}
+
+int cut_parse_shard_id(const char *id, unsigned *k, unsigned *n) {
+  if (strncmp(id, "file.", 5) != 0)
+    return -1;
+  const char *p = id + 5;
+  unsigned long v[2];
+  for (int i = 0; i < 2; i++) {
+    if (*p < '0' || *p > '9')
+      return -1;
+    v[i] = 0;
+    while (*p >= '0' && *p <= '9' && v[i] <= REPLAY_MAX_THREADS)
+      v[i] = v[i] * 10 + (unsigned long)(*p++ - '0');
+    if (i == 0 && strncmp(p, "of", 2) != 0)
+      return -1;
+    p += i == 0 ? 2 : 0;
+  }
+  if (v[1] < 1 || v[1] > REPLAY_MAX_THREADS || v[0] >= v[1] || *p)
+    return -1;
+  *k = (unsigned)v[0];
+  *n = (unsigned)v[1];
+  return 0;
+}
+
+void cut_remove(const char *dir, unsigned keep_threads, uint64_t before) {
+  if (!keep_threads) { /* the run is complete: every cut, and any temporary file */
+    snapshot_store_remove_all(dir, "file.");
+    return;
+  }
+  snapshot_entry *entries;
+  size_t count;
+  char err[256];
+  if (snapshot_store_list(dir, "file.", &entries, &count, err, sizeof err) < 0)
+    return;
+  for (size_t i = 0; i < count; i++) {
+    unsigned k, n;
+    if (cut_parse_shard_id(entries[i].shard_id, &k, &n) < 0 || n == keep_threads ||
+        (uint64_t)entries[i].position >= before)
+      continue;
+    snapshot_store_remove(dir, entries[i].shard_id, entries[i].position);
+  }
+  free(entries);
+}
+
+/* ---- writing a cut: the watcher submits, the snapshot writer writes ---- */
+
+void cut_submit(replay *rp) {
+  pthread_mutex_lock(&rp->lock);
+  int missing = 0;
+  for (unsigned w = 0; w < rp->workers; w++)
+    missing |= rp->cut_images[w] == NULL;
+  rp->cut_submitted = 1;
+  rp->cut_written_n = 0;
+  rp->cut_write_ok = !missing;
+  rp->cut_synced = 0;
+  rp->cut_bytes = 0;
+  rp->cut_write_started = clock_seconds();
+  if (missing)
+    snprintf(rp->cut_write_error, sizeof rp->cut_write_error, "out of memory capturing a shard");
+  pthread_mutex_unlock(&rp->lock);
+  for (unsigned w = 0; w < rp->workers; w++) {
+    snapshot_image *img = rp->cut_images[w];
+    rp->cut_images[w] = NULL;
+    if (missing) { /* none of it is written: a cut is all its shards or nothing */
+      if (img)
+        snapshot_image_free(img);
+      cut_written(rp, NULL, 0, 0, 0, NULL);
+    } else {
+      snapshotter_submit(rp->writer, img); /* may wait while the writer's queue is full */
+    }
+  }
+}
+
+/* Before each image: the snapshots name the dead-letter file's length, so
+ * it is synced first (once per cut); after a failure the rest of the cut
+ * is dropped. On the writer thread. */
+int cut_gate(void *ctx) {
+  replay *rp = ctx;
+  pthread_mutex_lock(&rp->lock);
+  int go = rp->cut_write_ok, sync = go && !rp->cut_synced;
+  rp->cut_synced = 1;
+  pthread_mutex_unlock(&rp->lock);
+  if (sync && dead_letter_sync(rp->dead) < 0) {
+    int e = errno;
+    pthread_mutex_lock(&rp->lock);
+    rp->cut_write_ok = go = 0;
+    snprintf(rp->cut_write_error, sizeof rp->cut_write_error,
+             "cannot fsync the dead-letter file: %s", strerror(e));
+    pthread_mutex_unlock(&rp->lock);
+  }
+  return go ? 0 : -1;
+}
+
+/* After each image of the cut (on the writer thread; with meta NULL from
+ * cut_submit): once all are done the cut is complete, or it is reported as
+ * not written, and the next one may start. */
+void cut_written(void *ctx, const snapshot_meta *meta, int written, size_t bytes, double seconds,
+                 const char *err) {
+  (void)meta;
+  (void)seconds;
+  replay *rp = ctx;
+  pthread_mutex_lock(&rp->lock);
+  rp->cut_bytes += bytes;
+  if (written < 0 && rp->cut_write_ok) {
+    rp->cut_write_ok = 0;
+    snprintf(rp->cut_write_error, sizeof rp->cut_write_error, "%s", err);
+  }
+  int complete = ++rp->cut_written_n == rp->workers;
+  int ok = rp->cut_write_ok;
+  int64_t position = rp->cut_meta.position; /* no other cut starts while writer_busy */
+  pthread_mutex_unlock(&rp->lock);
+  if (!complete)
+    return;
+  if (ok)
+    cut_remove(rp->snapshot_dir, rp->workers, (uint64_t)position);
+  else
+    fprintf(stderr,
+            "regstream: warning: the snapshot at %lld records was not written (%s); the run goes "
+            "on\n",
+            (long long)position, rp->cut_write_error);
+  pthread_mutex_lock(&rp->lock);
+  rp->cuts_written += (uint64_t)ok;
+  rp->snapshot_bytes += rp->cut_bytes;
+  rp->write_seconds += clock_seconds() - rp->cut_write_started;
+  rp->writer_busy = 0;
+  rp->cut_submitted = 0;
+  pthread_cond_signal(&rp->watch);
+  pthread_mutex_unlock(&rp->lock);
+}

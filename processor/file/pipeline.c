@@ -1,0 +1,243 @@
+/* pipeline.c — the file-mode block pipeline: container blocks -> decode ->
+ * validate -> shard -> rules -> rollup, on N worker threads (the idea is
+ * written atop file/replay.c). Here: the ring of block slots, claiming the
+ * next block of the walk, decoding it, applying it to a worker's shard, and
+ * the worker loop. Cuts (where the workers meet for a snapshot) are
+ * file/cut.c's; the rules are core/'s.
+ *
+ * Threads: every function here runs on a worker, except replay_fail and
+ * replay_wake_all (any thread). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "file/mode.h"
+#include "util/clock.h"
+
+void replay_fail_locked(replay *rp, const char *why) {
+  latch_set(&rp->failure, why);
+  atomic_fetch_add(&rp->generation, 1);
+  pthread_cond_broadcast(&rp->changed);
+}
+
+void replay_fail(replay *rp, const char *why) {
+  pthread_mutex_lock(&rp->lock);
+  replay_fail_locked(rp, why);
+  pthread_mutex_unlock(&rp->lock);
+}
+
+void replay_wake_all(replay *rp) {
+  pthread_mutex_lock(&rp->lock);
+  atomic_fetch_add(&rp->generation, 1);
+  pthread_cond_broadcast(&rp->changed);
+  pthread_mutex_unlock(&rp->lock);
+}
+
+static void reject(replay *rp, const block_slot *s, reason why, int64_t record, int64_t count,
+                   const uint8_t *bytes, size_t len, const char *detail) {
+  const input *in = &rp->inputs[s->file_index];
+  dead_letter_source src = {.file = ocf_path(in->reader),
+                            .file_index = s->file_index,
+                            .record = record,
+                            .record_count = count,
+                            .block = count == 1 ? -1 : (int64_t)s->raw.index,
+                            .offset = count == 1 ? -1 : (int64_t)s->raw.file_offset};
+  if (dead_letter_write(rp->dead, why, &src, bytes, len, detail) < 0)
+    replay_fail(rp, "cannot write the dead-letter output; stopping so that nothing is lost");
+}
+
+static int reserve(block_slot *s, size_t n) {
+  if (n <= s->capacity)
+    return 0;
+  size_t cap = s->capacity ? s->capacity : 1024;
+  while (cap < n)
+    cap *= 2;
+  pm_record *records = realloc(s->records, cap * sizeof *records);
+  if (records)
+    s->records = records;
+  uint64_t *hashes = realloc(s->hashes, cap * sizeof *hashes);
+  if (hashes)
+    s->hashes = hashes;
+  record_meta *meta = realloc(s->meta, cap * sizeof *meta);
+  if (meta)
+    s->meta = meta;
+  if (!records || !hashes || !meta)
+    return -1;
+  s->capacity = (uint32_t)cap;
+  return 0;
+}
+
+/* Decompress and decode the block in s; rejects go straight to the sink. */
+static void decode_block(replay *rp, block_slot *s) {
+  const input *in = &rp->inputs[s->file_index];
+  const ocf_block *raw = &s->raw;
+  s->count = 0;
+  if (raw->kind == OCF_BLOCK_DAMAGED) {
+    reject(rp, s, REASON_UNDECODABLE, (int64_t)raw->first_record, -1, raw->data, raw->size,
+           "bytes that do not frame as a container block (bad block header or sync marker)");
+    return;
+  }
+  const uint8_t *bytes = raw->data;
+  size_t len = raw->size;
+  if (ocf_reader_codec(in->reader) != OCF_CODEC_NULL) {
+    char err[256];
+    if (ocf_block_decompress(in->reader, raw, &s->inflated, err, sizeof err) < 0) {
+      reject(rp, s, REASON_UNDECODABLE, (int64_t)raw->first_record, raw->count, raw->data,
+             raw->size, err);
+      atomic_fetch_add(&rp->records_seen, (uint64_t)raw->count);
+      return;
+    }
+    bytes = s->inflated.data;
+    len = s->inflated.len;
+  }
+  s->bytes = bytes;
+  /* A record takes at least one byte: a larger count cannot be true. */
+  size_t claimed = (size_t)raw->count < len ? (size_t)raw->count : len;
+  if (reserve(s, claimed) < 0) {
+    replay_fail(rp, "out of memory while decoding a block");
+    return;
+  }
+  const uint8_t *pos = bytes, *end = bytes + len;
+  int64_t i;
+  for (i = 0; i < raw->count; i++) {
+    const uint8_t *start = pos;
+    pm_record rec;
+    int decoded = pm_decode(in->plan, &pos, end, &rec);
+    if (decoded == PM_DECODE_BAD_VALUE) {
+      reject(rp, s, REASON_UNDECODABLE, (int64_t)raw->first_record + i, 1, start,
+             (size_t)(pos - start), "a value out of range (enum index or int)");
+      continue;
+    }
+    if (decoded < 0) {
+      char detail[200];
+      snprintf(detail, sizeof detail,
+               "record %lld of the block does not decode; it and the %lld after it in the block "
+               "are kept here together (no record boundary can be found past it)",
+               (long long)i, (long long)(raw->count - i - 1));
+      reject(rp, s, REASON_UNDECODABLE, (int64_t)raw->first_record + i, raw->count - i, start,
+             (size_t)(end - start), detail);
+      pos = end;
+      break;
+    }
+    reason why = validate_record(&rec);
+    if (why != REASON_OK) {
+      reject(rp, s, why, (int64_t)raw->first_record + i, 1, start, (size_t)(pos - start), NULL);
+      continue;
+    }
+    uint32_t n = s->count++;
+    s->records[n] = rec;
+    s->hashes[n] = personmap_hash(rec.person_id);
+    s->meta[n] = (record_meta){(uint32_t)i, (uint32_t)(start - bytes), (uint32_t)(pos - bytes)};
+  }
+  if (pos < end)
+    reject(rp, s, REASON_UNDECODABLE, (int64_t)raw->first_record + i, 0, pos, (size_t)(end - pos),
+           "bytes left over after the block's last record");
+  atomic_fetch_add(&rp->records_seen, (uint64_t)raw->count);
+}
+
+/* Apply the records of shard w in block s, in order, prefetching ahead. */
+static void apply_block(replay *rp, block_slot *s, unsigned w) {
+  shard *sh = &rp->shards[w];
+  uint32_t own[APPLY_CHUNK];
+  for (uint32_t base = 0; base < s->count; base += APPLY_CHUNK) {
+    uint32_t limit = s->count - base < APPLY_CHUNK ? s->count - base : APPLY_CHUNK, k = 0;
+    for (uint32_t i = base; i < base + limit; i++)
+      if (personmap_shard(s->hashes[i], rp->workers) == w)
+        own[k++] = i;
+    for (uint32_t j = 0; j < k; j++) {
+      if (j + PREFETCH_DISTANCE < k)
+        personmap_prefetch(&sh->persons, s->hashes[own[j + PREFETCH_DISTANCE]]);
+      uint32_t i = own[j];
+      int r = shard_apply(sh, &s->records[i], s->hashes[i]);
+      if (r == RULES_LATE) {
+        const record_meta *m = &s->meta[i];
+        reject(rp, s, REASON_LATE, (int64_t)s->raw.first_record + m->index, 1, s->bytes + m->start,
+               m->end - m->start, NULL);
+      } else if (r < 0) {
+        replay_fail(rp, "out of memory for person states");
+        return;
+      }
+    }
+  }
+}
+
+/* Claim the next block of the input and decode it. 1 when one was decoded. */
+static int claim_and_decode(replay *rp) {
+  pthread_mutex_lock(&rp->lock);
+  block_slot *s = &rp->ring[rp->next_sequence % rp->ring_size];
+  if (rp->walk_done || (atomic_load(&s->tag) & 3) != SLOT_FREE ||
+      atomic_load(&rp->cut_at) != NO_CUT) {
+    pthread_mutex_unlock(&rp->lock);
+    return 0;
+  }
+  if (rp->snapshot_dir && cut_due(rp)) {
+    cut_start(rp);
+    pthread_mutex_unlock(&rp->lock);
+    return 0;
+  }
+  ocf_block block;
+  while (rp->walk_file < rp->input_count &&
+         !ocf_next_block(rp->inputs[rp->walk_file].reader, &block))
+    rp->walk_file++;
+  if (rp->walk_file == rp->input_count) {
+    rp->walk_done = 1;
+    atomic_store(&rp->total_blocks, rp->next_sequence);
+    atomic_fetch_add(&rp->generation, 1);
+    pthread_cond_broadcast(&rp->changed);
+    pthread_mutex_unlock(&rp->lock);
+    return 0;
+  }
+  uint64_t sequence = rp->next_sequence++;
+  s->raw = block;
+  s->file_index = rp->walk_file;
+  atomic_store(&s->tag, sequence << 2 | SLOT_DECODING);
+  pthread_mutex_unlock(&rp->lock);
+
+  decode_block(rp, s);
+  atomic_store_explicit(&s->tag, sequence << 2 | SLOT_READY, memory_order_release);
+  replay_wake_all(rp);
+  return 1;
+}
+
+static void work(replay *rp, unsigned w) {
+  uint64_t next = rp->first_sequence; /* the next block sequence this worker applies */
+  for (;;) {
+    uint64_t generation = atomic_load(&rp->generation);
+    if (replay_failed(rp) || next >= atomic_load(&rp->total_blocks))
+      return;
+    if (next == atomic_load(&rp->cut_at)) {
+      cut_take(rp, w);
+      continue;
+    }
+    block_slot *s = &rp->ring[next % rp->ring_size];
+    if (atomic_load_explicit(&s->tag, memory_order_acquire) == (next << 2 | SLOT_READY)) {
+      apply_block(rp, s, w);
+      if (atomic_fetch_add(&s->done, 1) + 1 == rp->workers) {
+        /* Blocks are freed in input order: all bytes before this one's end are done. */
+        ocf_release(rp->inputs[s->file_index].reader, s->raw.file_offset + s->raw.size);
+        atomic_store(&s->done, 0);
+        atomic_store_explicit(&s->tag, next << 2 | SLOT_FREE, memory_order_release);
+        replay_wake_all(rp);
+      }
+      next++;
+      continue;
+    }
+    if (claim_and_decode(rp))
+      continue;
+    pthread_mutex_lock(&rp->lock);
+    while (atomic_load(&rp->generation) == generation)
+      pthread_cond_wait(&rp->changed, &rp->lock);
+    pthread_mutex_unlock(&rp->lock);
+  }
+}
+
+void *replay_worker_main(void *arg) {
+  worker *self = arg;
+  replay *rp = self->rp;
+  work(rp, self->index);
+  pthread_mutex_lock(&rp->lock);
+  rp->workers_done++;
+  pthread_cond_signal(&rp->watch);
+  pthread_mutex_unlock(&rp->lock);
+  return NULL;
+}
