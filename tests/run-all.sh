@@ -13,7 +13,9 @@
 #   tsan-test     the multithreaded file-mode tests under ThreadSanitizer
 #                 (test_app_replay, differential over 1-4 threads, edge_cases,
 #                 kib_calibration, file_resume with its snapshot threads,
-#                 test_app_snapshot, test_app_snapshotter). The Kafka-mode tests are not in it: TSan
+#                 test_app_snapshot, test_app_snapshotter), and the broker-free
+#                 Kafka-mode units test_app_kafka_{wire,merge,settle}. The other
+#                 Kafka-mode tests are not in it: TSan
 #                 crashes in its own allocator on threads of the uninstrumented
 #                 librdkafka; they run under ASan/UBSan instead.
 #   fuzz-smoke    tests/fuzz/run-smoke.sh, when that script exists
@@ -178,7 +180,7 @@ fi
 
 run_tsan_ctest() {
   REGSTREAM_SANITIZED=1 TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
-    run_ctest build-tsan -j1 -R '^(test_app_replay|test_app_snapshot|test_app_snapshotter|differential|edge_cases|kib_calibration|file_resume)$'
+    run_ctest build-tsan -j1 -R '^(test_app_replay|test_app_snapshot|test_app_snapshotter|test_app_kafka_wire|test_app_kafka_merge|test_app_kafka_settle|differential|edge_cases|kib_calibration|file_resume)$'
 }
 
 stage tsan-build build_dir build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
