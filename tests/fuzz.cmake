@@ -40,7 +40,7 @@ if(REGSTREAM_FUZZ)
                     -fno-omit-frame-pointer)
   # Coverage and sanitizers for the code under test; whatever links these
   # libraries gets the sanitizer runtimes.
-  foreach(lib regstream_core regstream_avro regstream_app)
+  foreach(lib ${REGSTREAM_LIBRARIES})
     target_compile_options(${lib} PRIVATE -fsanitize=fuzzer-no-link ${FUZZ_SANITIZE})
     target_link_options(${lib} INTERFACE -fsanitize=address,undefined)
   endforeach()

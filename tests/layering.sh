@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# tests/layering.sh BUILD — the library graph of CMakeLists.txt holds in the
+# objects, not only in the link lines: the rooms file mode is built from
+# (util, core, avro, state, sink, file) call no Kafka client and no HTTP
+# client, and the pure core calls no threads and opens no files.
+set -euo pipefail
+build=$1
+passed=0
+failed=0
+check() { # NAME LIB REGEX: LIB has no undefined symbol matching REGEX
+  local found
+  found=$(nm -u "$build/libregstream_$2.a" | awk '{print $2}' | grep -E "$3" | sort -u | tr '\n' ' ' || true)
+  if [ -z "$found" ]; then
+    passed=$((passed + 1))
+    echo "ok: $1"
+  else
+    failed=$((failed + 1))
+    echo "FAIL: $1: $found"
+  fi
+}
+for lib in util core avro state sink file; do
+  check "regstream_$lib calls no librdkafka or libcurl" "$lib" '^(rd_kafka_|curl_)'
+done
+check "regstream_core calls no threads" core '^pthread_'
+check "regstream_core opens no files or sockets" core '^(fopen|open|open64|socket|opendir|mkdir|unlink|rename)$'
+echo "layering: $passed passed, $failed failed"
+[ "$failed" = 0 ]
