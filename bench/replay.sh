@@ -7,12 +7,21 @@
 # appended to bench/results/replay.md.
 #
 #   bench/replay.sh [--persons N] [--months N] [--codec null|deflate|...] [--runs K]
+#                   [--build DIR] [--baseline BIN]
+#
+# --build DIR: the build to measure (default build/, built when missing).
+# --baseline BIN: also runs another regstream binary (e.g. one built from an
+#   earlier commit) on the same input, taking turns with the measured one
+#   run by run, and fails unless its CSV and dead-letter file are
+#   byte-identical to the measured one's (same thread count).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-persons=6000000 months=12 codec=null runs=3 order=month
+persons=6000000 months=12 codec=null runs=3 order=month build=build baseline=""
 while [ $# -gt 0 ]; do
   case "$1" in
+    --build) build=$2; shift 2 ;;
+    --baseline) baseline=$2; shift 2 ;;
     --persons) persons=$2; shift 2 ;;
     --months) months=$2; shift 2 ;;
     --codec) codec=$2; shift 2 ;;
@@ -22,7 +31,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-build=build
+if [ -n "$baseline" ] && [ ! -x "$baseline" ]; then
+  echo "replay.sh: --baseline $baseline is not an executable file" >&2
+  exit 2
+fi
 if [ ! -x $build/regstream ] || [ ! -x $build/bench/regstream-gen ]; then
   echo "replay.sh: building $build/ (Release)" >&2
   cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -48,22 +60,45 @@ results=bench/results/replay.md
   echo
   echo "load average before (1/5/15 min): $(cut -d' ' -f1-3 /proc/loadavg) — a shared machine: compare ratios within one entry"
   echo
+  if [ -n "$baseline" ]; then
+    echo "baseline: \`$baseline\`, taking turns with the measured build run by run"
+    echo
+  fi
   echo "| run | threads | records/s (best of $runs) | peak RSS MiB | state bytes/person |"
   echo "|---|---|---|---|---|"
 } >>"$results"
 
+# one_run BIN THREADS TAG: a replay into $out/TAG.*; sets rate, rss, bpp.
+one_run() {
+  "$1" run --input "$input" --csv "$out/$3.csv" --dead-letter "$out/$3.jsonl" \
+    --threads "$2" 2>"$out/$3.log"
+  rate=$(sed -n 's/.*(\([0-9.]*\) M records\/s).*/\1/p' "$out/$3.log" | tail -1)
+  rss=$(sed -n 's/.*peak RSS \([0-9]*\) MiB.*/\1/p' "$out/$3.log")
+  bpp=$(sed -n 's/.*, \([0-9.]*\) bytes of state per person.*/\1/p' "$out/$3.log")
+}
+max() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a) ? b : a }'; }
+
 for threads in 1 2; do
-  best=0 rss=0 bpp=0
+  best=0 base_best=0
   for _ in $(seq "$runs"); do
-    $build/regstream run --input "$input" --csv "$out/out.csv" --dead-letter "$out/dlq.jsonl" \
-      --threads "$threads" 2>"$out/log"
-    rate=$(sed -n 's/.*(\([0-9.]*\) M records\/s).*/\1/p' "$out/log" | tail -1)
-    rss=$(sed -n 's/.*peak RSS \([0-9]*\) MiB.*/\1/p' "$out/log")
-    bpp=$(sed -n 's/.*, \([0-9.]*\) bytes of state per person.*/\1/p' "$out/log")
-    best=$(awk -v a="$best" -v b="$rate" 'BEGIN { print (b > a) ? b : a }')
+    one_run "$build/regstream" "$threads" new
+    best=$(max "$best" "$rate") new_rss=$rss new_bpp=$bpp
+    if [ -n "$baseline" ]; then
+      one_run "$baseline" "$threads" base
+      base_best=$(max "$base_best" "$rate") base_rss=$rss base_bpp=$bpp
+      if ! cmp -s "$out/new.csv" "$out/base.csv" || ! cmp -s "$out/new.jsonl" "$out/base.jsonl"; then
+        echo "replay.sh: the baseline's CSV or dead letters differ from the measured build's ($threads threads)" >&2
+        exit 1
+      fi
+    fi
   done
-  echo "regstream $threads thread(s): ${best} M records/s, peak RSS ${rss} MiB, ${bpp} B/person" >&2
-  echo "| regstream run | $threads | ${best} M | $rss | $bpp |" >>"$results"
+  echo "regstream $threads thread(s): ${best} M records/s, peak RSS ${new_rss} MiB, ${new_bpp} B/person" >&2
+  echo "| regstream run | $threads | ${best} M | $new_rss | $new_bpp |" >>"$results"
+  if [ -n "$baseline" ]; then
+    echo "baseline $threads thread(s): ${base_best} M records/s, peak RSS ${base_rss} MiB (outputs identical)" >&2
+    echo "| baseline run (CSV and dead letters identical) | $threads | ${base_best} M | $base_rss | $base_bpp |" >>"$results"
+    echo "| measured / baseline | $threads | $(awk -v a="$best" -v b="$base_best" 'BEGIN { printf "%.3f", a / b }') | | |" >>"$results"
+  fi
 done
 
 if [ -x $build/bench/bench-decode ]; then

@@ -36,21 +36,21 @@
 
 /* Under lock, on a claim: is a snapshot cut due before the next block? */
 int cut_due(replay *rp) {
-  if (rp->writer_busy || rp->next_sequence == rp->last_cut_sequence)
+  if (rp->cut.busy || rp->next_sequence == rp->cut.last_sequence)
     return 0;
-  if (atomic_load(&rp->cut_wanted))
+  if (atomic_load(&rp->cut.wanted))
     return 1;
-  return rp->cfg->snapshots.records && atomic_load(&rp->records_seen) >= rp->next_cut_records;
+  return rp->cfg->snapshots.records && atomic_load(&rp->records_seen) >= rp->cut.next_records;
 }
 
 /* Under lock: stop the walk before block next_sequence; the workers meet
  * there (take_cut). */
 void cut_start(replay *rp) {
-  rp->cut_file = rp->walk_file;
-  rp->cut_position = ocf_tell(rp->inputs[rp->walk_file].reader);
-  rp->cut_started = clock_seconds();
-  atomic_store(&rp->cut_wanted, 0);
-  atomic_store(&rp->cut_at, rp->next_sequence);
+  rp->cut.file = rp->walk_file;
+  rp->cut.position = ocf_tell(rp->inputs[rp->walk_file].reader);
+  rp->cut.started = clock_seconds();
+  atomic_store(&rp->cut.wanted, 0);
+  atomic_store(&rp->cut.at, rp->next_sequence);
   atomic_fetch_add(&rp->generation, 1);
   pthread_cond_broadcast(&rp->changed);
 }
@@ -59,7 +59,7 @@ void cut_start(replay *rp) {
  * or applied, so the dead-letter file holds exactly the rejects of the
  * blocks before the cut. */
 static void fill_cut_meta(replay *rp) {
-  snapshot_meta *m = &rp->cut_meta;
+  snapshot_meta *m = &rp->cut.meta;
   memset(m, 0, sizeof *m);
   m->fingerprint = rp->fingerprint;
   m->position = (int64_t)atomic_load(&rp->records_seen);
@@ -67,10 +67,10 @@ static void fill_cut_meta(replay *rp) {
   x[X_LAYOUT] = REPLAY_SNAPSHOT_LAYOUT;
   x[X_INPUTS] = rp->inputs_hash;
   x[X_SEQUENCE] = rp->next_sequence;
-  x[X_FILE] = (uint64_t)rp->cut_file;
-  x[X_OFFSET] = rp->cut_position.offset;
-  x[X_BLOCK] = rp->cut_position.block_index;
-  x[X_RECORD] = rp->cut_position.first_record;
+  x[X_FILE] = (uint64_t)rp->cut.file;
+  x[X_OFFSET] = rp->cut.position.offset;
+  x[X_BLOCK] = rp->cut.position.block_index;
+  x[X_RECORD] = rp->cut.position.first_record;
   if (dead_letter_flush(rp->dead, &dead_bytes) < 0)
     replay_fail_locked(rp, "cannot write the dead-letter output; stopping so that nothing is lost");
   x[X_DEAD_BYTES] = dead_bytes;
@@ -85,16 +85,16 @@ static void fill_cut_meta(replay *rp) {
  * the shard, wait until all have, and let the walk go on. */
 void cut_take(replay *rp, unsigned w) {
   pthread_mutex_lock(&rp->lock);
-  uint64_t epoch = rp->cut_epoch;
-  if (++rp->cut_arrived == rp->workers) {
-    rp->cut_quiet = clock_seconds();
+  uint64_t epoch = rp->cut.epoch;
+  if (++rp->cut.arrived == rp->workers) {
+    rp->cut.quiet = clock_seconds();
     fill_cut_meta(rp);
-    rp->cut_meta_ready = 1;
+    rp->cut.meta_ready = 1;
     pthread_cond_broadcast(&rp->changed);
   }
-  while (!rp->cut_meta_ready && !replay_failed(rp))
+  while (!rp->cut.meta_ready && !replay_failed(rp))
     pthread_cond_wait(&rp->changed, &rp->lock);
-  snapshot_meta meta = rp->cut_meta;
+  snapshot_meta meta = rp->cut.meta;
   pthread_mutex_unlock(&rp->lock);
   if (replay_failed(rp))
     return;
@@ -103,31 +103,31 @@ void cut_take(replay *rp, unsigned w) {
   snapshot_image *img = snapshot_capture(&rp->shards[w], &meta);
 
   pthread_mutex_lock(&rp->lock);
-  rp->cut_images[w] = img;
-  if (++rp->cut_captured == rp->workers) {
+  rp->cut.images[w] = img;
+  if (++rp->cut.captured == rp->workers) {
     double now = clock_seconds();
-    double pause = now - rp->cut_started, capture = now - rp->cut_quiet;
-    rp->cuts++;
-    rp->pause_sum += pause;
-    rp->capture_sum += capture;
-    rp->last_pause = pause;
-    if (pause > rp->pause_max)
-      rp->pause_max = pause;
-    if (capture > rp->capture_max)
-      rp->capture_max = capture;
-    rp->last_cut_sequence = rp->next_sequence;
-    rp->last_cut_time = now;
-    rp->next_cut_records = (uint64_t)rp->cut_meta.position + rp->cfg->snapshots.records;
-    rp->cut_arrived = rp->cut_captured = 0;
-    rp->cut_meta_ready = 0;
-    rp->cut_epoch++;
-    rp->writer_busy = 1;
-    atomic_store(&rp->cut_at, NO_CUT);
+    double pause = now - rp->cut.started, capture = now - rp->cut.quiet;
+    rp->cut.count++;
+    rp->cut.pause_sum += pause;
+    rp->cut.capture_sum += capture;
+    rp->cut.last_pause = pause;
+    if (pause > rp->cut.pause_max)
+      rp->cut.pause_max = pause;
+    if (capture > rp->cut.capture_max)
+      rp->cut.capture_max = capture;
+    rp->cut.last_sequence = rp->next_sequence;
+    rp->cut.last_time = now;
+    rp->cut.next_records = (uint64_t)rp->cut.meta.position + rp->cfg->snapshots.records;
+    rp->cut.arrived = rp->cut.captured = 0;
+    rp->cut.meta_ready = 0;
+    rp->cut.epoch++;
+    rp->cut.busy = 1;
+    atomic_store(&rp->cut.at, NO_CUT);
     atomic_fetch_add(&rp->generation, 1);
     pthread_cond_broadcast(&rp->changed);
     pthread_cond_signal(&rp->watch);
   }
-  while (rp->cut_epoch == epoch && !replay_failed(rp))
+  while (rp->cut.epoch == epoch && !replay_failed(rp))
     pthread_cond_wait(&rp->changed, &rp->lock);
   pthread_mutex_unlock(&rp->lock);
 }
@@ -186,25 +186,25 @@ void cut_submit(replay *rp) {
   pthread_mutex_lock(&rp->lock);
   int missing = 0;
   for (unsigned w = 0; w < rp->workers; w++)
-    missing |= rp->cut_images[w] == NULL;
-  rp->cut_submitted = 1;
-  rp->cut_written_n = 0;
-  rp->cut_write_ok = !missing;
-  rp->cut_synced = 0;
-  rp->cut_bytes = 0;
-  rp->cut_write_started = clock_seconds();
+    missing |= rp->cut.images[w] == NULL;
+  rp->cut.submitted = 1;
+  rp->cut.written_n = 0;
+  rp->cut.write_ok = !missing;
+  rp->cut.synced = 0;
+  rp->cut.bytes = 0;
+  rp->cut.write_started = clock_seconds();
   if (missing)
-    snprintf(rp->cut_write_error, sizeof rp->cut_write_error, "out of memory capturing a shard");
+    snprintf(rp->cut.write_error, sizeof rp->cut.write_error, "out of memory capturing a shard");
   pthread_mutex_unlock(&rp->lock);
   for (unsigned w = 0; w < rp->workers; w++) {
-    snapshot_image *img = rp->cut_images[w];
-    rp->cut_images[w] = NULL;
+    snapshot_image *img = rp->cut.images[w];
+    rp->cut.images[w] = NULL;
     if (missing) { /* none of it is written: a cut is all its shards or nothing */
       if (img)
         snapshot_image_free(img);
       cut_written(rp, NULL, 0, 0, 0, NULL);
     } else {
-      snapshotter_submit(rp->writer, img); /* may wait while the writer's queue is full */
+      snapshotter_submit(rp->cut.writer, img); /* may wait while the writer's queue is full */
     }
   }
 }
@@ -215,14 +215,14 @@ void cut_submit(replay *rp) {
 int cut_gate(void *ctx) {
   replay *rp = ctx;
   pthread_mutex_lock(&rp->lock);
-  int go = rp->cut_write_ok, sync = go && !rp->cut_synced;
-  rp->cut_synced = 1;
+  int go = rp->cut.write_ok, sync = go && !rp->cut.synced;
+  rp->cut.synced = 1;
   pthread_mutex_unlock(&rp->lock);
   if (sync && dead_letter_sync(rp->dead) < 0) {
     int e = errno;
     pthread_mutex_lock(&rp->lock);
-    rp->cut_write_ok = go = 0;
-    snprintf(rp->cut_write_error, sizeof rp->cut_write_error,
+    rp->cut.write_ok = go = 0;
+    snprintf(rp->cut.write_error, sizeof rp->cut.write_error,
              "cannot fsync the dead-letter file: %s", strerror(e));
     pthread_mutex_unlock(&rp->lock);
   }
@@ -238,14 +238,14 @@ void cut_written(void *ctx, const snapshot_meta *meta, int written, size_t bytes
   (void)seconds;
   replay *rp = ctx;
   pthread_mutex_lock(&rp->lock);
-  rp->cut_bytes += bytes;
-  if (written < 0 && rp->cut_write_ok) {
-    rp->cut_write_ok = 0;
-    snprintf(rp->cut_write_error, sizeof rp->cut_write_error, "%s", err);
+  rp->cut.bytes += bytes;
+  if (written < 0 && rp->cut.write_ok) {
+    rp->cut.write_ok = 0;
+    snprintf(rp->cut.write_error, sizeof rp->cut.write_error, "%s", err);
   }
-  int complete = ++rp->cut_written_n == rp->workers;
-  int ok = rp->cut_write_ok;
-  int64_t position = rp->cut_meta.position; /* no other cut starts while writer_busy */
+  int complete = ++rp->cut.written_n == rp->workers;
+  int ok = rp->cut.write_ok;
+  int64_t position = rp->cut.meta.position; /* no other cut starts while writer_busy */
   pthread_mutex_unlock(&rp->lock);
   if (!complete)
     return;
@@ -255,13 +255,13 @@ void cut_written(void *ctx, const snapshot_meta *meta, int written, size_t bytes
     fprintf(stderr,
             "regstream: warning: the snapshot at %lld records was not written (%s); the run goes "
             "on\n",
-            (long long)position, rp->cut_write_error);
+            (long long)position, rp->cut.write_error);
   pthread_mutex_lock(&rp->lock);
-  rp->cuts_written += (uint64_t)ok;
-  rp->snapshot_bytes += rp->cut_bytes;
-  rp->write_seconds += clock_seconds() - rp->cut_write_started;
-  rp->writer_busy = 0;
-  rp->cut_submitted = 0;
+  rp->cut.written += (uint64_t)ok;
+  rp->cut.snapshot_bytes += rp->cut.bytes;
+  rp->cut.write_seconds += clock_seconds() - rp->cut.write_started;
+  rp->cut.busy = 0;
+  rp->cut.submitted = 0;
   pthread_cond_signal(&rp->watch);
   pthread_mutex_unlock(&rp->lock);
 }

@@ -73,6 +73,38 @@ typedef struct input {
   pm_plan *plan;
 } input;
 
+/* The snapshot cuts of a run (file/cut.c): the one being taken, the one
+ * being written, and their statistics. */
+typedef struct replay_cut {
+  _Atomic uint64_t at; /* S of the cut being taken, NO_CUT when none */
+  _Atomic int wanted;  /* set by the watcher: the seconds interval is up */
+  /* the rest under the run's lock: */
+  uint64_t next_records;  /* the records interval: cut when records_seen reaches it */
+  uint64_t last_sequence; /* no second cut at the same boundary */
+  double last_time;       /* when the last cut was released (or the run began) */
+  int file;               /* the walk's state at the cut */
+  ocf_position position;
+  unsigned arrived, captured; /* workers at the cut, and done capturing */
+  int meta_ready;
+  uint64_t epoch; /* bumped when a cut is released */
+  snapshot_meta meta;
+  double started, quiet;   /* when it was asked for, and when all workers met */
+  snapshot_image **images; /* [workers]: captured, waiting for the watcher */
+  /* writing, by the snapshotter */
+  snapshotter *writer;
+  int busy;              /* a cut is captured and not yet all written */
+  int submitted;         /* its images went to the writer */
+  unsigned written_n;    /* images of the cut the writer is done with */
+  int write_ok;          /* all of them written so far */
+  char write_error[400]; /* the first reason one was not */
+  int synced;            /* the dead-letter file was synced for it */
+  size_t bytes;
+  double write_started;
+  /* statistics */
+  uint64_t count, written, snapshot_bytes;
+  double pause_sum, pause_max, capture_sum, capture_max, write_seconds, last_pause;
+} replay_cut;
+
 typedef struct replay {
   const replay_options *cfg;
   unsigned workers;
@@ -98,35 +130,10 @@ typedef struct replay {
   const char *snapshot_dir;
   uint64_t fingerprint, inputs_hash, dead_path_hash;
   uint64_t first_sequence; /* where the workers start (a resumed cut's S) */
-  _Atomic uint64_t cut_at; /* S of the cut being taken, NO_CUT when none */
-  _Atomic int cut_wanted;  /* set by the watcher: the seconds interval is up */
-  /* under lock: */
-  uint64_t next_cut_records;  /* the records interval: cut when records_seen reaches it */
-  uint64_t last_cut_sequence; /* no second cut at the same boundary */
-  double last_cut_time;       /* when the last cut was released (or the run began) */
-  int cut_file;               /* the walk's state at the cut */
-  ocf_position cut_position;
-  unsigned cut_arrived, cut_captured;
-  int cut_meta_ready;
-  uint64_t cut_epoch; /* bumped when a cut is released */
-  snapshot_meta cut_meta;
-  snapshot_image **cut_images; /* [workers]: captured, waiting for the watcher */
-  int writer_busy;             /* a cut is captured and not yet all written */
-  int cut_submitted;           /* its images went to the writer */
-  snapshotter *writer;         /* writes the cuts' images */
-  unsigned cut_written_n;      /* images of the cut the writer is done with */
-  int cut_write_ok;            /* all of them written so far */
-  char cut_write_error[400];   /* the first reason one was not */
-  int cut_synced;              /* the dead-letter file was synced for it */
-  size_t cut_bytes;
-  double cut_write_started;
-  double cut_started, cut_quiet;
+  double load_seconds;     /* finding and loading the cut resumed from */
+  replay_cut cut;
   unsigned workers_done;
   pthread_cond_t watch; /* signalled when a cut is captured or a worker ends */
-  /* statistics, under lock */
-  uint64_t cuts, cuts_written, snapshot_bytes;
-  double pause_sum, pause_max, capture_sum, capture_max, write_seconds, last_pause;
-  double load_seconds; /* finding and loading the cut resumed from */
 } replay;
 
 typedef struct worker {

@@ -166,7 +166,7 @@ static int claim_and_decode(replay *rp) {
   pthread_mutex_lock(&rp->lock);
   block_slot *s = &rp->ring[rp->next_sequence % rp->ring_size];
   if (rp->walk_done || (atomic_load(&s->tag) & 3) != SLOT_FREE ||
-      atomic_load(&rp->cut_at) != NO_CUT) {
+      atomic_load(&rp->cut.at) != NO_CUT) {
     pthread_mutex_unlock(&rp->lock);
     return 0;
   }
@@ -205,7 +205,7 @@ static void work(replay *rp, unsigned w) {
     uint64_t generation = atomic_load(&rp->generation);
     if (replay_failed(rp) || next >= atomic_load(&rp->total_blocks))
       return;
-    if (next == atomic_load(&rp->cut_at)) {
+    if (next == atomic_load(&rp->cut.at)) {
       cut_take(rp, w);
       continue;
     }

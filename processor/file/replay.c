@@ -73,11 +73,11 @@ static void close_replay(replay *rp) {
   for (unsigned w = 0; rp->shards && w < rp->workers; w++)
     shard_free(&rp->shards[w]);
   free(rp->shards);
-  for (unsigned w = 0; rp->cut_images && w < rp->workers; w++)
-    if (rp->cut_images[w])
-      snapshot_image_free(rp->cut_images[w]);
-  free(rp->cut_images);
-  snapshotter_stop(rp->writer);
+  for (unsigned w = 0; rp->cut.images && w < rp->workers; w++)
+    if (rp->cut.images[w])
+      snapshot_image_free(rp->cut.images[w]);
+  free(rp->cut.images);
+  snapshotter_stop(rp->cut.writer);
   latch_destroy(&rp->failure);
   pthread_mutex_destroy(&rp->lock);
   pthread_cond_destroy(&rp->changed);
@@ -88,8 +88,8 @@ static void print_progress(replay *rp, double started, uint64_t resumed_at) {
   uint64_t seen = atomic_load(&rp->records_seen);
   pthread_mutex_lock(&rp->lock);
   int file = rp->walk_file < rp->input_count ? rp->walk_file + 1 : rp->input_count;
-  uint64_t cuts = rp->cuts;
-  double pause = rp->last_pause;
+  uint64_t cuts = rp->cut.count;
+  double pause = rp->cut.last_pause;
   pthread_mutex_unlock(&rp->lock);
   double now = clock_seconds();
   char snaps[128] = "";
@@ -109,7 +109,7 @@ static void watch_workers(replay *rp, worker *workers, unsigned running, double 
   uint64_t resumed_at = atomic_load(&rp->records_seen);
   pthread_mutex_lock(&rp->lock);
   while (rp->workers_done < running) {
-    if (rp->writer_busy && !rp->cut_submitted) {
+    if (rp->cut.busy && !rp->cut.submitted) {
       pthread_mutex_unlock(&rp->lock);
       cut_submit(rp);
       pthread_mutex_lock(&rp->lock);
@@ -117,8 +117,8 @@ static void watch_workers(replay *rp, worker *workers, unsigned running, double 
     }
     double now = clock_seconds();
     if (rp->snapshot_dir && rp->cfg->snapshots.seconds > 0 &&
-        now - rp->last_cut_time >= rp->cfg->snapshots.seconds)
-      atomic_store(&rp->cut_wanted, 1);
+        now - rp->cut.last_time >= rp->cfg->snapshots.seconds)
+      atomic_store(&rp->cut.wanted, 1);
     if (!rp->cfg->quiet && now - last_print >= rp->cfg->progress_ms / 1000.0) {
       pthread_mutex_unlock(&rp->lock);
       print_progress(rp, started, resumed_at);
@@ -138,13 +138,13 @@ static void watch_workers(replay *rp, worker *workers, unsigned running, double 
   pthread_mutex_unlock(&rp->lock);
   for (unsigned w = 0; w < running; w++)
     pthread_join(workers[w].thread, NULL);
-  if (!rp->writer)
+  if (!rp->cut.writer)
     return;
   /* A cut released as the run failed: still worth keeping to resume from. */
-  if (rp->writer_busy && !rp->cut_submitted && replay_failed(rp))
+  if (rp->cut.busy && !rp->cut.submitted && replay_failed(rp))
     cut_submit(rp);
   char ignored[8]; /* a cut not written was reported, and the run goes on */
-  snapshotter_drain(rp->writer, ignored, sizeof ignored);
+  snapshotter_drain(rp->cut.writer, ignored, sizeof ignored);
 }
 
 int replay_run(const replay_options *cfg, replay_result *result, char *err, size_t errlen) {
@@ -153,7 +153,7 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
   rp.workers = (unsigned)cfg->threads;
   rp.ring_size = 4 * rp.workers + 4;
   atomic_store(&rp.total_blocks, UINT64_MAX);
-  atomic_store(&rp.cut_at, NO_CUT);
+  atomic_store(&rp.cut.at, NO_CUT);
   pthread_mutex_init(&rp.lock, NULL);
   pthread_cond_init(&rp.changed, NULL);
   pthread_cond_init(&rp.watch, NULL);
@@ -165,8 +165,8 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
   if (rc == 0) {
     rp.ring = calloc(rp.ring_size, sizeof *rp.ring);
     rp.shards = calloc(rp.workers, sizeof *rp.shards);
-    rp.cut_images = calloc(rp.workers, sizeof *rp.cut_images);
-    if (!rp.ring || !rp.shards || !rp.cut_images) {
+    rp.cut.images = calloc(rp.workers, sizeof *rp.cut.images);
+    if (!rp.ring || !rp.shards || !rp.cut.images) {
       snprintf(err, errlen, "out of memory");
       rc = -1;
     }
@@ -181,14 +181,14 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
     rp.fingerprint = snapshot_fingerprint(&cfg->rules);
     rp.inputs_hash = resume_hash_inputs(&rp);
     rp.dead_path_hash = fnv1a64(FNV1A64_INIT, cfg->dead_letter_path, strlen(cfg->dead_letter_path));
-    rp.last_cut_time = started;
+    rp.cut.last_time = started;
     if (resume_find(&rp, err, errlen) < 0)
       rc = -1;
-    else if (!(rp.writer = snapshotter_start(rp.snapshot_dir, cut_gate, cut_written, &rp))) {
+    else if (!(rp.cut.writer = snapshotter_start(rp.snapshot_dir, cut_gate, cut_written, &rp))) {
       snprintf(err, errlen, "cannot start the snapshot writer thread");
       rc = -1;
     }
-    rp.next_cut_records = atomic_load(&rp.records_seen) + cfg->snapshots.records;
+    rp.cut.next_records = atomic_load(&rp.records_seen) + cfg->snapshots.records;
   }
   if (rc == 0 && !rp.dead) {
     rp.dead = dead_letter_open_file(cfg->dead_letter_path, err, errlen);
@@ -241,13 +241,14 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
   if (rc == 0 && rp.snapshot_dir) {
     /* The CSV and the dead letters are complete and synced: nothing to resume. */
     cut_remove(rp.snapshot_dir, 0, 0);
-    if (!cfg->quiet && rp.cuts)
+    if (!cfg->quiet && rp.cut.count)
       fprintf(stderr,
               "regstream: %llu snapshot cut(s) of %u shard(s): pause mean %.1f ms, max %.1f ms "
               "(capture max %.1f ms); %llu written, %.1f MB in %.2f s; removed at the end\n",
-              (unsigned long long)rp.cuts, rp.workers, rp.pause_sum / (double)rp.cuts * 1e3,
-              rp.pause_max * 1e3, rp.capture_max * 1e3, (unsigned long long)rp.cuts_written,
-              (double)rp.snapshot_bytes / 1e6, rp.write_seconds);
+              (unsigned long long)rp.cut.count, rp.workers,
+              rp.cut.pause_sum / (double)rp.cut.count * 1e3, rp.cut.pause_max * 1e3,
+              rp.cut.capture_max * 1e3, (unsigned long long)rp.cut.written,
+              (double)rp.cut.snapshot_bytes / 1e6, rp.cut.write_seconds);
   }
   close_replay(&rp);
   return rc;

@@ -269,7 +269,7 @@ static int resume_from(replay *rp, const snapshot_meta *m, unsigned threads, cha
     return -1;
   }
   rp->walk_file = file;
-  rp->next_sequence = rp->first_sequence = rp->last_cut_sequence = x[X_SEQUENCE];
+  rp->next_sequence = rp->first_sequence = rp->cut.last_sequence = x[X_SEQUENCE];
   atomic_store(&rp->records_seen, (uint64_t)m->position);
   time_t written = (time_t)(m->written_unix_ms / 1000);
   struct tm tm;

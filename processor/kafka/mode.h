@@ -201,6 +201,9 @@ void part_shard_free(part_shard *ps);
  * or one written at once (revoke, shutdown). */
 void shard_snapshot_if_due(kafka_mode *km, part_shard *ps, double now);
 void shard_snapshot_now(kafka_mode *km, part_shard *ps);
+/* Whether the snapshot writer has failed (wait: after writing everything
+ * queued); a failure fails the run. */
+void shard_snapshots_check(kafka_mode *km, int wait);
 
 /* merger.c */
 void merger_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,

@@ -65,12 +65,7 @@ static void revoke(kafka_mode *km, const rd_kafka_topic_partition_list_t *parts,
   uint64_t revoke = atomic_fetch_add(&tb->revokes, 1) + 1;
   /* No worker is inside a shard now, so none can queue an image: after the
    * drain every interval snapshot taken so far is on disk. */
-  char err[512];
-  if (km->snapshots && snapshotter_drain(km->snapshots, err, sizeof err) < 0) {
-    char why[700];
-    snprintf(why, sizeof why, "cannot write a snapshot: %s", err);
-    kafka_fail(km, why);
-  }
+  shard_snapshots_check(km, 1);
   /* After a failure nothing more leaves: a failed message must not reach
    * a snapshot or a partial row. A lost assignment (session timed out)
    * may have a new owner publishing already: ours would be older. Its

@@ -231,12 +231,7 @@ static void poll_input(kafka_mode *km) {
       }
     }
     trouble_check(km, now);
-    char werr[512];
-    if (km->snapshots && snapshotter_check(km->snapshots, werr, sizeof werr) < 0) {
-      char why[700]; /* a full disk must not go unnoticed until the next revoke */
-      snprintf(why, sizeof why, "cannot write a snapshot: %s", werr);
-      kafka_fail(km, why);
-    }
+    shard_snapshots_check(km, 0); /* a full disk must not go unnoticed until the next revoke */
     if (!o->quiet && now - last_progress >= o->progress_ms / 1000.0) {
       uint64_t done = atomic_load(&km->stats.messages);
       if (done || km->table.assignment_received)
@@ -368,12 +363,7 @@ static void fill_result(kafka_mode *km, kafka_run_result *result, double started
   result->seconds_from_first = first ? now - first : 0;
   result->seconds_input = first ? input_done - first : 0;
   if (km->snapshots) {
-    char werr[512];
-    if (snapshotter_drain(km->snapshots, werr, sizeof werr) < 0) {
-      char why[700];
-      snprintf(why, sizeof why, "cannot write a snapshot: %s", werr);
-      kafka_fail(km, why);
-    }
+    shard_snapshots_check(km, 1);
     snapshotter_stats ss = snapshotter_get_stats(km->snapshots);
     result->snapshots_written = ss.written;
     result->snapshot_bytes = ss.bytes;

@@ -13,6 +13,8 @@
 #include "kafka/mode.h"
 #include "util/clock.h"
 
+static void snapshot_failed(kafka_mode *km, const char *err);
+
 /* The snapshot shard id of input partition p: "kafka.<topic>.<p>". */
 static void shard_id_of(const kafka_mode *km, int32_t p, char id[SNAPSHOT_SHARD_ID_MAX]) {
   snprintf(id, SNAPSHOT_SHARD_ID_MAX, "kafka.%s.%" PRId32, km->opt->topic, p);
@@ -112,10 +114,21 @@ void shard_snapshot_now(kafka_mode *km, part_shard *ps) {
   snapshotter_forget(km->snapshots, meta.shard_id);
   char err[512];
   if (snapshot_store_write_shard(km->opt->snapshots.dir, &ps->state, &meta, err, sizeof err) < 0) {
-    char why[700];
-    snprintf(why, sizeof why, "cannot write a snapshot: %s", err);
-    kafka_fail(km, why);
+    snapshot_failed(km, err);
     return;
   }
   ps->since_snapshot = 0;
+}
+
+/* A snapshot that could not be written stops the run: what it should have
+ * kept would be lost at the next crash. */
+static void snapshot_failed(kafka_mode *km, const char *err) {
+  latch_setf(&km->failure, "cannot write a snapshot: %s", err);
+}
+
+void shard_snapshots_check(kafka_mode *km, int wait) {
+  char err[512];
+  if (km->snapshots && (wait ? snapshotter_drain(km->snapshots, err, sizeof err)
+                             : snapshotter_check(km->snapshots, err, sizeof err)) < 0)
+    snapshot_failed(km, err);
 }
