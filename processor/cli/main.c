@@ -68,6 +68,12 @@ static void print_rejected(const uint64_t rejected[REASON_COUNT]) {
       fprintf(stderr, ", %s %llu", reason_code((reason)r), (unsigned long long)rejected[r]);
 }
 
+/* A bad command line: one line, exit status 2. */
+static int usage_error(const char *command, const char *err) {
+  fprintf(stderr, "regstream %s: %s\n", command, err);
+  return 2;
+}
+
 static int command_run_kafka(const kafka_run_options *o) {
   char err[1024];
   kafka_run_result res;
@@ -133,13 +139,9 @@ static int command_run_file(const replay_options *o) {
 static int command_run(int argc, char **argv) {
   run_command c;
   char err[1024];
-  int rc;
-  if (options_parse_run(&c, argc, argv, err, sizeof err) < 0) {
-    fprintf(stderr, "regstream run: %s\n", err);
-    rc = 2;
-  } else {
-    rc = c.kafka ? command_run_kafka(&c.stream) : command_run_file(&c.file);
-  }
+  int rc = options_parse_run(&c, argc, argv, err, sizeof err) < 0 ? usage_error("run", err)
+           : c.kafka                                              ? command_run_kafka(&c.stream)
+                                                                  : command_run_file(&c.file);
   options_free(&c.words);
   return rc;
 }
@@ -147,10 +149,8 @@ static int command_run(int argc, char **argv) {
 static int command_report(int argc, char **argv) {
   report_options o;
   char err[512];
-  if (options_parse_report(&o, argc, argv, err, sizeof err) < 0) {
-    fprintf(stderr, "regstream report: %s\n", err);
-    return 2;
-  }
+  if (options_parse_report(&o, argc, argv, err, sizeof err) < 0)
+    return usage_error("report", err);
   if (report_print(stdout, o.csv_path, o.at, err, sizeof err) < 0) {
     fprintf(stderr, "regstream report: %s\n", err);
     return 1;
@@ -174,13 +174,8 @@ static int command_report(int argc, char **argv) {
 static int command_demo(int argc, char **argv) {
   demo_command c;
   char err[1024];
-  int rc;
-  if (options_parse_demo(&c, argc, argv, err, sizeof err) < 0) {
-    fprintf(stderr, "regstream demo: %s\n", err);
-    rc = 2;
-  } else {
-    rc = demo_run(&c.opt);
-  }
+  int rc = options_parse_demo(&c, argc, argv, err, sizeof err) < 0 ? usage_error("demo", err)
+                                                                   : demo_run(&c.opt);
   options_free(&c.words);
   return rc;
 }
@@ -213,13 +208,8 @@ static int run_produce(const produce_options *o) {
 static int command_produce(int argc, char **argv) {
   produce_command c;
   char err[1024];
-  int rc;
-  if (options_parse_produce(&c, argc, argv, err, sizeof err) < 0) {
-    fprintf(stderr, "regstream produce: %s\n", err);
-    rc = 2;
-  } else {
-    rc = run_produce(&c.opt);
-  }
+  int rc = options_parse_produce(&c, argc, argv, err, sizeof err) < 0 ? usage_error("produce", err)
+                                                                      : run_produce(&c.opt);
   options_free(&c.words);
   return rc;
 }
@@ -243,13 +233,8 @@ static int run_export(const export_options *o) {
 static int command_export(int argc, char **argv) {
   export_command c;
   char err[1024];
-  int rc;
-  if (options_parse_export(&c, argc, argv, err, sizeof err) < 0) {
-    fprintf(stderr, "regstream export: %s\n", err);
-    rc = 2;
-  } else {
-    rc = run_export(&c.opt);
-  }
+  int rc = options_parse_export(&c, argc, argv, err, sizeof err) < 0 ? usage_error("export", err)
+                                                                     : run_export(&c.opt);
   options_free(&c.words);
   return rc;
 }

@@ -216,6 +216,43 @@ static int prepare_rules(rules_config *rules, char *err, size_t errlen) {
   return 0;
 }
 
+/* What every Kafka client takes: --brokers, --topic, -X key=value, --quiet.
+ * 0 handled, -1 bad value, 1 not one of them. */
+static int parse_client_option(int opt, const char **brokers, const char **topic, int *quiet,
+                               options_storage *w, char *err, size_t errlen) {
+  switch (opt) {
+  case OPT_BROKERS:
+    *brokers = optarg;
+    return 0;
+  case OPT_TOPIC:
+    *topic = optarg;
+    return 0;
+  case OPT_QUIET:
+    *quiet = 1;
+    return 0;
+  case 'X':
+    return kafka_conf_add(w->conf, &w->conf_count, optarg, err, errlen) < 0 ? -1 : 0;
+  }
+  return 1;
+}
+
+/* What runs the rules on input files takes (run, demo): --input, --csv,
+ * --threads and the rule options. 0 handled, -1 bad value, 1 not one of them. */
+static int parse_replay_option(int opt, int argc, char **argv, options_storage *w, const char **csv,
+                               int *threads, rules_config *rules, char *err, size_t errlen) {
+  switch (opt) {
+  case OPT_INPUT:
+    return take_inputs(w, argc, argv, err, errlen);
+  case OPT_CSV:
+    *csv = optarg;
+    return 0;
+  case OPT_THREADS:
+    return option_int("threads", "a number", optarg, 1, KAFKA_RUN_MAX_THREADS, threads, err,
+                      errlen);
+  }
+  return parse_rule_option(rules, opt, optarg, err, errlen);
+}
+
 #define RULE_OPTIONS                                                                               \
   {"project-start", required_argument, NULL, OPT_PROJECT_START},                                   \
       {"project-end", required_argument, NULL, OPT_PROJECT_END},                                   \
@@ -261,17 +298,16 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
   getopt_reset();
   int opt;
   while ((opt = getopt_long(argc, argv, "+X:", options, NULL)) != -1) {
-    switch (opt) {
-    case 'X':
-      if (kafka_conf_add(w->conf, &w->conf_count, optarg, err, errlen) < 0)
+    int mine = parse_client_option(opt, &k->brokers, &k->topic, &k->quiet, w, err, errlen);
+    if (mine > 0)
+      mine = parse_replay_option(opt, argc, argv, w, &f->csv_path, &k->threads, &k->rules, err,
+                                 errlen);
+    if (mine <= 0) {
+      if (mine < 0)
         return -1;
-      break;
-    case OPT_BROKERS:
-      k->brokers = optarg;
-      break;
-    case OPT_TOPIC:
-      k->topic = optarg;
-      break;
+      continue;
+    }
+    switch (opt) {
     case OPT_GROUP:
       k->group = optarg;
       break;
@@ -318,29 +354,11 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
         return -1;
       }
       break;
-    case OPT_INPUT:
-      if (take_inputs(w, argc, argv, err, errlen) < 0)
-        return -1;
-      break;
-    case OPT_CSV:
-      f->csv_path = optarg;
-      break;
     case OPT_DEAD_LETTER:
       f->dead_letter_path = optarg;
       break;
-    case OPT_THREADS:
-      if (option_int("threads", "a number", optarg, 1, KAFKA_RUN_MAX_THREADS, &k->threads, err,
-                     errlen) < 0)
-        return -1;
-      break;
-    case OPT_QUIET:
-      k->quiet = 1;
-      break;
-    case '?':
-      return unknown_option(argv, err, errlen);
     default:
-      if (parse_rule_option(&k->rules, opt, optarg, err, errlen))
-        return -1;
+      return unknown_option(argv, err, errlen);
     }
   }
   if (no_arguments_left(argc, argv, err, errlen) < 0)
@@ -422,13 +440,13 @@ int options_parse_produce(produce_command *c, int argc, char **argv, char *err, 
   int opt;
   long v;
   while ((opt = getopt_long(argc, argv, "+X:", options, NULL)) != -1) {
+    int client = parse_client_option(opt, &o->brokers, &o->topic, &o->quiet, w, err, errlen);
+    if (client <= 0) {
+      if (client < 0)
+        return -1;
+      continue;
+    }
     switch (opt) {
-    case OPT_BROKERS:
-      o->brokers = optarg;
-      break;
-    case OPT_TOPIC:
-      o->topic = optarg;
-      break;
     case OPT_INPUT:
       if (take_inputs(w, argc, argv, err, errlen) < 0)
         return -1;
@@ -457,15 +475,8 @@ int options_parse_produce(produce_command *c, int argc, char **argv, char *err, 
         return -1;
       o->schema_id = v;
       break;
-    case 'X':
-      if (kafka_conf_add(w->conf, &w->conf_count, optarg, err, errlen) < 0)
-        return -1;
-      break;
     case OPT_KEEP_GOING:
       o->keep_going = 1;
-      break;
-    case OPT_QUIET:
-      o->quiet = 1;
       break;
     default:
       return unknown_option(argv, err, errlen);
@@ -512,26 +523,19 @@ int options_parse_export(export_command *c, int argc, char **argv, char *err, si
   getopt_reset();
   int opt;
   while ((opt = getopt_long(argc, argv, "+X:", options, NULL)) != -1) {
+    int client = parse_client_option(opt, &o->brokers, &o->topic, &o->quiet, w, err, errlen);
+    if (client <= 0) {
+      if (client < 0)
+        return -1;
+      continue;
+    }
     switch (opt) {
-    case OPT_BROKERS:
-      o->brokers = optarg;
-      break;
-    case OPT_TOPIC:
-      o->topic = optarg;
-      break;
     case OPT_CSV:
       o->csv_path = optarg;
       break;
     case OPT_TIMEOUT:
       if (option_int("timeout", "seconds", optarg, 1, 86400, &o->timeout_seconds, err, errlen) < 0)
         return -1;
-      break;
-    case 'X':
-      if (kafka_conf_add(w->conf, &w->conf_count, optarg, err, errlen) < 0)
-        return -1;
-      break;
-    case OPT_QUIET:
-      o->quiet = 1;
       break;
     default:
       return unknown_option(argv, err, errlen);
@@ -564,25 +568,10 @@ int options_parse_demo(demo_command *c, int argc, char **argv, char *err, size_t
   getopt_reset();
   int opt;
   while ((opt = getopt_long(argc, argv, "+", options, NULL)) != -1) {
-    switch (opt) {
-    case OPT_INPUT:
-      if (take_inputs(w, argc, argv, err, errlen) < 0)
-        return -1;
-      break;
-    case OPT_CSV:
-      o->csv_path = optarg;
-      break;
-    case OPT_THREADS:
-      if (option_int("threads", "a number", optarg, 1, KAFKA_RUN_MAX_THREADS, &o->threads, err,
-                     errlen) < 0)
-        return -1;
-      break;
-    case '?':
-      return unknown_option(argv, err, errlen);
-    default:
-      if (parse_rule_option(&o->rules, opt, optarg, err, errlen))
-        return -1;
-    }
+    int mine =
+        parse_replay_option(opt, argc, argv, w, &o->csv_path, &o->threads, &o->rules, err, errlen);
+    if (mine != 0)
+      return mine < 0 ? -1 : unknown_option(argv, err, errlen);
   }
   if (no_arguments_left(argc, argv, err, errlen) < 0)
     return -1;
