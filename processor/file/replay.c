@@ -140,8 +140,12 @@ static void watch_workers(replay *rp, worker *workers, unsigned running, double 
     pthread_join(workers[w].thread, NULL);
   if (!rp->cut.writer)
     return;
-  /* A cut released as the run failed: still worth keeping to resume from. */
-  if (rp->cut.busy && !rp->cut.submitted && replay_failed(rp))
+  /* A cut released as the run failed: still worth keeping to resume from.
+   * (The writer's callback clears busy: read it under the lock.) */
+  pthread_mutex_lock(&rp->lock);
+  int unsubmitted = rp->cut.busy && !rp->cut.submitted;
+  pthread_mutex_unlock(&rp->lock);
+  if (unsubmitted && replay_failed(rp))
     cut_submit(rp);
   char ignored[8]; /* a cut not written was reported, and the run goes on */
   snapshotter_drain(rp->cut.writer, ignored, sizeof ignored);
