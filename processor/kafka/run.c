@@ -250,7 +250,7 @@ static int prepare_framing(kafka_mode *km, char *err, size_t errlen) {
   const kafka_run_options *o = km->opt;
   if (o->schema_registry || o->schema_dir) {
     km->schemas = o->schema_registry
-                      ? schema_source_open_registry(o->schema_registry, NULL, err, errlen)
+                      ? schema_source_open_registry(o->schema_registry, &o->registry, err, errlen)
                       : schema_source_open_dir(o->schema_dir, NULL, err, errlen);
     km->frame = (framing){FRAMING_CONFLUENT, NULL, km->schemas};
     return km->schemas ? 0 : -1;

@@ -10,6 +10,7 @@
 
 #include "core/rules.h"
 #include "core/validate.h"
+#include "source/schema_registry.h"
 #include "state/snapshot.h"
 
 enum { KAFKA_RUN_MAX_THREADS = 64 };
@@ -23,10 +24,11 @@ typedef struct kafka_run_options {
   const char *output_topic;
   const char *partials_topic; /* the command line's default: output_topic + ".partials" */
   const char *dead_letter_topic;
-  const char *schema_file;     /* plain framing with this writer schema */
-  const char *schema_registry; /* Confluent framing, schemas by id over REST */
-  const char *schema_dir;      /* Confluent framing, schemas by id from <id>.avsc */
-  const char *const *conf;     /* librdkafka "key=value" items (-X), applied last */
+  const char *schema_file;        /* plain framing with this writer schema */
+  const char *schema_registry;    /* Confluent framing, schemas by id over REST */
+  schema_source_options registry; /* timeouts, TLS and credentials for schema_registry */
+  const char *schema_dir;         /* Confluent framing, schemas by id from <id>.avsc */
+  const char *const *conf;        /* librdkafka "key=value" items (-X), applied last */
   int conf_count;
   int exit_at_eof;
   int flush_ms;              /* how often changed rows are published */

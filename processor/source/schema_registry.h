@@ -39,6 +39,15 @@ typedef struct schema_source_options {
   long timeout_ms;         /* whole request; 0 = 5000 */
   long unknown_ttl_ms;     /* how long an unknown id stays unknown; 0 = 60000 */
   long retry_ms;           /* how long a failed fetch is not retried; 0 = 1000 */
+  /* A secured registry (NULL: not used), from the --config keys in brackets.
+   * user_info and bearer_token and key_password are secrets: never printed. */
+  const char *basic_auth_user_info; /* "user:password" [schema.registry.basic.auth.user.info] */
+  const char *bearer_token;         /* [schema.registry.bearer.auth.token] */
+  const char *ca_location;          /* PEM CA bundle [schema.registry.ssl.ca.location] */
+  const char *
+      certificate_location; /* client certificate, PEM [schema.registry.ssl.certificate.location] */
+  const char *key_location; /* its private key, PEM [schema.registry.ssl.key.location] */
+  const char *key_password; /* [schema.registry.ssl.key.password] */
 } schema_source_options;
 
 /* A registry at url (http://host:port[/path]); opts may be NULL. Opening does
