@@ -179,7 +179,7 @@ static int find_cut(replay *rp, snapshot_meta *meta, unsigned *threads, char *er
   size_t found;
   if (snapshot_store_list(dir, "file.", &entries, &found, err, errlen) < 0)
     return -1;
-  if (!found && fs_mkdirs(dir, 0777) < 0) {
+  if (!found && fs_mkdirs_private(dir) < 0) { /* 0700: it will hold per-person state */
     snprintf(err, errlen, "snapshot directory %s: %s", dir, strerror(errno));
     return -1;
   }
