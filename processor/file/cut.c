@@ -33,6 +33,40 @@
 #include "file/mode.h"
 #include "state/store.h"
 #include "util/clock.h"
+#include "util/fs.h"
+
+/* ---- the failure policy for durable output ----
+ *
+ * A snapshot, the dead-letter file or the CSV that cannot be written (a
+ * full disk, an I/O error, a permission) fails the run: one line naming the
+ * file or folder and the errno text, what to do, and that the same command
+ * then resumes from the newest complete cut (nothing half-written is
+ * trusted: temporary files are never read, a snapshot is checked before it
+ * is used, the dead-letter file is cut back to a cut's length). Going on
+ * without snapshots would promise a resume that is not there. */
+
+void cut_append_advice(const replay *rp, int e, char *err, size_t errlen) {
+  size_t used = strlen(err);
+  if (used >= errlen)
+    return;
+  if (rp->snapshot_dir)
+    snprintf(err + used, errlen - used,
+             "; %s, then rerun the same command: it resumes from the newest complete snapshot "
+             "in %s",
+             fs_remedy(e), rp->snapshot_dir);
+  else
+    snprintf(err + used, errlen - used, "; %s, then rerun the same command", fs_remedy(e));
+}
+
+void cut_fail_dead_letter(replay *rp, int locked) {
+  char why[LATCH_REASON_MAX];
+  int e = dead_letter_error(rp->dead, why, sizeof why);
+  cut_append_advice(rp, e, why, sizeof why);
+  if (locked)
+    replay_fail_locked(rp, why);
+  else
+    replay_fail(rp, why);
+}
 
 /* Under lock, on a claim: is a snapshot cut due before the next block? */
 int cut_due(replay *rp) {
@@ -72,7 +106,7 @@ static void fill_cut_meta(replay *rp) {
   x[X_BLOCK] = rp->cut.position.block_index;
   x[X_RECORD] = rp->cut.position.first_record;
   if (dead_letter_flush(rp->dead, &dead_bytes) < 0)
-    replay_fail_locked(rp, "cannot write the dead-letter output; stopping so that nothing is lost");
+    cut_fail_dead_letter(rp, 1);
   x[X_DEAD_BYTES] = dead_bytes;
   uint64_t rejected[REASON_COUNT];
   dead_letter_counts(rp->dead, rejected);
@@ -194,7 +228,9 @@ void cut_submit(replay *rp) {
   rp->cut.bytes = 0;
   rp->cut.write_started = clock_seconds();
   if (missing)
-    snprintf(rp->cut.write_error, sizeof rp->cut.write_error, "out of memory capturing a shard");
+    snprintf(rp->cut.write_error, sizeof rp->cut.write_error,
+             "out of memory capturing a shard; rerun the same command (with fewer --threads or "
+             "more memory)");
   pthread_mutex_unlock(&rp->lock);
   for (unsigned w = 0; w < rp->workers; w++) {
     snapshot_image *img = rp->cut.images[w];
@@ -219,29 +255,37 @@ int cut_gate(void *ctx) {
   rp->cut.synced = 1;
   pthread_mutex_unlock(&rp->lock);
   if (sync && dead_letter_sync(rp->dead) < 0) {
-    int e = errno;
+    char why[sizeof rp->cut.write_error];
+    int e = dead_letter_error(rp->dead, why, sizeof why);
+    cut_append_advice(rp, e, why, sizeof why);
     pthread_mutex_lock(&rp->lock);
     rp->cut.write_ok = go = 0;
-    snprintf(rp->cut.write_error, sizeof rp->cut.write_error,
-             "cannot fsync the dead-letter file: %s", strerror(e));
+    snprintf(rp->cut.write_error, sizeof rp->cut.write_error, "%s", why);
     pthread_mutex_unlock(&rp->lock);
   }
   return go ? 0 : -1;
 }
 
-/* After each image of the cut (on the writer thread; with meta NULL from
- * cut_submit): once all are done the cut is complete, or it is reported as
- * not written, and the next one may start. */
+/* After each image of the cut (on the writer thread, errno as the store
+ * left it; with meta NULL from cut_submit): once all are done the cut is
+ * complete, or the run fails (a cut that cannot be written), and the next
+ * one may start. */
 void cut_written(void *ctx, const snapshot_meta *meta, int written, size_t bytes, double seconds,
                  const char *err) {
+  int e = errno;
   (void)meta;
   (void)seconds;
   replay *rp = ctx;
+  char why[sizeof rp->cut.write_error] = "";
+  if (written < 0) {
+    snprintf(why, sizeof why, "%s", err);
+    cut_append_advice(rp, e, why, sizeof why);
+  }
   pthread_mutex_lock(&rp->lock);
   rp->cut.bytes += bytes;
   if (written < 0 && rp->cut.write_ok) {
     rp->cut.write_ok = 0;
-    snprintf(rp->cut.write_error, sizeof rp->cut.write_error, "%s", err);
+    snprintf(rp->cut.write_error, sizeof rp->cut.write_error, "%s", why);
   }
   int complete = ++rp->cut.written_n == rp->workers;
   int ok = rp->cut.write_ok;
@@ -249,13 +293,14 @@ void cut_written(void *ctx, const snapshot_meta *meta, int written, size_t bytes
   pthread_mutex_unlock(&rp->lock);
   if (!complete)
     return;
-  if (ok)
+  if (ok) {
     cut_remove(rp->snapshot_dir, rp->workers, (uint64_t)position);
-  else
-    fprintf(stderr,
-            "regstream: warning: the snapshot at %lld records was not written (%s); the run goes "
-            "on\n",
-            (long long)position, rp->cut.write_error);
+  } else {
+    char why[LATCH_REASON_MAX];
+    snprintf(why, sizeof why, "the snapshot at %lld records was not written: %s",
+             (long long)position, rp->cut.write_error);
+    replay_fail(rp, why);
+  }
   pthread_mutex_lock(&rp->lock);
   rp->cut.written += (uint64_t)ok;
   rp->cut.snapshot_bytes += rp->cut.bytes;

@@ -96,7 +96,7 @@ typedef struct replay_cut {
   int submitted;         /* its images went to the writer */
   unsigned written_n;    /* images of the cut the writer is done with */
   int write_ok;          /* all of them written so far */
-  char write_error[400]; /* the first reason one was not */
+  char write_error[700]; /* the first reason one was not */
   int synced;            /* the dead-letter file was synced for it */
   size_t bytes;
   double write_started;
@@ -155,6 +155,11 @@ void replay_wake_all(replay *rp);
 void *replay_worker_main(void *arg);
 
 /* cut.c */
+/* The failure policy for durable output: append to err what to do about
+ * errno e and that the same command then resumes; fail the run with the
+ * dead-letter file's error (locked: rp->lock held). */
+void cut_append_advice(const replay *rp, int e, char *err, size_t errlen);
+void cut_fail_dead_letter(replay *rp, int locked);
 /* Under lock, on a claim: is a cut due before the next block? */
 int cut_due(replay *rp);
 /* Under lock: stop the walk before block next_sequence. */

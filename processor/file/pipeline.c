@@ -43,7 +43,7 @@ static void reject(replay *rp, const block_slot *s, reason why, int64_t record, 
                             .block = count == 1 ? -1 : (int64_t)s->raw.index,
                             .offset = count == 1 ? -1 : (int64_t)s->raw.file_offset};
   if (dead_letter_write(rp->dead, why, &src, bytes, len, detail) < 0)
-    replay_fail(rp, "cannot write the dead-letter output; stopping so that nothing is lost");
+    cut_fail_dead_letter(rp, 0);
 }
 
 static int reserve(block_slot *s, size_t n) {

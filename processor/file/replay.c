@@ -17,6 +17,7 @@
  * Snapshots: cuts (file/cut.c) and resuming from them (file/resume.c). */
 #include "file/replay.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,7 +148,7 @@ static void watch_workers(replay *rp, worker *workers, unsigned running, double 
   pthread_mutex_unlock(&rp->lock);
   if (unsubmitted && replay_failed(rp))
     cut_submit(rp);
-  char ignored[8]; /* a cut not written was reported, and the run goes on */
+  char ignored[8]; /* a cut not written has failed the run already (cut_written) */
   snapshotter_drain(rp->cut.writer, ignored, sizeof ignored);
 }
 
@@ -196,8 +197,10 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
   }
   if (rc == 0 && !rp.dead) {
     rp.dead = dead_letter_open_file(cfg->dead_letter_path, err, errlen);
-    if (!rp.dead)
+    if (!rp.dead) {
+      cut_append_advice(&rp, errno, err, errlen);
       rc = -1;
+    }
   }
   if (rc < 0) {
     close_replay(&rp);
@@ -219,10 +222,12 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
   watch_workers(&rp, workers, running, started);
   free(workers);
 
-  char close_err[300];
+  char close_err[LATCH_REASON_MAX];
   dead_letter_counts(rp.dead, result->rejected);
-  if (dead_letter_close(rp.dead, close_err, sizeof close_err) < 0)
+  if (dead_letter_close(rp.dead, close_err, sizeof close_err) < 0) {
+    cut_append_advice(&rp, errno, close_err, sizeof close_err);
     replay_fail(&rp, close_err);
+  }
   if (replay_failed(&rp)) {
     latch_reason(&rp.failure, err, errlen);
     close_replay(&rp);
@@ -239,6 +244,8 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
     result->state_bytes += personmap_bytes(&rp.shards[w].persons);
   }
   rc = csv_write_rollup(cfg->csv_path, &totals, &result->rows, err, errlen);
+  if (rc < 0)
+    cut_append_advice(&rp, errno, err, errlen);
   rollup_free(&totals);
   result->records = atomic_load(&rp.records_seen);
   result->seconds = clock_seconds() - started;

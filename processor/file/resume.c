@@ -179,8 +179,10 @@ static int find_cut(replay *rp, snapshot_meta *meta, unsigned *threads, char *er
   size_t found;
   if (snapshot_store_list(dir, "file.", &entries, &found, err, errlen) < 0)
     return -1;
-  if (!found && fs_mkdirs(dir, 0777) < 0) {
-    snprintf(err, errlen, "snapshot directory %s: %s", dir, strerror(errno));
+  if (!found && fs_mkdirs_private(dir) < 0) { /* 0700: it will hold per-person state */
+    int e = errno;
+    snprintf(err, errlen, "cannot make snapshot directory %s: %s", dir, strerror(e));
+    cut_append_advice(rp, e, err, errlen);
     return -1;
   }
   cut_candidate *cuts = NULL;
@@ -261,6 +263,12 @@ static int resume_from(replay *rp, const snapshot_meta *m, unsigned threads, cha
     dead += rejected[r] = x[X_REJECTED + r - 1];
   rp->dead = dead_letter_open_file_at(rp->cfg->dead_letter_path, x[X_DEAD_BYTES], rejected, why,
                                       sizeof why);
+  if (!rp->dead && errno != 0 && errno != ENOENT) { /* a disk fault, not another file */
+    int e = errno;
+    snprintf(err, errlen, "%s", why);
+    cut_append_advice(rp, e, err, errlen);
+    return -1;
+  }
   if (!rp->dead) {
     snprintf(err, errlen,
              "cannot resume from the snapshots in %s: %s; remove %s/file.*.snap to "

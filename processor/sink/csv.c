@@ -1,56 +1,114 @@
-/* csv.c — writes merged rollup counters as the SPEC §4 CSV, atomically. */
+/* csv.c — writes merged rollup counters as the SPEC §4 CSV, atomically:
+ * a temporary file next to it, fsync, rename, directory fsync, all through
+ * util/fs. The CSV holds counts, not records: the usual mode (0666 less the
+ * umask), unlike the dead-letter file and the snapshots. */
 #include "sink/csv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "util/fs.h"
+
+enum { CSV_BUFFER = 1 << 16, CSV_LINE_MAX = 512 };
+
 typedef struct csv_out {
-  FILE *file;
-  size_t rows;
+  int fd;
+  size_t rows, used;
+  int error; /* errno of the failed write, 0 while none */
+  char buf[CSV_BUFFER];
 } csv_out;
+
+static int drain(csv_out *out) {
+  if (!out->error && out->used && fs_write_all(out->fd, out->buf, out->used) < 0)
+    out->error = errno ? errno : EIO;
+  out->used = 0;
+  return out->error ? -1 : 0;
+}
+
+/* Room for one more line, or -1 after a failed write. */
+static int room(csv_out *out) {
+  return out->used + CSV_LINE_MAX > sizeof out->buf ? drain(out) : (out->error ? -1 : 0);
+}
 
 static int write_row(const rollup_row_view *row, void *ctx) {
   csv_out *out = ctx;
-  char line[512];
-  int n = snprintf(line, sizeof line, "%d,%d,%s", row->period, row->municipality,
+  if (room(out) < 0)
+    return -1;
+  char *line = out->buf + out->used;
+  size_t cap = CSV_LINE_MAX - 1;
+  int n = snprintf(line, cap, "%d,%d,%s", row->period, row->municipality,
                    visitation_symbols[row->visitation]);
   for (int c = 0; c < ROLLUP_COLUMNS; c++)
-    n += snprintf(line + n, sizeof line - (size_t)n, ",%u", row->counts[c]);
+    n += snprintf(line + n, cap - (size_t)n, ",%u", row->counts[c]);
   line[n++] = '\n';
+  out->used += (size_t)n;
   out->rows++;
-  return fwrite(line, 1, (size_t)n, out->file) == (size_t)n ? 0 : -1;
+  return 0;
 }
 
 int csv_write_rollup(const char *path, const rollup *totals, size_t *rows, char *err,
                      size_t errlen) {
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  csv_out out = {fopen(tmp, "w"), 0};
-  if (!out.file) {
-    snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+  csv_out *out = malloc(sizeof *out);
+  if (!out) {
+    snprintf(err, errlen, "writing %s: out of memory", path);
     return -1;
   }
-  int rc = fputs("period,municipality,visitation", out.file) < 0 ? -1 : 0;
-  for (int c = 0; c < ROLLUP_COLUMNS && rc == 0; c++)
-    rc = fprintf(out.file, ",%s", rollup_column_names[c]) < 0 ? -1 : 0;
-  if (rc == 0)
-    rc = fputc('\n', out.file) == EOF ? -1 : 0;
-  if (rc == 0)
-    rc = rollup_each(totals, write_row, &out);
-  if (fflush(out.file) != 0 || fsync(fileno(out.file)) != 0)
+  out->rows = out->used = 0;
+  out->error = 0;
+  out->fd = fs_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+  if (out->fd < 0) {
+    int e = errno;
+    snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(e));
+    free(out);
+    errno = e;
+    return -1;
+  }
+  const char *step = "write";
+  int n = snprintf(out->buf, CSV_LINE_MAX, "period,municipality,visitation");
+  for (int c = 0; c < ROLLUP_COLUMNS; c++)
+    n += snprintf(out->buf + n, CSV_LINE_MAX - (size_t)n, ",%s", rollup_column_names[c]);
+  out->buf[n++] = '\n';
+  out->used = (size_t)n;
+  int rc = rollup_each(totals, write_row, out) == 0 && drain(out) == 0 ? 0 : -1;
+  int e = out->error;
+  if (rc == 0 && fs_fsync(out->fd) != 0) {
+    step = "fsync";
+    e = errno;
     rc = -1;
-  if (fclose(out.file) != 0)
+  }
+  if (close(out->fd) != 0 && rc == 0) {
+    step = "close";
+    e = errno;
     rc = -1;
-  if (rc == 0 && rename(tmp, path) != 0)
+  }
+  if (rc == 0 && fs_rename(tmp, path) != 0) {
+    step = "rename into place";
+    e = errno;
     rc = -1;
+  }
   if (rc != 0) {
-    snprintf(err, errlen, "writing %s failed: %s", path, strerror(errno));
+    snprintf(err, errlen, "writing %s failed (%s of %s): %s", path, step, tmp,
+             strerror(e ? e : EIO));
     unlink(tmp);
+    free(out);
+    errno = e;
     return -1;
   }
-  *rows = out.rows;
+  if (fs_fsync_parent(path) != 0) {
+    /* It is complete and in place; only its durability is in doubt. */
+    int e = errno;
+    snprintf(err, errlen, "wrote %s, but cannot fsync its directory: %s", path, strerror(e));
+    free(out);
+    errno = e;
+    return -1;
+  }
+  *rows = out->rows;
+  free(out);
   return 0;
 }

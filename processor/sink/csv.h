@@ -8,7 +8,9 @@
 
 #include "core/rollup.h"
 
-/* 0, or -1 with a one-line reason. *rows gets the number of rows written. */
+/* 0, or -1 with a one-line reason (errno: the failure's; OUT.tmp removed,
+ * path untouched unless only the directory fsync failed). *rows gets the
+ * number of rows written. The usual file mode: it holds counts, no records. */
 int csv_write_rollup(const char *path, const rollup *totals, size_t *rows, char *err,
                      size_t errlen);
 

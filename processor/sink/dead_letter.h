@@ -38,13 +38,16 @@ typedef struct dead_letter_source {
 
 /* A back end: where the door writes. write gets the record as given to
  * dead_letter_write; flush (may be NULL: nothing buffered) tells how many
- * bytes are written; sync makes them durable; close frees ctx. 0, or -1. */
+ * bytes are written; sync makes them durable; close frees ctx. 0, or -1.
+ * error (may be NULL) says in one line what failed, after a -1, and
+ * returns its errno (0: not known). */
 typedef struct dead_letter_backend {
   int (*write)(void *ctx, reason why, const dead_letter_source *src, const uint8_t *bytes,
                size_t len, const char *detail);
   int (*flush)(void *ctx, uint64_t *length);
   int (*sync)(void *ctx);
   int (*close)(void *ctx, char *err, size_t errlen);
+  int (*error)(void *ctx, char *err, size_t errlen);
 } dead_letter_backend;
 
 /* The door over a back end, counting from counts (NULL: zeros). NULL when
@@ -52,12 +55,16 @@ typedef struct dead_letter_backend {
 dead_letter *dead_letter_open(const dead_letter_backend *backend, void *ctx,
                               const uint64_t counts[REASON_COUNT]);
 
-/* The file back end: JSON Lines, created (truncated) at path. */
+/* The file back end: JSON Lines, created (truncated) at path, private to
+ * its owner (0600: it holds the records' bytes). Written through util/fs
+ * from a buffer of its own (flushed when full, by dead_letter_flush and at
+ * close). */
 dead_letter *dead_letter_open_file(const char *path, char *err, size_t errlen);
 /* Resume a dead-letter file: keep its first length bytes (what a snapshot
  * recorded), drop anything after them, append from there, and start
  * counting from counts. NULL with a reason when the file is missing or
- * shorter than length (it was changed since). */
+ * shorter than length (it was changed since: errno 0 or ENOENT; any other
+ * errno is a failure to open or cut it back). */
 dead_letter *dead_letter_open_file_at(const char *path, uint64_t length,
                                       const uint64_t counts[REASON_COUNT], char *err,
                                       size_t errlen);
@@ -74,7 +81,12 @@ void dead_letter_counts(dead_letter *dl, uint64_t counts[REASON_COUNT]);
 int dead_letter_flush(dead_letter *dl, uint64_t *length);
 /* fsync what was flushed (any thread, while others write). 0, or -1. */
 int dead_letter_sync(dead_letter *dl);
-/* Flush, fsync and close (NULL: nothing). 0, or -1 with a reason. */
+/* After a -1 from write, flush or sync: what failed, in one line (names the
+ * file and the errno text for the file back end); returns that errno (0:
+ * not known). */
+int dead_letter_error(dead_letter *dl, char *err, size_t errlen);
+/* Flush, fsync and close (NULL: nothing). 0, or -1 with a reason (errno:
+ * the failure's). */
 int dead_letter_close(dead_letter *dl, char *err, size_t errlen);
 
 #endif

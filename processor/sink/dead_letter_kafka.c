@@ -49,7 +49,7 @@ static int topic_close(void *ctx, char *err, size_t errlen) {
   return 0;
 }
 
-static const dead_letter_backend topic_backend = {topic_write, NULL, NULL, topic_close};
+static const dead_letter_backend topic_backend = {topic_write, NULL, NULL, topic_close, NULL};
 
 dead_letter *dead_letter_open_topic(rd_kafka_t *producer, const char *topic) {
   dl_topic *t = calloc(1, sizeof *t);

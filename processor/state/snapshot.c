@@ -785,8 +785,7 @@ int snapshot_image_encode(const snapshot_image *img, int fd, uint64_t *bytes, ch
       (uint32_t)crc32_combine(crc_of(hdr, h.header_bytes), payload_crc, (z_off_t)compressed);
   unsigned char trailer[4];
   put32(trailer, file_crc);
-  if (fs_write_all(fd, trailer, 4) < 0 ||
-      pwrite(fd, hdr, h.header_bytes, 0) != (ssize_t)h.header_bytes) {
+  if (fs_write_all(fd, trailer, 4) < 0 || fs_pwrite_all(fd, hdr, h.header_bytes, 0) < 0) {
     set_err(err, errlen, "write: %s", errno_text(errno, eb, sizeof eb));
     return -1;
   }

@@ -234,7 +234,8 @@ static void prune(const char *dir, const char *id) {
   free(snaps);
 }
 
-/* Open a new temporary file for the shard's snapshot at position. */
+/* Open a new temporary file for the shard's snapshot at position, private
+ * to its owner (it becomes the snapshot by rename, keeping its mode). */
 static int open_temp(const char *dir, const snapshot_meta *m, char *path, size_t pathlen) {
   static unsigned counter;
   for (int attempt = 0; attempt < 100; attempt++) {
@@ -247,7 +248,7 @@ static int open_temp(const char *dir, const snapshot_meta *m, char *path, size_t
       errno = ENAMETOOLONG;
       return -1;
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    int fd = fs_create_private(path, O_WRONLY | O_EXCL); /* 0600: per-person state */
     if (fd >= 0 || errno != EEXIST)
       return fd;
   }
@@ -275,8 +276,9 @@ int snapshot_store_write(const char *dir, const snapshot_image *img, size_t *byt
     snprintf(err, errlen, "snapshot of %s: directory path too long", m->shard_id);
     return -1;
   }
-  if (fs_mkdirs(dir, 0777) < 0) {
-    snprintf(err, errlen, "snapshot directory %s: %s", dir, errno_text(errno, eb, sizeof eb));
+  if (fs_mkdirs_private(dir) < 0) {
+    snprintf(err, errlen, "cannot make snapshot directory %s: %s", dir,
+             errno_text(errno, eb, sizeof eb));
     return -1;
   }
   int fd = open_temp(dir, m, tmp, sizeof tmp);
@@ -288,17 +290,17 @@ int snapshot_store_write(const char *dir, const snapshot_image *img, size_t *byt
   uint64_t size = 0;
   if (snapshot_image_encode(img, fd, &size, why, sizeof why) < 0)
     goto fail;
-  if (fsync(fd) < 0) {
+  if (fs_fsync(fd) < 0) {
     snprintf(why, sizeof why, "fsync: %s", errno_text(errno, eb, sizeof eb));
     goto fail;
   }
-  int closed = close(fd);
+  int closed = close(fd), e;
   fd = -1;
   if (closed < 0) {
     snprintf(why, sizeof why, "close: %s", errno_text(errno, eb, sizeof eb));
     goto fail;
   }
-  if (rename(tmp, final) < 0) {
+  if (fs_rename(tmp, final) < 0) {
     snprintf(why, sizeof why, "rename to %s: %s", final, errno_text(errno, eb, sizeof eb));
     goto fail;
   }
@@ -313,10 +315,12 @@ int snapshot_store_write(const char *dir, const snapshot_image *img, size_t *byt
   prune(dir, m->shard_id);
   return 0;
 fail:
+  e = errno;
   if (fd >= 0)
     close(fd);
-  unlink(tmp);
+  unlink(tmp); /* a temporary file is never read: gone or not, nothing trusts it */
   snprintf(err, errlen, "snapshot of %s into %s: %s", m->shard_id, dir, why);
+  errno = e;
   return -1;
 }
 

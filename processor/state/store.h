@@ -24,7 +24,9 @@ enum { SNAPSHOT_KEEP = 3 }; /* snapshots kept per shard */
 
 /* Write img into dir (made when missing) atomically, then prune its shard.
  * Safe on any thread, concurrently for different shards. *bytes (may be
- * NULL) gets the file size. 0, or -1 with a one-line reason. */
+ * NULL) gets the file size. Snapshots, their temporary files (0600) and
+ * the folders made for them (0700) are private to their owner. 0, or -1
+ * with a one-line reason (errno: the failure's). */
 int snapshot_store_write(const char *dir, const snapshot_image *img, size_t *bytes, char *err,
                          size_t errlen);
 /* Capture s with meta and write it (snapshot_capture + snapshot_store_write). */
