@@ -12,8 +12,9 @@ id ID's Avro schema; other ids are Confluent's 404 with error_code 40403):
 --script "503:S1,sleep:S2,ok" plays phases, timed from the first request:
 503 for S1 seconds, then requests that sleep --sleep seconds (past the
 client's timeout) for S2 seconds, then normal answers; "down" as the last
-phase answers 503 for ever. Applies to every id; --down-ids A,B answers 503
-for those ids always.
+phase answers 503 for ever. Applies to every id, or with --script-ids A,B to
+those ids only (timed from the first request for one of them); --down-ids A,B
+answers 503 for those ids always.
 
 --tls CERT KEY serves HTTPS; --client-ca CA requires a client certificate
 signed by CA; --basic USER:PASS or --token TOKEN require that Authorization
@@ -42,9 +43,11 @@ ap.add_argument("--basic")
 ap.add_argument("--token")
 ap.add_argument("--log")
 ap.add_argument("--down-ids", default="")
+ap.add_argument("--script-ids", default="")
 args = ap.parse_args()
 
 down_ids = {int(x) for x in args.down_ids.split(",") if x}
+script_ids = {int(x) for x in args.script_ids.split(",") if x}
 schemas = {}
 for item in args.schema:
     sid, path = item.split("=", 1)
@@ -115,7 +118,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if sid in down_ids:
             self.answer(503, json.dumps({"error_code": 50301, "message": "unavailable"}))
             return
-        phase = phase_now()
+        phase = phase_now() if not script_ids or sid in script_ids else "ok"
         if phase == "503" or phase == "down":
             self.answer(503, json.dumps({"error_code": 50301, "message": "unavailable"}))
             return

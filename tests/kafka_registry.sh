@@ -3,10 +3,12 @@
 # mode (`regstream run --exit-at-eof --schema-registry URL`) against a real
 # local Kafka 4.3.1 broker (deploy/kafka-local.sh) and tests/fake_registry.py.
 # Registered by tests/kafka.cmake as the ctest kafka_registry (label kafka,
-# RUN_SERIAL). Confluent-framed input (schema id 42), plus a few records under
-# id 99, which the registry does not know (404 with error code 40403):
-#   1. the registry answers 503 for a while, then times out (sleeps past the
-#      client's 5 s timeout) for a while, then recovers; the url carries
+# RUN_SERIAL). Confluent-framed input: one stream's first half under schema
+# id 42, a few records under id 99, which the registry does not know (404
+# with error code 40403), the second half under id 44:
+#   1. for ids 99 and 44 the registry answers 503 for a while, then times out
+#      (sleeps past the client's 5 s timeout) for a while, then recovers, so
+#      partitions are held in the middle of their logs; the url carries
 #      user:password (checked by the registry). The run exits 0; the exported
 #      rows equal file mode byte for byte; the dead-letter topic holds file
 #      mode's dead letters per reason plus exactly the id-99 records as
@@ -58,32 +60,42 @@ reasons() {
     sed -n 's/.*reason:\([a-z_]*\).*/\1/p' | sort | uniq -c | awk '{print $2, $1}'
 }
 
+# One stream in two files (month-major): the first under id 42, which the
+# registry always serves; then a few records under id 99 (unknown: 404 with
+# 40403); then the second file under id 44, which the registry serves once
+# its outage is over. So partitions are held in the middle of their logs.
 "$BUILD/bench/regstream-gen" --profile random --seed 23 --persons 800 --months 24 \
-  --repeat-rate 0.02 --correction-rate 0.03 --late-rate 0.02 --invalid-rate 0.01 \
+  --repeat-rate 0.02 --correction-rate 0.03 --late-rate 0.02 --invalid-rate 0.01 --files 2 \
   --out "$TMP/in.avro" >"$TMP/gen.log" 2>&1 || { bad "regstream-gen failed"; finish; }
 "$BUILD/bench/regstream-gen" --profile random --seed 24 --persons 5 --months 2 \
   --out "$TMP/few.avro" >>"$TMP/gen.log" 2>&1 || { bad "regstream-gen (few) failed"; finish; }
-"$RS" run --input "$TMP/in.avro" --csv "$TMP/file.csv" --dead-letter "$TMP/file.jsonl" --quiet ||
-  { bad "file mode failed"; finish; }
+"$RS" run --input "$TMP/in.000.avro" "$TMP/in.001.avro" --csv "$TMP/file.csv" \
+  --dead-letter "$TMP/file.jsonl" --quiet || { bad "file mode failed"; finish; }
+"$RS" run --input "$TMP/in.000.avro" --csv "$TMP/first.csv" --dead-letter "$TMP/first.jsonl" \
+  --quiet || { bad "file mode (first file) failed"; finish; }
 file_rejects=$(wc -l <"$TMP/file.jsonl")
-ok "file mode: $(($(wc -l <"$TMP/file.csv") - 1)) rows, $file_rejects rejects"
+first_rejects=$(wc -l <"$TMP/first.jsonl")
+ok "file mode: $(($(wc -l <"$TMP/file.csv") - 1)) rows, $file_rejects rejects ($first_rejects in the first file)"
 
-timeout 60 "$RS" produce --brokers "$B" --topic pm --input "$TMP/in.avro" --partitions 6 \
+timeout 60 "$RS" produce --brokers "$B" --topic pm --input "$TMP/in.000.avro" --partitions 6 \
   --framing confluent --schema-id 42 --quiet || { bad "produce (id 42) failed"; finish; }
 before=$(count pm)
 timeout 60 "$RS" produce --brokers "$B" --topic pm --input "$TMP/few.avro" \
   --framing confluent --schema-id 99 --quiet || { bad "produce (id 99) failed"; finish; }
 unknown=$(($(count pm) - before))
 [ "$unknown" -gt 0 ] || { bad "no records under the unknown id 99"; finish; }
+timeout 60 "$RS" produce --brokers "$B" --topic pm --input "$TMP/in.001.avro" \
+  --framing confluent --schema-id 44 --quiet || { bad "produce (id 44) failed"; finish; }
 # The oracle: file mode's reasons, plus the id-99 records as reason schema.
 sed -n 's/.*"reason":"\([a-z_]*\)".*/\1/p' "$TMP/file.jsonl" |
   { cat; for ((i = 0; i < unknown; i++)); do echo schema; done; } |
   sort | uniq -c | awk '{print $2, $1}' >"$TMP/want_reasons"
-ok "input: $before records under id 42, $unknown under the unknown id 99"
+ok "input: $before records under id 42, $unknown under the unknown id 99, $(($(count pm) - before - unknown)) under id 44"
 
 # 1. 503 for 10 s, then 15 s of requests slower than the client's 5 s
 #    timeout, then answers; basic auth from the url.
-fake_start outage --basic "reg:Pw-0f-registry" --script "503:10,sleep:15,ok" --sleep 6
+fake_start outage --basic "reg:Pw-0f-registry" --script "503:10,sleep:15,ok" --sleep 6 \
+  --script-ids 44,99 --schema "44=$ROOT/schemas/person_month.avsc"
 started=$(date +%s)
 if timeout 150 "$RS" run --brokers "$B" --topic pm --group g_outage --output-topic out_outage \
   --dead-letter-topic dlq_outage --exit-at-eof --flush-ms 200 --threads 2 \
@@ -95,7 +107,7 @@ fi
 grep -q ' 503$' "$TMP/outage.requests" && grep -q ' 200$' "$TMP/outage.requests" &&
   ok "outage: the registry answered 503, then schemas ($(wc -l <"$TMP/outage.requests") requests)" ||
   bad "outage: the registry was not asked through its phases: $(sort "$TMP/outage.requests" | uniq -c | tr '\n' ' ')"
-if grep -q 'paused, waiting for schema id 42' "$TMP/outage.log" &&
+if grep -Eq 'offset [1-9][0-9]*\).* paused, waiting for schema id (44|99)' "$TMP/outage.log" &&
   grep -q 'unavailable (HTTP 503)' "$TMP/outage.log" && grep -q 'timed out' "$TMP/outage.log"; then
   ok "outage: stderr said what it waited for: $(grep -m1 'waiting for schema id' "$TMP/outage.log")"
 else
@@ -126,7 +138,7 @@ pids=()
 
 # 2. Schema id 43 never served: a run that must end ends within the bound,
 #    having published no totals.
-timeout 60 "$RS" produce --brokers "$B" --topic pm_down --input "$TMP/in.avro" --partitions 6 \
+timeout 60 "$RS" produce --brokers "$B" --topic pm_down --input "$TMP/in.000.avro" --partitions 6 \
   --framing confluent --schema-id 42 --quiet &&
   timeout 60 "$RS" produce --brokers "$B" --topic pm_down --input "$TMP/few.avro" \
     --framing confluent --schema-id 43 --quiet || { bad "produce (pm_down) failed"; finish; }
@@ -156,8 +168,8 @@ fi
 # Everything before the held records flowed: file mode's dead letters, none
 # for the id-43 records.
 dl=$(count dlq_down)
-[ "$dl" = "$file_rejects" ] && ok "registry down: the records before the held ones were applied ($dl dead letters, as file mode)" ||
-  bad "registry down: $dl dead letters, file mode has $file_rejects"
+[ "$dl" = "$first_rejects" ] && ok "registry down: the records before the held ones were applied ($dl dead letters, as file mode)" ||
+  bad "registry down: $dl dead letters, file mode has $first_rejects"
 kill "${pids[@]}" 2>/dev/null
 wait 2>/dev/null
 pids=()
