@@ -28,6 +28,7 @@ static void usage(FILE *out) {
         "  regstream run --brokers HOST:PORT --topic T --group G --output-topic O\n"
         "                --dead-letter-topic D [--threads N] [--exit-at-eof] [--flush-ms MS]\n"
         "                [--schema FILE | --schema-registry URL | --schema-dir DIR]\n"
+        "                [--registry-timeout SECONDS]\n"
         "                [--snapshot-dir DIR [--snapshot-interval RECORDS|SECONDSs]]\n"
         "                [--partials-topic P] [--quiet] [--progress-ms MS] [rule options]\n"
         "                [-X key=value]...\n"

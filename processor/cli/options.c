@@ -161,6 +161,7 @@ enum {
   OPT_SCHEMA_REGISTRY,
   OPT_SCHEMA_DIR,
   OPT_EXIT_AT_EOF,
+  OPT_REGISTRY_TIMEOUT,
   OPT_FLUSH_MS,
   OPT_PROGRESS_MS,
   OPT_SNAPSHOT_DIR,
@@ -280,6 +281,7 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
       {"schema-registry", required_argument, NULL, OPT_SCHEMA_REGISTRY},
       {"schema-dir", required_argument, NULL, OPT_SCHEMA_DIR},
       {"exit-at-eof", no_argument, NULL, OPT_EXIT_AT_EOF},
+      {"registry-timeout", required_argument, NULL, OPT_REGISTRY_TIMEOUT},
       {"flush-ms", required_argument, NULL, OPT_FLUSH_MS},
       {"progress-ms", required_argument, NULL, OPT_PROGRESS_MS},
       {"snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR},
@@ -331,6 +333,11 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
       break;
     case OPT_EXIT_AT_EOF:
       k->exit_at_eof = 1;
+      break;
+    case OPT_REGISTRY_TIMEOUT: /* seconds a schema may stay unavailable with --exit-at-eof */
+      if (option_int("registry-timeout", "seconds", optarg, 1, 86400, &k->registry_timeout_s, err,
+                     errlen) < 0)
+        return -1;
       break;
     case OPT_FLUSH_MS:
       if (option_int("flush-ms", "milliseconds", optarg, 10, 3600000, &k->flush_ms, err, errlen) <

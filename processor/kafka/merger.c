@@ -127,7 +127,9 @@ void *merger_main(void *arg) {
         publish(km);
       break;
     }
-    if (is_caught_up && clock_seconds() >= next_publish) {
+    /* Reprocessing publishes settled totals only: a run that fails (a schema
+     * unavailable past --registry-timeout) leaves none that miss messages. */
+    if (!o->exit_at_eof && is_caught_up && clock_seconds() >= next_publish) {
       publish(km);
       next_publish = clock_seconds() + o->flush_ms / 1000.0;
     }

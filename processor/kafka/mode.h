@@ -6,7 +6,8 @@
  *   client.c     librdkafka clients by role, with their defaults and
  *                callbacks; topics; metadata; log ends
  *   worker.c     the worker threads: take a batch, decode, apply to a shard,
- *                dead-letter rejects, take interval snapshots
+ *                dead-letter rejects, take interval snapshots; hold a
+ *                partition whose next message's schema is unavailable
  *   partials.c   partial rows and progress marks of a shard, published
  *   shards.c     one input partition's shard: opened (from its snapshot),
  *                snapshotted, freed
@@ -44,6 +45,7 @@ enum {
   TAKE_BATCH = 4096,                /* messages a worker takes from its queue at once */
   OUTPUT_PARTITIONS = 6,
   PREFETCH_DISTANCE = 8, /* messages between a person's prefetch and its use */
+  RETRY_IDS = 16,        /* schema ids a worker retries between two batches */
 };
 
 /* One input partition's state. Touched by its worker (under the table's
@@ -57,6 +59,13 @@ typedef struct part_shard {
   int64_t marked;          /* the offset last published in a progress mark; -1 none */
   uint64_t since_snapshot; /* messages applied since the last snapshot (or load) */
   double next_snapshot;    /* when the next one is due, with a seconds interval */
+  /* Held (worker.c): the message at next_offset has a writer schema that is
+   * unavailable (registry down): neither it nor anything after it is
+   * applied until a lookup of held_schema answers; the partition is paused
+   * meanwhile and read again from next_offset. */
+  int held;
+  uint32_t held_schema;
+  double held_since, retry_at, backoff; /* seconds */
 } part_shard;
 
 typedef struct kafka_mode kafka_mode;
@@ -65,8 +74,9 @@ typedef struct kafka_mode kafka_mode;
  * (so that the person states of the next messages can be prefetched). */
 typedef struct decoded {
   pm_record rec;
-  uint64_t hash; /* personmap_hash(rec.person_id) when why is REASON_OK */
-  reason why;
+  uint64_t hash;      /* personmap_hash(rec.person_id) when why is REASON_OK */
+  reason why;         /* or FRAMING_RETRY, or WORKER_NOT_DECODED (worker.c) */
+  uint32_t schema_id; /* with FRAMING_RETRY */
 } decoded;
 
 /* A worker: the queue its partitions' queues are forwarded to, consumed in
@@ -78,6 +88,17 @@ typedef struct worker {
   rd_kafka_queue_t *queue;
   atomic_int stop;
   double next_flush;
+  /* Held partitions (worker-local, a hint for decoding: the shard's held
+   * says); schema lookups due for them, made between batches without the
+   * table lock, and their answers. */
+  uint8_t held[MAX_PARTITIONS];
+  int held_n; /* of held[] set */
+  int retry_n;
+  struct {
+    uint32_t schema;
+    schema_status status;
+  } retry[RETRY_IDS];
+  char last_error[512];
   decoded batch[TAKE_BATCH];
 } worker;
 
@@ -119,6 +140,20 @@ typedef struct trouble {
   uint64_t progress_messages; /* poll thread: the count then */
 } trouble;
 
+/* Partitions held for an unavailable schema (worker.c sets, run.c says so
+ * every REGISTRY_REPORT_SECONDS and, with --exit-at-eof, fails the run after
+ * --registry-timeout). Under lock; held is read without it. */
+enum { REGISTRY_REPORT_SECONDS = 10, RETRY_REPORT_MAX_SECONDS = 10 /* the longest backoff */ };
+typedef struct registry_wait {
+  pthread_mutex_t lock;
+  atomic_int held;                /* partitions held now */
+  int64_t offset[MAX_PARTITIONS]; /* where a held partition waits; -1 not held */
+  uint32_t schema[MAX_PARTITIONS];
+  double since[MAX_PARTITIONS];
+  char error[512]; /* the last answer (no secret: schema_registry.c) */
+  double reported;
+} registry_wait;
+
 typedef struct kafka_stats {
   _Atomic uint64_t messages, partials, totals, marks_read;
   _Atomic double first_message; /* when the first input message came */
@@ -145,6 +180,7 @@ struct kafka_mode {
   snapshotter *snapshots; /* NULL without snapshots */
   latch failure;          /* the first failure stops the run */
   trouble trouble;
+  registry_wait waits;
   atomic_int stage1_done;
   kafka_stats stats;
 };
@@ -177,6 +213,12 @@ void client_produce(kafka_mode *km, const char *topic, int32_t partition, const 
 
 /* worker.c */
 void *worker_main(void *arg);
+
+/* run.c: a partition held at offset for schema (error: why), released. */
+void registry_wait_hold(kafka_mode *km, int32_t p, int64_t offset, uint32_t schema,
+                        const char *error);
+void registry_wait_error(kafka_mode *km, const char *error);
+void registry_wait_release(kafka_mode *km, int32_t p);
 
 /* partials.c */
 void partials_publish(kafka_mode *km, part_shard *ps);

@@ -18,7 +18,9 @@
  * own (kafka/merge.c). force: send it even if unchanged (at the end of the
  * input, so that a stale mark of a previous owner cannot stay the last). */
 static void publish_mark(kafka_mode *km, part_shard *ps, int force) {
-  int64_t covered = ps->next_offset > ps->eof_offset ? ps->next_offset : ps->eof_offset;
+  /* A held partition (worker.c) covers exactly what it applied: its
+   * next_offset is the message waiting for its schema. */
+  int64_t covered = ps->next_offset > ps->eof_offset || ps->held ? ps->next_offset : ps->eof_offset;
   if (covered < 0 || (covered == ps->marked && !force))
     return;
   char key[WIRE_MARK_KEY_MAX];

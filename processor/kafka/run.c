@@ -122,7 +122,9 @@ static void trouble_check(kafka_mode *km, double now) {
   trouble *t = &km->trouble;
   /* Progress: messages applied, or (waiting for other instances) marks read. */
   uint64_t messages = atomic_load(&km->stats.messages) + atomic_load(&km->stats.marks_read);
-  if (t->progress_at == 0 || messages != t->progress_messages) {
+  /* Partitions held for an unavailable schema are registry_check's (its
+   * --registry-timeout), not broker trouble. */
+  if (t->progress_at == 0 || messages != t->progress_messages || atomic_load(&km->waits.held) > 0) {
     t->progress_at = now;
     t->progress_messages = messages;
   }
@@ -141,6 +143,117 @@ static void trouble_check(kafka_mode *km, double now) {
   pthread_mutex_unlock(&t->lock);
   if (give_up)
     kafka_fail(km, why);
+}
+
+/* ---- partitions waiting for a schema (worker.c holds them) ---- */
+
+void registry_wait_hold(kafka_mode *km, int32_t p, int64_t offset, uint32_t schema,
+                        const char *error) {
+  registry_wait *rw = &km->waits;
+  pthread_mutex_lock(&rw->lock);
+  if (rw->offset[p] < 0) {
+    atomic_fetch_add(&rw->held, 1);
+    rw->since[p] = clock_seconds();
+    if (atomic_load(&rw->held) == 1)
+      rw->reported = 0; /* a new outage: say so at once */
+  }
+  rw->offset[p] = offset;
+  rw->schema[p] = schema;
+  if (error && error[0])
+    snprintf(rw->error, sizeof rw->error, "%s", error);
+  pthread_mutex_unlock(&rw->lock);
+}
+
+void registry_wait_error(kafka_mode *km, const char *error) {
+  pthread_mutex_lock(&km->waits.lock);
+  snprintf(km->waits.error, sizeof km->waits.error, "%s", error);
+  pthread_mutex_unlock(&km->waits.lock);
+}
+
+void registry_wait_release(kafka_mode *km, int32_t p) {
+  registry_wait *rw = &km->waits;
+  pthread_mutex_lock(&rw->lock);
+  if (rw->offset[p] >= 0) {
+    rw->offset[p] = -1;
+    atomic_fetch_sub(&rw->held, 1);
+  }
+  pthread_mutex_unlock(&rw->lock);
+}
+
+/* "0 (offset 120), 3 (offset 77)" for the partitions held for schema id,
+ * at most a few then "and N more". */
+static void held_list(const registry_wait *rw, uint32_t schema, char *out, size_t cap) {
+  size_t len = 0;
+  int listed = 0, more = 0;
+  out[0] = '\0';
+  for (int p = 0; p < MAX_PARTITIONS; p++) {
+    if (rw->offset[p] < 0 || rw->schema[p] != schema)
+      continue;
+    if (listed == 8) {
+      more++;
+      continue;
+    }
+    int n = snprintf(out + len, cap - len, "%s%d (offset %" PRId64 ")", listed ? ", " : "", p,
+                     rw->offset[p]);
+    if (n < 0 || (size_t)n >= cap - len)
+      break;
+    len += (size_t)n;
+    listed++;
+  }
+  if (more)
+    snprintf(out + len, cap - len, " and %d more", more);
+}
+
+/* Poll thread: while partitions are held, say every REGISTRY_REPORT_SECONDS
+ * what they wait for; with --exit-at-eof, a schema unavailable for longer
+ * than --registry-timeout fails the run (nothing that misses the held
+ * messages has settled: their marks stop before them). */
+static void registry_check(kafka_mode *km, double now) {
+  registry_wait *rw = &km->waits;
+  if (atomic_load(&rw->held) == 0)
+    return;
+  const kafka_run_options *o = km->opt;
+  int timeout = o->registry_timeout_s > 0 ? o->registry_timeout_s : 300;
+  pthread_mutex_lock(&rw->lock);
+  int oldest = -1;
+  for (int p = 0; p < MAX_PARTITIONS; p++)
+    if (rw->offset[p] >= 0 && (oldest < 0 || rw->since[p] < rw->since[oldest]))
+      oldest = p;
+  if (oldest < 0) {
+    pthread_mutex_unlock(&rw->lock);
+    return;
+  }
+  uint32_t schema = rw->schema[oldest];
+  char parts[600], why[1600];
+  held_list(rw, schema, parts, sizeof parts);
+  int others = atomic_load(&rw->held);
+  for (int p = 0; p < MAX_PARTITIONS; p++)
+    if (rw->offset[p] >= 0 && rw->schema[p] == schema)
+      others--;
+  char also[64] = "";
+  if (others > 0)
+    snprintf(also, sizeof also, " (and %d partitions waiting for other ids)", others);
+  if (o->exit_at_eof && now - rw->since[oldest] >= timeout) {
+    snprintf(why, sizeof why,
+             "%s: schema id %" PRIu32 " unavailable for %d s (--registry-timeout) with "
+             "--exit-at-eof; input partitions %s%s were not processed past those offsets and "
+             "no totals were settled: make the registry at %s reachable (or raise "
+             "--registry-timeout) and run the same command again",
+             rw->error, schema, timeout, parts, also, schema_source_where(km->schemas));
+    pthread_mutex_unlock(&rw->lock);
+    kafka_fail(km, why);
+    return;
+  }
+  if (now - rw->reported >= REGISTRY_REPORT_SECONDS) {
+    fprintf(stderr,
+            "regstream: %s: input partitions %s%s paused, waiting for schema id %" PRIu32
+            "; nothing after them is applied or dead-lettered; retrying with backoff up to "
+            "every %d s%s\n",
+            rw->error, parts, also, schema, RETRY_REPORT_MAX_SECONDS,
+            o->exit_at_eof ? " (--registry-timeout ends this --exit-at-eof run)" : "");
+    rw->reported = now;
+  }
+  pthread_mutex_unlock(&rw->lock);
 }
 
 /* Takes the ends of the input partitions' logs for the settle check, once
@@ -231,6 +344,7 @@ static void poll_input(kafka_mode *km) {
       }
     }
     trouble_check(km, now);
+    registry_check(km, now);
     shard_snapshots_check(km, 0); /* a full disk must not go unnoticed until the next revoke */
     if (!o->quiet && now - last_progress >= o->progress_ms / 1000.0) {
       uint64_t done = atomic_load(&km->stats.messages);
@@ -276,6 +390,9 @@ static kafka_mode *mode_new(const kafka_run_options *o) {
   pthread_rwlockattr_destroy(&lock_attr);
   latch_init(&km->failure);
   pthread_mutex_init(&km->trouble.lock, NULL);
+  pthread_mutex_init(&km->waits.lock, NULL);
+  for (int p = 0; p < MAX_PARTITIONS; p++)
+    km->waits.offset[p] = -1;
   pthread_mutex_init(&km->stats.lock, NULL);
   settle_init(&km->settle);
   return km;
@@ -309,6 +426,7 @@ static void mode_free(kafka_mode *km) {
   pthread_rwlock_destroy(&km->table.lock);
   latch_destroy(&km->failure);
   pthread_mutex_destroy(&km->trouble.lock);
+  pthread_mutex_destroy(&km->waits.lock);
   pthread_mutex_destroy(&km->stats.lock);
   free(km);
 }

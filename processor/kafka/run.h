@@ -31,6 +31,8 @@ typedef struct kafka_run_options {
   const char *const *conf;        /* librdkafka "key=value" items (-X), applied last */
   int conf_count;
   int exit_at_eof;
+  int registry_timeout_s;    /* --exit-at-eof: end the run when a schema stays unavailable
+                                this long; 0 = 300 */
   int flush_ms;              /* how often changed rows are published */
   int threads;               /* worker threads, 1 to KAFKA_RUN_MAX_THREADS */
   int quiet;                 /* no progress lines */

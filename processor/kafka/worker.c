@@ -8,17 +8,43 @@
  * Rebalances (which shards exist) are kafka/rebalance.c's; what partials
  * look like is kafka/partials.c's.
  *
+ * A message whose writer schema is unavailable (framing_decode answers
+ * FRAMING_RETRY: the registry is down, times out, refuses the credentials)
+ * is not bad data: it is neither applied nor dead-lettered, and its
+ * partition is held: paused on the consumer, every later message and
+ * end-of-partition event of it dropped (order per partition is everything),
+ * its next_offset left at the held message, so that no snapshot or progress
+ * mark claims it. The worker looks the id up again with backoff
+ * (RETRY_FIRST_SECONDS doubling to RETRY_MAX_SECONDS), between batches and
+ * without the table lock; once the registry answers (found, or definitely
+ * unknown: then it is dead-lettered as bad data) the partition is sought
+ * back to next_offset and resumed. Other partitions keep flowing. run.c says
+ * what is held every 10 s and ends a --exit-at-eof run after
+ * --registry-timeout.
+ *
  * Thread: each worker_main runs on its own thread (named rs-workerN); it
- * touches only the shards of its own partitions. */
+ * touches only the shards of its own partitions. It pauses, seeks and
+ * resumes only its own partitions, under the table's read lock, so never
+ * while a rebalance (poll thread, write lock) changes the assignment. */
 #include <inttypes.h>
 #include <stdio.h>
 
 #include "kafka/mode.h"
 #include "util/clock.h"
 
+/* The why of a message of a held partition that was not decoded. */
+#define NOT_DECODED ((reason)(REASON_COUNT + 1))
+
+enum { RETRY_FIRST_MS = 500, RETRY_MAX_MS = RETRY_REPORT_MAX_SECONDS * 1000 };
+
 /* Decode and validate a data message of a batch: pure, no shard touched. */
 static void decode_message(const kafka_mode *km, const rd_kafka_message_t *m, decoded *d) {
-  d->why = framing_decode(&km->frame, m->payload, m->len, &d->rec, NULL);
+  framing_result info;
+  d->why = framing_decode(&km->frame, m->payload, m->len, &d->rec, &info);
+  if (d->why == FRAMING_RETRY) {
+    d->schema_id = info.schema_id;
+    return;
+  }
   if (d->why == REASON_OK)
     d->why = validate_record(&d->rec);
   if (d->why == REASON_OK)
@@ -51,14 +77,58 @@ static void reject(kafka_mode *km, const rd_kafka_message_t *m, reason why) {
     kafka_fail(km, "cannot produce to the dead-letter topic; stopping so that nothing is lost");
 }
 
+/* Pause (or resume) input partition p on the consumer. A failure is
+ * harmless: a held partition's messages are dropped anyway. */
+static void pause_partition(kafka_mode *km, int32_t p, int pause) {
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, km->opt->topic, p);
+  if (pause)
+    rd_kafka_pause_partitions(km->clients.consumer, list);
+  else
+    rd_kafka_resume_partitions(km->clients.consumer, list);
+  rd_kafka_topic_partition_list_destroy(list);
+}
+
+static void hint_set(worker *w, int32_t p, int held) {
+  if (w->held[p] == held)
+    return;
+  w->held[p] = (uint8_t)held;
+  w->held_n += held ? 1 : -1;
+}
+
+/* Message m's schema is unavailable: hold its partition at m. */
+static void hold(kafka_mode *km, worker *w, part_shard *ps, const rd_kafka_message_t *m,
+                 uint32_t schema) {
+  double now = clock_seconds();
+  ps->held = 1;
+  ps->held_schema = schema;
+  ps->held_since = now;
+  ps->backoff = RETRY_FIRST_MS / 1000.0;
+  ps->retry_at = now + ps->backoff;
+  /* Everything before m was applied (messages come in offset order). */
+  if (ps->next_offset < m->offset)
+    ps->next_offset = m->offset;
+  hint_set(w, ps->partition, 1);
+  pause_partition(km, ps->partition, 1);
+  registry_wait_hold(km, ps->partition, m->offset, schema, w->last_error);
+}
+
 /* Apply message m (of a partition below MAX_PARTITIONS), decoded as d. 1
  * when it was taken (applied or dead-lettered), 0 when not ours to apply. */
-static int process_message(kafka_mode *km, const rd_kafka_message_t *m, const decoded *d) {
+static int process_message(kafka_mode *km, worker *w, const rd_kafka_message_t *m, decoded *d) {
   part_shard *ps = km->table.shards[m->partition];
   if (!ps)
     return 0; /* a message of a partition revoked meanwhile */
   if (m->offset < ps->next_offset)
     return 0; /* fetched before a revoke and applied already (or in the snapshot) */
+  if (ps->held)
+    return 0;                /* after a message waiting for its schema: read again from it */
+  if (d->why == NOT_DECODED) /* the hint was stale (the shard changed hands) */
+    decode_message(km, m, d);
+  if (d->why == FRAMING_RETRY) { /* not bad data: this and what follows waits */
+    hold(km, w, ps, m, d->schema_id);
+    return 0;
+  }
   reason why = d->why;
   if (why == REASON_OK) {
     int r = shard_apply(&ps->state, &d->rec, d->hash);
@@ -83,14 +153,17 @@ static int process_message(kafka_mode *km, const rd_kafka_message_t *m, const de
  * revoked while the batch was being taken (the caller re-reads the
  * partition if it is ours again), else 0. Counts a message applied or
  * dead-lettered in *applied. */
-static int worker_take(kafka_mode *km, rd_kafka_message_t *m, const decoded *d,
-                       uint64_t taken_after, uint64_t *applied) {
+static int worker_take(worker *w, rd_kafka_message_t *m, decoded *d, uint64_t taken_after,
+                       uint64_t *applied) {
+  kafka_mode *km = w->km;
   shard_table *tb = &km->table;
   int32_t p = m->partition;
   int known = p >= 0 && p < MAX_PARTITIONS;
   if (known && tb->revoked_at[p] > taken_after)
     return 1; /* perhaps fetched before the revoke: not ours to apply */
   if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    if (known && tb->shards[p] && tb->shards[p]->held)
+      return 0; /* not at its end: a message before it is waiting */
     if (known && tb->shards[p])
       tb->shards[p]->eof_offset = m->offset;
     if (known)
@@ -108,7 +181,7 @@ static int worker_take(kafka_mode *km, rd_kafka_message_t *m, const decoded *d,
   } else if (known) {
     if (atomic_load_explicit(&tb->at_eof[p], memory_order_relaxed))
       atomic_store(&tb->at_eof[p], 0);
-    *applied += (uint64_t)process_message(km, m, d);
+    *applied += (uint64_t)process_message(km, w, m, d);
   }
   return 0;
 }
@@ -135,6 +208,79 @@ static void worker_refetch(kafka_mode *km, int32_t p) {
   rd_kafka_topic_partition_list_destroy(list);
 }
 
+/* Held partition ps may go on: read it again from the held message. */
+static void release(kafka_mode *km, worker *w, part_shard *ps) {
+  int32_t p = ps->partition;
+  worker_refetch(km, p); /* seek first: nothing fetched past the held message survives */
+  pause_partition(km, p, 0);
+  ps->held = 0;
+  hint_set(w, p, 0);
+  registry_wait_release(km, p);
+  if (!km->opt->quiet)
+    fprintf(stderr,
+            "regstream: schema id %" PRIu32 " answered: input partition %" PRId32
+            " resumes at offset %" PRId64 "\n",
+            ps->held_schema, p, ps->next_offset);
+}
+
+/* Between batches, without the table lock: the lookups due (a registry
+ * that times out may take --registry's timeout per id). */
+static void retries_run(worker *w) {
+  kafka_mode *km = w->km;
+  for (int k = 0; k < w->retry_n; k++) {
+    char err[512];
+    if (!schema_source_lookup(km->schemas, w->retry[k].schema, &w->retry[k].status, err,
+                              sizeof err) &&
+        w->retry[k].status == SCHEMA_UNAVAILABLE)
+      registry_wait_error(km, err);
+  }
+}
+
+/* After a batch, under the read lock: held partitions whose id answered
+ * go on, the others back off; the lookups due next; hints of shards that
+ * changed hands dropped. */
+static void retries_apply(worker *w) {
+  kafka_mode *km = w->km;
+  shard_table *tb = &km->table;
+  if (w->held_n == 0 && w->retry_n == 0)
+    return;
+  double now = clock_seconds();
+  int done = w->retry_n;
+  w->retry_n = 0;
+  for (int p = (int)w->index; p < MAX_PARTITIONS; p += (int)km->workers_n) {
+    part_shard *ps = tb->shards[p];
+    if (!ps || !ps->held) {
+      if (w->held[p]) { /* not held (any more): revoked, or a new shard */
+        hint_set(w, p, 0);
+        registry_wait_release(km, p);
+        if (ps)
+          pause_partition(km, p, 0);
+      }
+      continue;
+    }
+    hint_set(w, p, 1); /* a parked held shard assigned again */
+    for (int k = 0; k < done; k++) {
+      if (w->retry[k].schema != ps->held_schema)
+        continue;
+      if (w->retry[k].status != SCHEMA_UNAVAILABLE) {
+        release(km, w, ps);
+      } else {
+        ps->backoff =
+            ps->backoff * 2 < RETRY_MAX_MS / 1000.0 ? ps->backoff * 2 : RETRY_MAX_MS / 1000.0;
+        ps->retry_at = now + ps->backoff;
+      }
+      break;
+    }
+    if (!ps->held || now < ps->retry_at)
+      continue;
+    int k = 0;
+    while (k < w->retry_n && w->retry[k].schema != ps->held_schema)
+      k++;
+    if (k == w->retry_n && w->retry_n < RETRY_IDS)
+      w->retry[w->retry_n++].schema = ps->held_schema;
+  }
+}
+
 void *worker_main(void *arg) {
   worker *w = arg;
   kafka_mode *km = w->km;
@@ -146,13 +292,28 @@ void *worker_main(void *arg) {
   pthread_setname_np(pthread_self(), name);
   w->next_flush = clock_seconds() + o->flush_ms / 1000.0;
   for (;;) {
+    retries_run(w);
     /* Messages of a partition come in offset order, its EOF after them. */
     uint64_t revokes = atomic_load(&tb->revokes);
     ssize_t n = rd_kafka_consume_batch_queue(w->queue, 50, taken, TAKE_BATCH);
     int stopping = atomic_load(&w->stop);
-    for (ssize_t i = 0; i < n; i++)
-      if (!taken[i]->err)
-        decode_message(km, taken[i], &w->batch[i]);
+    for (ssize_t i = 0; i < n; i++) {
+      int32_t p = taken[i]->partition;
+      if (taken[i]->err)
+        continue;
+      if (p >= 0 && p < MAX_PARTITIONS && w->held[p]) {
+        w->batch[i].why = NOT_DECODED; /* held: dropped, unless the hint is stale */
+        continue;
+      }
+      decode_message(km, taken[i], &w->batch[i]);
+      if (w->batch[i].why == FRAMING_RETRY && p >= 0 && p < MAX_PARTITIONS) {
+        /* the rest of p waits too: no need to decode it */
+        hint_set(w, p, 1);
+        schema_status st;
+        schema_source_lookup(km->schemas, w->batch[i].schema_id, &st, w->last_error,
+                             sizeof w->last_error);
+      }
+    }
     pthread_rwlock_rdlock(&tb->lock);
     int32_t dropped = -1; /* a partition with dropped messages (rare: -2 several) */
     int saw_eof = 0;
@@ -163,7 +324,7 @@ void *worker_main(void *arg) {
       if (i + PREFETCH_DISTANCE < n)
         prefetch_message(km, taken[i + PREFETCH_DISTANCE], &w->batch[i + PREFETCH_DISTANCE]);
       saw_eof |= taken[i]->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
-      if (worker_take(km, taken[i], &w->batch[i], revokes, &applied))
+      if (worker_take(w, taken[i], &w->batch[i], revokes, &applied))
         dropped = dropped == -1 || dropped == taken[i]->partition ? taken[i]->partition : -2;
       rd_kafka_message_destroy(taken[i]);
     }
@@ -175,6 +336,7 @@ void *worker_main(void *arg) {
       for (int p = (int)w->index; p < MAX_PARTITIONS; p += (int)km->workers_n)
         worker_refetch(km, p);
     }
+    retries_apply(w); /* after the batch: its messages of a released partition were dropped */
     if (n > 0 && atomic_load_explicit(&km->stats.first_message, memory_order_relaxed) == 0) {
       double zero = 0;
       atomic_compare_exchange_strong(&km->stats.first_message, &zero, clock_seconds());

@@ -1,5 +1,7 @@
 /* framing.c — Kafka message values (plain Avro or Confluent wire format) to
- * PersonMonth records, with SPEC §5 reasons for what cannot be decoded. */
+ * PersonMonth records, with SPEC §5 reasons for what cannot be decoded, and
+ * FRAMING_RETRY for what cannot be decoded yet (its schema is unavailable).
+ * Fetching schemas is schema_registry.c's. */
 #include "source/framing.h"
 
 #include <errno.h>
@@ -36,7 +38,7 @@ reason framing_decode(const framing *f, const uint8_t *value, size_t len, pm_rec
                       (uint32_t)value[3] << 8 | (uint32_t)value[4];
     plan = schema_source_lookup(f->schemas, info->schema_id, &info->schema, NULL, 0);
     if (!plan)
-      return REASON_SCHEMA;
+      return info->schema == SCHEMA_UNAVAILABLE ? FRAMING_RETRY : REASON_SCHEMA;
     value += FRAMING_CONFLUENT_HEADER;
     len -= FRAMING_CONFLUENT_HEADER;
   }

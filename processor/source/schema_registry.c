@@ -16,7 +16,7 @@
 #include <time.h>
 
 enum { SOURCE_REGISTRY, SOURCE_DIR };
-enum { RESPONSE_MAX = 4 << 20 };
+enum { RESPONSE_MAX = 4 << 20, ENTRY_REASON_MAX = 512 };
 
 /* One answer for one id, immutable once published. */
 typedef struct entry {
@@ -24,13 +24,14 @@ typedef struct entry {
   schema_status status;
   pm_plan *plan;      /* SCHEMA_FOUND only */
   int64_t expires_ns; /* when a non-found answer is asked again */
-  char reason[200];
+  char reason[ENTRY_REASON_MAX];
   struct entry *next; /* every entry ever made, for schema_source_free */
 } entry;
 
 struct schema_source {
   int kind;
-  char *base; /* registry url without trailing '/', or directory */
+  char *base;  /* registry url without trailing '/', or directory */
+  char *shown; /* base with any user:password@ replaced by [hidden]@: what messages say */
   schema_source_options opts;
   CURL *curl; /* used under mu only */
   pthread_mutex_t mu;
@@ -64,6 +65,26 @@ const char *schema_status_name(schema_status st) {
   return "?";
 }
 
+/* url with the user information of its authority (scheme://user:pass@host)
+ * replaced by "[hidden]": the only form of a registry url that is printed. */
+static char *url_shown(const char *url) {
+  const char *auth = strstr(url, "://");
+  auth = auth ? auth + 3 : url;
+  size_t host_end = strcspn(auth, "/?#");
+  const char *at = NULL; /* the last '@' of the authority ends the user information */
+  for (const char *q = auth; q < auth + host_end; q++)
+    if (*q == '@')
+      at = q;
+  if (!at)
+    return strdup(url);
+  size_t head = (size_t)(auth - url);
+  size_t len = head + strlen("[hidden]") + strlen(at) + 1;
+  char *out = malloc(len);
+  if (out)
+    snprintf(out, len, "%.*s[hidden]%s", (int)head, url, at);
+  return out;
+}
+
 static schema_source *source_new(int kind, const char *base, const schema_source_options *opts) {
   schema_source *s = calloc(1, sizeof *s);
   if (!s)
@@ -91,6 +112,11 @@ static schema_source *source_new(int kind, const char *base, const schema_source
   size_t n = strlen(s->base);
   while (n > 1 && s->base[n - 1] == '/')
     s->base[--n] = '\0';
+  if (!(s->shown = url_shown(s->base))) {
+    free(s->base);
+    free(s);
+    return NULL;
+  }
   return s;
 }
 
@@ -103,8 +129,10 @@ static void curl_init_global(void) {
 schema_source *schema_source_open_registry(const char *url, const schema_source_options *opts,
                                            char *err, size_t errlen) {
   if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
+    char *shown = url ? url_shown(url) : NULL;
     snprintf(err, errlen, "schema registry url must start with http:// or https://, got '%s'",
-             url ? url : "");
+             shown ? shown : "");
+    free(shown);
     return NULL;
   }
   pthread_once(&curl_once, curl_init_global);
@@ -114,7 +142,7 @@ schema_source *schema_source_open_registry(const char *url, const schema_source_
   }
   schema_source *s = source_new(SOURCE_REGISTRY, url, opts);
   if (!s || !(s->curl = curl_easy_init())) {
-    snprintf(err, errlen, "out of memory opening schema registry %s", url);
+    snprintf(err, errlen, "out of memory opening the schema registry");
     schema_source_free(s);
     return NULL;
   }
@@ -153,8 +181,13 @@ void schema_source_free(schema_source *s) {
   if (s->curl)
     curl_easy_cleanup(s->curl);
   pthread_mutex_destroy(&s->mu);
+  free(s->shown);
   free(s->base);
   free(s);
+}
+
+const char *schema_source_where(const schema_source *s) {
+  return s->shown;
 }
 
 uint64_t schema_source_fetches(const schema_source *s) {
@@ -205,53 +238,167 @@ static void entry_plan(entry *e, const char *json, size_t len, const char *where
   }
 }
 
+/* Whether a 404's body is Confluent's "Schema not found" (error_code 40403):
+ * the one answer that says the id does not exist. */
+static int is_schema_not_found(const body *b) {
+  json_error_t jerr;
+  json_t *root = b->data ? json_loadb(b->data, b->len, 0, &jerr) : NULL;
+  json_t *code = root ? json_object_get(root, "error_code") : NULL;
+  int yes = json_is_integer(code) && json_integer_value(code) == 40403;
+  json_decref(root);
+  return yes;
+}
+
+/* Replaces every occurrence of secret (its first n bytes) in text by
+ * "[hidden]". */
+static void scrub_one(char *text, size_t cap, const char *secret, size_t n) {
+  if (!secret || n < 3) /* too short to tell from ordinary text */
+    return;
+  char copy[1024];
+  if (n >= sizeof copy)
+    n = sizeof copy - 1;
+  memcpy(copy, secret, n);
+  copy[n] = '\0';
+  for (char *at = text; (at = strstr(at, copy)) != NULL;) {
+    char rest[ENTRY_REASON_MAX];
+    snprintf(rest, sizeof rest, "%s", at + n);
+    snprintf(at, cap - (size_t)(at - text), "[hidden]%s", rest);
+    at += strlen("[hidden]");
+  }
+}
+
+/* A secret and, for "user:password", its password alone. */
+static void scrub_pair(char *text, size_t cap, const char *secret, size_t n) {
+  if (!secret)
+    return;
+  scrub_one(text, cap, secret, n);
+  const char *colon = memchr(secret, ':', n);
+  if (colon)
+    scrub_one(text, cap, colon + 1, n - (size_t)(colon + 1 - secret));
+}
+
+/* A last guard on a reason (none is built from a secret): every secret the
+ * source was given, or that its url carries, replaced by "[hidden]". */
+static void scrub(const schema_source *s, char *text, size_t cap) {
+  const schema_source_options *o = &s->opts;
+  if (o->basic_auth_user_info)
+    scrub_pair(text, cap, o->basic_auth_user_info, strlen(o->basic_auth_user_info));
+  if (o->bearer_token)
+    scrub_one(text, cap, o->bearer_token, strlen(o->bearer_token));
+  if (o->key_password)
+    scrub_one(text, cap, o->key_password, strlen(o->key_password));
+  const char *auth = strstr(s->base, "://");
+  auth = auth ? auth + 3 : s->base;
+  size_t host_end = strcspn(auth, "/?#");
+  const char *at = NULL;
+  for (const char *q = auth; q < auth + host_end; q++)
+    if (*q == '@')
+      at = q;
+  if (at)
+    scrub_pair(text, cap, auth, (size_t)(at - auth));
+}
+
+/* What an HTTP failure means for the operator, one line. */
+static const char *http_hint(long http) {
+  if (http == 401)
+    return "the registry refused the credentials: check schema.registry.basic.auth.user.info "
+           "or the bearer token";
+  if (http == 403)
+    return "the registry denied access: the credentials may not read schemas";
+  if (http == 404)
+    return "not Confluent's \"schema not found\" (40403): is the url the registry's base url?";
+  if (http >= 500)
+    return "the registry failed";
+  return "unexpected answer: check the registry url";
+}
+
 static void fetch_registry(schema_source *s, entry *e) {
   char url[4400];
   snprintf(url, sizeof url, "%s/schemas/ids/%u", s->base, e->id);
   body b = {0};
   CURL *c = s->curl;
+  const schema_source_options *o = &s->opts;
+  char curl_err[CURL_ERROR_SIZE] = "";
   curl_easy_reset(c);
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, s->opts.connect_timeout_ms);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, s->opts.timeout_ms);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o->timeout_ms);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "regstream");
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  if (o->basic_auth_user_info) {
+    curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+    curl_easy_setopt(c, CURLOPT_USERPWD, o->basic_auth_user_info);
+  }
+  if (o->ca_location)
+    curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_location);
+  if (o->certificate_location)
+    curl_easy_setopt(c, CURLOPT_SSLCERT, o->certificate_location);
+  if (o->key_location)
+    curl_easy_setopt(c, CURLOPT_SSLKEY, o->key_location);
+  if (o->key_password)
+    curl_easy_setopt(c, CURLOPT_KEYPASSWD, o->key_password);
   struct curl_slist *headers =
       curl_slist_append(NULL, "Accept: application/vnd.schemaregistry.v1+json, "
                               "application/vnd.schemaregistry+json, application/json");
+  char bearer[4200] = "";
+  if (o->bearer_token && !o->basic_auth_user_info) {
+    snprintf(bearer, sizeof bearer, "Authorization: Bearer %s", o->bearer_token);
+    headers = curl_slist_append(headers, bearer);
+  }
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   CURLcode rc = curl_easy_perform(c);
   long http = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
   curl_slist_free_all(headers);
+  memset(bearer, 0, sizeof bearer);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
   if (rc != CURLE_OK) {
+    /* unreachable, timed out, TLS refused: not an answer about the id */
+    int tls = rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
+              rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CIPHER ||
+              rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_ISSUER_ERROR;
+    if (strstr(curl_err, "SSL") || strstr(curl_err, "certificate"))
+      tls = 1;
     e->status = SCHEMA_UNAVAILABLE;
-    entry_reason(e, "schema registry %s: %s", url,
-                 b.too_big ? "response too large" : curl_easy_strerror(rc));
-  } else if (http == 404) {
+    entry_reason(e, "schema registry at %s unavailable (%s)%s", s->shown,
+                 b.too_big     ? "response too large"
+                 : curl_err[0] ? curl_err
+                               : curl_easy_strerror(rc),
+                 tls ? ": check the registry's CA file, client certificate and key"
+                     : ": is it running and reachable?");
+  } else if (http == 404 && is_schema_not_found(&b)) {
     e->status = SCHEMA_UNKNOWN;
-    entry_reason(e, "schema id %u not found in registry %s", e->id, s->base);
+    entry_reason(e, "schema id %u not found in registry %s", e->id, s->shown);
   } else if (http != 200) {
     e->status = SCHEMA_UNAVAILABLE;
-    entry_reason(e, "schema registry %s: HTTP %ld", url, http);
+    entry_reason(e, "schema registry at %s unavailable (HTTP %ld): %s", s->shown, http,
+                 http_hint(http));
   } else {
     json_error_t jerr;
     json_t *root = b.data ? json_loadb(b.data, b.len, 0, &jerr) : NULL;
     json_t *schema = root ? json_object_get(root, "schema") : NULL;
     json_t *type = root ? json_object_get(root, "schemaType") : NULL;
     if (!json_is_string(schema)) {
-      e->status = SCHEMA_INVALID;
-      entry_reason(e, "schema registry %s: answer has no \"schema\" string", url);
+      /* A 200 that is not a registry's answer (a proxy, a wrong url): says
+       * nothing about the id, so not bad data. */
+      e->status = SCHEMA_UNAVAILABLE;
+      entry_reason(e,
+                   "schema registry at %s unavailable: its answer for id %u has no \"schema\" "
+                   "string (is the url the registry's base url?)",
+                   s->shown, e->id);
     } else if (type && (!json_is_string(type) || strcmp(json_string_value(type), "AVRO") != 0)) {
       e->status = SCHEMA_INVALID;
       entry_reason(e, "schema id %u is not an Avro schema", e->id);
     } else {
-      entry_plan(e, json_string_value(schema), json_string_length(schema), s->base);
+      entry_plan(e, json_string_value(schema), json_string_length(schema), s->shown);
     }
     json_decref(root);
   }
+  scrub(s, e->reason, sizeof e->reason);
   free(b.data);
 }
 
@@ -260,8 +407,15 @@ static void fetch_dir(schema_source *s, entry *e) {
   snprintf(path, sizeof path, "%s/%u.avsc", s->base, e->id);
   FILE *f = fopen(path, "rb");
   if (!f) {
-    e->status = errno == ENOENT ? SCHEMA_UNKNOWN : SCHEMA_UNAVAILABLE;
-    entry_reason(e, "schema id %u: %s: %s", e->id, path, strerror(errno));
+    /* no such file: the id is unknown; any other error (EACCES, EIO, ...)
+     * says nothing about the id */
+    int unknown = errno == ENOENT;
+    e->status = unknown ? SCHEMA_UNKNOWN : SCHEMA_UNAVAILABLE;
+    if (unknown)
+      entry_reason(e, "schema id %u: no file %s", e->id, path);
+    else
+      entry_reason(e, "schema directory %s unavailable: cannot open %s (%s): check its permissions",
+                   s->base, path, strerror(errno));
     return;
   }
   body b = {0};
@@ -274,7 +428,11 @@ static void fetch_dir(schema_source *s, entry *e) {
   fclose(f);
   if (bad || !b.data) {
     e->status = bad ? SCHEMA_UNAVAILABLE : SCHEMA_INVALID;
-    entry_reason(e, "schema id %u: %s: %s", e->id, path, bad ? "cannot read" : "empty file");
+    if (bad)
+      entry_reason(e, "schema directory %s unavailable: cannot read %s: check the disk", s->base,
+                   path);
+    else
+      entry_reason(e, "schema id %u: %s: empty file", e->id, path);
   } else {
     entry_plan(e, b.data, b.len, path);
   }
