@@ -384,7 +384,7 @@ int kafka_denied(rd_kafka_resp_err_t e, const char *what, const char *topic, con
                  char *out, size_t outlen) {
   if (e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
     snprintf(out, outlen, "not authorized to %s topic %s (ask for ACLs: %s on topic %s%s%s)", what,
-             topic, !strcmp(what, "read") ? "Read and Describe" : "Write and Describe", topic,
+             topic, !strcmp(what, "read") ? "Read and Describe" : "Describe and Write", topic,
              group ? ", Read on group " : "", group ? group : "");
   else if (e == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED)
     snprintf(out, outlen, "not authorized to use group %s (ask for ACLs: Read on group %s)",
@@ -396,6 +396,43 @@ int kafka_denied(rd_kafka_resp_err_t e, const char *what, const char *topic, con
              what, topic, topic);
   else
     return -1;
+  return 0;
+}
+
+/* OpenSSL's verdict on each certificate of the broker's chain, kept as it
+ * is; librdkafka 2.0 says only "certificate verify failed", so the reason
+ * (X509_V_ERR_* of <openssl/x509_vfy.h>, stable numbers) is noted here. */
+static int on_cert_verify(rd_kafka_t *rk, const char *broker_name, int32_t broker_id,
+                          int *x509_error, int depth, const char *buf, size_t size, char *errstr,
+                          size_t errstr_size, void *opaque) {
+  (void)broker_id, (void)depth, (void)buf, (void)size, (void)opaque;
+  if (*x509_error == 0)
+    return 1;
+  const char *why;
+  switch (*x509_error) {
+  case 62: /* X509_V_ERR_HOSTNAME_MISMATCH */
+  case 64: /* X509_V_ERR_IP_ADDRESS_MISMATCH */
+    why = "hostname mismatch";
+    break;
+  case 2:  /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT */
+  case 18: /* X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT */
+  case 19: /* X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN */
+  case 20: /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY */
+  case 21: /* X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE */
+    why = "unknown CA";
+    break;
+  case 9:  /* X509_V_ERR_CERT_NOT_YET_VALID */
+  case 10: /* X509_V_ERR_CERT_HAS_EXPIRED */
+    why = "certificate expired or not yet valid";
+    break;
+  default:
+    why = "rejected";
+    break;
+  }
+  snprintf(errstr, errstr_size, "certificate verify failed: %s (X509 error %d)", why, *x509_error);
+  char note[400];
+  snprintf(note, sizeof note, "ssl://%s/: %s", broker_name, errstr);
+  cause_note(rk, RD_KAFKA_RESP_ERR__SSL, note);
   return 0;
 }
 
@@ -438,6 +475,7 @@ int kafka_conf_apply(rd_kafka_conf_t *conf, const char *brokers, const char *con
   char why[512];
   rd_kafka_conf_set_log_cb(conf, kafka_log);
   rd_kafka_conf_set_error_cb(conf, kafka_error);
+  rd_kafka_conf_set_ssl_cert_verify_cb(conf, on_cert_verify); /* OK or no TLS at all */
   if (brokers &&
       rd_kafka_conf_set(conf, "bootstrap.servers", brokers, why, sizeof why) != RD_KAFKA_CONF_OK) {
     snprintf(err, errlen, "bootstrap.servers: %s", why);
@@ -560,8 +598,25 @@ static int create_topic(rd_kafka_t *rk, const kafka_topic_spec *o, char *err, si
   return rc;
 }
 
+int kafka_topic_denied(rd_kafka_t *rk, const char *topic) {
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+  if (!rkt)
+    return 0;
+  const rd_kafka_metadata_t *md = NULL;
+  int denied = 0;
+  if (rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const rd_kafka_metadata_topic_t *t = kafka_metadata_topic(md, topic);
+    denied = t && t->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+    rd_kafka_metadata_destroy(md);
+  }
+  rd_kafka_topic_destroy(rkt);
+  return denied;
+}
+
 /* Makes the topic unless it exists; then waits until every partition has a
- * leader. */
+ * leader. A topic this user may create (Create on the cluster) but not see
+ * is refused once made: asked for by name (which would have made it with
+ * the broker's defaults before), the broker says it is not authorized. */
 int kafka_topic_ensure(rd_kafka_t *rk, const char *brokers, const kafka_topic_spec *o,
                        const char *note_prefix, int *created, char *err, size_t errlen) {
   const rd_kafka_metadata_t *md = kafka_metadata_fetch(rk, brokers, 10000, err, errlen);
@@ -585,6 +640,12 @@ int kafka_topic_ensure(rd_kafka_t *rk, const char *brokers, const kafka_topic_sp
       return -1;
     t = kafka_metadata_topic(md, o->name);
     int ready = t && t->err == 0 && t->partition_cnt > 0;
+    if (!t && kafka_topic_denied(rk, o->name)) {
+      rd_kafka_metadata_destroy(md);
+      kafka_denied(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, "write to", o->name, NULL, err,
+                   errlen);
+      return -1;
+    }
     for (int p = 0; ready && p < t->partition_cnt; p++)
       ready = t->partitions[p].err == 0 && t->partitions[p].leader >= 0;
     rd_kafka_metadata_destroy(md);
@@ -733,10 +794,13 @@ int client_prepare_topics(kafka_mode *km, char *err, size_t errlen) {
     return -1;
   }
   if (inputs <= 0) {
+    /* asking for it by name would tell a hidden topic from a missing one,
+     * but through the producer it would also make it (auto-creation) */
     snprintf(err, errlen,
-             "input topic %s does not exist at %s (create it, e.g. with regstream "
-             "produce)",
-             o->topic, o->brokers);
+             "input topic %s does not exist at %s, or this user may not see it (create it, e.g. "
+             "with regstream produce, or ask for ACLs: Read and Describe on topic %s, Read on "
+             "group %s)",
+             o->topic, o->brokers, o->topic, o->group);
     return -1;
   }
   const kafka_topic_spec specs[] = {{o->partials_topic, OUTPUT_PARTITIONS, 1, 1},

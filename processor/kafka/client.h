@@ -57,6 +57,10 @@ void kafka_error_event(rd_kafka_t *rk, int err, const char *reason);
 int kafka_denied(rd_kafka_resp_err_t e, const char *what, const char *topic, const char *group,
                  char *out, size_t outlen);
 
+/* 1 when the broker answers TOPIC_AUTHORIZATION_FAILED for topic (a topic
+ * missing from the metadata of all topics may be hidden, not missing). */
+int kafka_topic_denied(rd_kafka_t *rk, const char *topic);
+
 /* Whether "key=value" items are valid librdkafka settings (for option
  * parsing: a bad -X is a bad command line). */
 int kafka_conf_check(const char *const *items, int count, char *err, size_t errlen);
