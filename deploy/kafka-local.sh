@@ -6,9 +6,10 @@
 # (pom.xml: the jars; log4j2-broker.xml / log4j2-tools.xml: logging).
 #
 # Usage:
-#   deploy/kafka-local.sh start  [--port 9092] [--dir DIR] [--partitions 6] [--sasl-ssl]
+#   deploy/kafka-local.sh start  [--port 9092] [--dir DIR] [--partitions 6] [--sasl-ssl [--acl]]
 #       (--partitions: the broker's num.partitions for auto-created topics;
-#        --sasl-ssl: a secured broker, see "SASL_SSL" below.)
+#        --sasl-ssl: a secured broker, see "SASL_SSL" below; --acl: with it,
+#        ACLs are enforced, see "ACLs" below.)
 #       Fetches the Kafka jars if needed, formats a fresh KRaft storage dir
 #       (new cluster id) when DIR is new, starts one broker+controller JVM in
 #       the background and waits (at most 60 s) until it answers a Metadata
@@ -83,6 +84,18 @@
 #   - A dir formatted with --sasl-ssl starts only with it, and one formatted
 #     without it only without it; a running broker of the other kind is an
 #     error, not reused.
+#
+# ACLs (start --sasl-ssl --acl): the StandardAuthorizer, with the broker's own
+#   user and the CONTROLLER listener's (User:ANONYMOUS) as super users and
+#   allow.everyone.if.no.acl.found=true: a resource without any ACL is open to
+#   every user, one with ACLs only to those they name. So a topic given an ACL
+#   for some other user is refused to "regstream" (TOPIC_AUTHORIZATION_FAILED),
+#   e.g. (as regstream, which may change ACLs while the cluster has none):
+#     deploy/kafka-tool.sh org.apache.kafka.tools.AclCommand --bootstrap-server "$BOOTSTRAP" \
+#       --command-config "$(dirname "$PROPS")/client-java.properties" --add \
+#       --allow-principal User:someone-else --operation All --topic locked
+#   The setting is written at every start (a kept dir restarts with or without
+#   it as asked).
 set -euo pipefail
 
 KAFKA_VERSION=4.3.1 # keep in step with kafka.version in deploy/kafka/pom.xml
@@ -449,7 +462,7 @@ cluster_id() {
 }
 
 write_properties() {
-  local dir=$1 port=$2 partitions=$3 mode=$4 cport=$(($2 + 1))
+  local dir=$1 port=$2 partitions=$3 mode=$4 acl=${5:-0} cport=$(($2 + 1))
   local listener=PLAINTEXT
   [[ $mode == sasl_ssl ]] && listener=SASL_SSL
   (
@@ -466,6 +479,7 @@ inter.broker.listener.name=$listener
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,$listener:$listener
 $(if [[ $mode == sasl_ssl ]]; then sasl_properties "$dir"; fi)
+$(if [[ $acl == 1 ]]; then acl_properties "$dir"; fi)
 
 log.dirs=$dir/data
 num.partitions=$partitions
@@ -513,8 +527,19 @@ ssl.endpoint.identification.algorithm=https
 EOF
 }
 
+# acl_properties DIR: ACLs enforced (--acl), see "ACLs" above
+acl_properties() {
+  cat <<EOF
+
+# ACLs (--acl): resources without ACLs stay open to all
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:$(secret "$1" broker_user);User:ANONYMOUS
+allow.everyone.if.no.acl.found=true
+EOF
+}
+
 cmd_start() {
-  local port=$1 dir=$2 partitions=$3 mode=$4
+  local port=$1 dir=$2 partitions=$3 mode=$4 acl=${5:-0}
   local cport=$((port + 1)) pid jv t0 sl i have
   local flag=" --sasl-ssl"
   [[ $mode == sasl_ssl ]] && flag=""
@@ -572,7 +597,7 @@ cmd_start() {
   else
     rm -rf "$dir/sasl-ssl" # an unformatted dir's leftovers
   fi
-  write_properties "$dir" "$port" "$partitions" "$mode"
+  write_properties "$dir" "$port" "$partitions" "$mode" "$acl"
 
   jv=$(find_java)
   local common=(-Dlog4j2.configurationFile="$BROKER_LOG4J2" -Dkafka.logs.dir="$dir/logs"
@@ -702,7 +727,7 @@ main() {
   (($# >= 1)) || usage
   local cmd=$1
   shift
-  local port=9092 dir="" partitions=6 keep=0 mode=plaintext
+  local port=9092 dir="" partitions=6 keep=0 mode=plaintext acl=0
   while (($#)); do
     case $1 in
     --port) port=${2:?--port needs a value}; shift 2 ;;
@@ -713,6 +738,7 @@ main() {
     --partitions=*) partitions=${1#*=}; shift ;;
     --keep) keep=1; shift ;;
     --sasl-ssl) mode=sasl_ssl; shift ;;
+    --acl) acl=1; shift ;;
     -h | --help) usage ;;
     *) die "unknown argument: $1 (see $0 --help)" ;;
     esac
@@ -726,7 +752,10 @@ main() {
   # absolute, so that it matches the broker's command line
   [[ -z $dir ]] || dir=$(realpath -m -- "$dir")
   case $cmd in
-  start) cmd_start "$port" "$dir" "$partitions" "$mode" ;;
+  start)
+    [[ $acl == 0 || $mode == sasl_ssl ]] || die "--acl needs --sasl-ssl (ACLs need users)"
+    cmd_start "$port" "$dir" "$partitions" "$mode" "$acl"
+    ;;
   stop) cmd_stop "$port" "$dir" "$keep" ;;
   status) cmd_status "$port" "$dir" ;;
   fetch) fetch_jars; log "jars in $CACHE" ;;

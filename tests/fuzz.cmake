@@ -12,10 +12,10 @@
 #   cmake --build build-fuzz --target fuzz_all
 #   build-fuzz/tests/fuzz_decode -max_len=256 tests/fuzz/corpus/decode
 set(FUZZ_SRC ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
-set(FUZZ_HARNESSES decode schema ocf replay config report snapshot)
+set(FUZZ_HARNESSES decode schema ocf replay config report snapshot properties)
 
 function(fuzz_project_lib name)
-  if(name MATCHES "^(replay|config|report|snapshot)$")
+  if(name MATCHES "^(replay|config|report|snapshot|properties)$")
     set(lib regstream_app PARENT_SCOPE)
   else()
     set(lib regstream_avro PARENT_SCOPE)

@@ -36,7 +36,8 @@ set_tests_properties(kafka_snapshot PROPERTIES RUN_SERIAL TRUE LABELS kafka TIME
 
 # A secured broker (deploy/kafka-local.sh start --sasl-ssl): the client
 # properties it prints, produce/run/export over SASL_SSL equal file mode,
-# a wrong password and clients without SASL or the test CA are refused.
+# a wrong password, an unknown CA, a hostname mismatch and a missing ACL are
+# refused in one line naming the cause; a mistyped secret is masked.
 add_test(NAME kafka_sasl COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kafka_sasl.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(kafka_sasl PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 600)
 

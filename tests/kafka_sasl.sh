@@ -8,7 +8,7 @@
 #      five librdkafka keys; the password is in no output or broker log; the
 #      data dir is private; status sees a healthy SASL_SSL broker;
 #   2. end to end over SASL_SSL equals file mode: `regstream produce`, `run
-#      --exit-at-eof` and `export`, given the client properties as -X options,
+#      --exit-at-eof` and `export`, given the client properties as --config,
 #      export the file-mode CSV byte for byte; Kafka's Java client, with
 #      SCRAM-SHA-512, counts every produced record (and refuses a wrong
 #      password). regstream itself uses SCRAM-SHA-512 when its librdkafka can:
@@ -16,9 +16,14 @@
 #      twice, which Kafka 4.x refuses (fixed by librdkafka PR 4895), so with
 #      such a librdkafka the checks go over PLAIN-over-TLS with the same
 #      credentials, and a "note:" line says so;
-#   3. a wrong password is refused: non-zero exit within 60 s;
-#   4. a client without SASL/TLS, and one that does not trust the test CA, are
-#      refused: non-zero exit within 60 s.
+#   3. a wrong password, a client that does not trust the test CA, a bootstrap
+#      name the certificate is not for (127.1: resolves to 127.0.0.1 but is
+#      neither of its SANs), and a topic without an ACL for regstream (the
+#      broker runs with --acl) are each refused in one line naming the cause,
+#      non-zero exit within 60 s, no password in any output;
+#   4. a client without SASL/TLS is refused: non-zero exit within 60 s;
+#   5. a mistyped secret (-X sasl.pasword=...) is refused without echoing it;
+#      a --config file holding a secret and readable by others is warned of.
 # Needs Java >= 17, Maven (deploy/install-deps.sh --kafka) and openssl:
 # without them the test FAILS, it never skips.
 # Usage: tests/kafka_sasl.sh BUILD_DIR
@@ -28,20 +33,10 @@ BUILD=$(cd "${1:?usage: kafka_sasl.sh BUILD_DIR}" && pwd)
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TEST_NAME=kafka_sasl
 NEEDED=("$BUILD/bench/regstream-gen")
-KAFKA_START_ARGS=(--sasl-ssl)
+KAFKA_START_ARGS=(--sasl-ssl --acl)
 # shellcheck source=tests/kafka_common.sh
 . "$ROOT/tests/kafka_common.sh"
 
-# props_as_X FILE: the file's key=value lines as -X arguments, one a line:
-#   mapfile -t SASL < <(props_as_X "$CLIENT_PROPS")
-# (when regstream takes --config FILE, this becomes SASL=(--config "$CLIENT_PROPS"))
-props_as_X() {
-  local line
-  while IFS= read -r line || [ -n "$line" ]; do
-    case $line in '' | '#'*) continue ;; esac
-    printf -- '-X\n%s\n' "$line"
-  done <"$1"
-}
 # within60 LOG CMD...: runs CMD (output to LOG, killed after 70 s); sets rc
 # and took (seconds)
 within60() {
@@ -95,7 +90,7 @@ N=$(sed -n 's/^regstream-gen: \([0-9]*\) records.*/\1/p' "$TMP/gen.log")
   { bad "file mode failed"; finish; }
 ok "file mode: $N records, $(($(wc -l <"$TMP/file.csv") - 1)) rows"
 
-mapfile -t SASL < <(props_as_X "$CLIENT_PROPS")
+SASL=(--config "$CLIENT_PROPS")
 RDKAFKA=$(pkg-config --modversion rdkafka 2>/dev/null || echo unknown)
 MECH=()
 if timeout 60 "$RS" produce --brokers "$B" --topic pm --input "$TMP/in.avro" --partitions 6 \
@@ -154,18 +149,49 @@ else
   bad "the password shows in the output of produce, run or export"
 fi
 
-# --- 3. a wrong password
-within60 "$TMP/wrong.log" "$RS" produce --brokers "$B" --topic pm_wrong --input "$TMP/in.avro" \
-  "${SASL[@]}" "${MECH[@]}" -X sasl.password=wrong-password-17
-msg=$(tail -1 "$TMP/wrong.log")
-if [ $rc != 0 ] && [ $rc != 124 ] && [ $took -le 60 ]; then
-  ok "a wrong password: exit $rc after ${took}s: $msg"
+# --- 3. refusals at start: one line naming the cause, within 60 s
+# refused NAME WANT CMD...: runs CMD; ok when it exits non-zero within 60 s
+# with one line of output that holds WANT (a fixed string) and no password
+refused() {
+  local name=$1 want=$2
+  shift 2
+  within60 "$TMP/$name.log" "$@"
+  msg=$(cat "$TMP/$name.log")
+  if [ $rc != 0 ] && [ $rc != 124 ] && [ $took -le 60 ] && [ "$(wc -l <"$TMP/$name.log")" = 1 ] &&
+    grep -qF -- "$want" "$TMP/$name.log" && ! grep -qF -- "$PW" "$TMP/$name.log" &&
+    ! grep -qF wrong-password-17 "$TMP/$name.log"; then
+    ok "$name: exit $rc after ${took}s: $msg"
+  else
+    bad "$name: exit $rc after ${took}s (want non-zero, one line with '$want', no password): $msg"
+  fi
+}
+refused wrong_password "Kafka refused the login for user regstream at $B (SASL authentication failed: check sasl.username/sasl.password in --config $CLIENT_PROPS)" \
+  "$RS" produce --brokers "$B" --topic pm_wrong --input "$TMP/in.avro" "${SASL[@]}" "${MECH[@]}" \
+  -X sasl.password=wrong-password-17
+refused wrong_password_run "Kafka refused the login for user regstream" \
+  "$RS" run --brokers "$B" --topic pm --group g_wrong --output-topic o_wrong --dead-letter-topic d_wrong \
+  --exit-at-eof "${SASL[@]}" "${MECH[@]}" -X sasl.password=wrong-password-17
+refused wrong_password_export "Kafka refused the login for user regstream" \
+  "$RS" export --brokers "$B" --topic out_sasl --csv "$TMP/wrong.csv" "${SASL[@]}" "${MECH[@]}" \
+  -X sasl.password=wrong-password-17
+grep -v '^ssl.ca.location=' "$CLIENT_PROPS" >"$TMP/no-ca.properties"
+chmod 600 "$TMP/no-ca.properties"
+refused unknown_ca "the TLS certificate of the broker at $B is not signed by a CA we trust (set ssl.ca.location" \
+  "$RS" produce --brokers "$B" --topic pm_noca --input "$TMP/in.avro" --config "$TMP/no-ca.properties" "${MECH[@]}"
+refused hostname_mismatch "the TLS certificate of the broker at 127.1:$PORT is for other names than 127.1 (check the bootstrap address or ssl.endpoint.identification.algorithm)" \
+  "$RS" produce --brokers "127.1:$PORT" --topic pm_name --input "$TMP/in.avro" "${SASL[@]}" "${MECH[@]}"
+if timeout 90 "$ROOT/deploy/kafka-tool.sh" org.apache.kafka.tools.AclCommand --bootstrap-server "$B" \
+  --command-config "$JAVA_PROPS" --add --allow-principal User:someone-else --operation All \
+  --topic locked >"$TMP/acl.log" 2>&1; then
+  refused missing_acl "not authorized to write to topic locked (ask for ACLs: Describe and Write on topic locked)" \
+    "$RS" produce --brokers "$B" --topic locked --input "$TMP/in.avro" "${SASL[@]}" "${MECH[@]}"
+  refused missing_acl_export "not authorized to read topic locked (ask for ACLs: Read and Describe on topic locked)" \
+    "$RS" export --brokers "$B" --topic locked --csv "$TMP/locked.csv" "${SASL[@]}" "${MECH[@]}"
 else
-  bad "a wrong password: exit $rc after ${took}s: $msg"
+  bad "could not add the ACL for topic locked: $(tail -2 "$TMP/acl.log" | tr '\n' ' ')"
 fi
-grep -q wrong-password-17 "$TMP/wrong.log" && echo "note: the wrong password is echoed in the error"
 
-# --- 4. no SASL/TLS at all, and a CA that is not the test's
+# --- 4. no SASL/TLS at all
 within60 "$TMP/plaintext.log" "$RS" produce --brokers "$B" --topic pm_plain --input "$TMP/in.avro"
 msg=$(tail -1 "$TMP/plaintext.log")
 if [ $rc != 0 ] && [ $rc != 124 ] && [ $took -le 60 ]; then
@@ -173,15 +199,31 @@ if [ $rc != 0 ] && [ $rc != 124 ] && [ $took -le 60 ]; then
 else
   bad "a plaintext client on the SASL_SSL port: exit $rc after ${took}s: $msg"
 fi
-grep -v '^ssl.ca.location=' "$CLIENT_PROPS" >"$TMP/no-ca.properties"
-mapfile -t NOCA < <(props_as_X "$TMP/no-ca.properties")
-within60 "$TMP/noca.log" "$RS" produce --brokers "$B" --topic pm_noca --input "$TMP/in.avro" \
-  "${NOCA[@]}" "${MECH[@]}"
-msg=$(tail -1 "$TMP/noca.log")
-if [ $rc != 0 ] && [ $rc != 124 ] && [ $took -le 60 ]; then
-  ok "a client that does not trust the test CA: exit $rc after ${took}s: $msg"
+
+# --- 5. a mistyped secret, and a secret file that others may read
+"$RS" produce --brokers "$B" --topic pm_typo --input "$TMP/in.avro" -X sasl.pasword=TopSecret123 \
+  >"$TMP/typo.log" 2>&1
+rc=$?
+if [ $rc = 2 ] && grep -qF 'sasl.pasword=[hidden]' "$TMP/typo.log" && ! grep -q TopSecret123 "$TMP/typo.log"; then
+  ok "a mistyped secret: exit 2, value hidden: $(cat "$TMP/typo.log")"
 else
-  bad "a client that does not trust the test CA: exit $rc after ${took}s: $msg"
+  bad "a mistyped secret: exit $rc: $(cat "$TMP/typo.log")"
+fi
+cp "$CLIENT_PROPS" "$TMP/open.properties"
+chmod 644 "$TMP/open.properties"
+timeout 60 "$RS" export --brokers "$B" --topic out_sasl --csv "$TMP/open.csv" --config "$TMP/open.properties" \
+  "${MECH[@]}" >"$TMP/open.log" 2>&1
+rc=$?
+want="regstream: warning: $TMP/open.properties holds a secret and is readable by others (mode 0644): chmod 600 $TMP/open.properties"
+if [ $rc = 0 ] && grep -qxF -- "$want" "$TMP/open.log" && ! grep -qF -- "$PW" "$TMP/open.log"; then
+  ok "a secret config file readable by others: warned, export still works"
+else
+  bad "a secret config file readable by others: exit $rc: $(head -2 "$TMP/open.log" | tr '\n' ' ')"
+fi
+if ! grep -qF -- "$PW" "$TMP"/*.log 2>/dev/null; then
+  ok "the password is in none of the test's logs of regstream"
+else
+  bad "the password shows in $(grep -lF -- "$PW" "$TMP"/*.log | tr '\n' ' ')"
 fi
 
 finish

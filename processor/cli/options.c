@@ -1,6 +1,8 @@
 /* options.c — argv into each subcommand's options (see options.h). One
- * --input collector, one -X collector, one unknown-option message and one
- * whole-number message serve every subcommand. Defaults are set here. */
+ * --input collector, one -X collector, one --config reader (the file's
+ * librdkafka keys before the -X items, its schema.registry.* keys onto the
+ * registry options), one unknown-option message and one whole-number message
+ * serve every subcommand. Defaults are set here. */
 #include "cli/options.h"
 
 #include <errno.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "core/period.h"
+#include "kafka/client.h"
 
 /* ---- values ---- */
 
@@ -81,6 +84,7 @@ static int parse_interval(const char *text, snapshot_policy *sp) {
 /* ---- words of argv ---- */
 
 void options_free(options_storage *s) {
+  config_file_free(&s->config);
   free(s->inputs);
   s->inputs = NULL;
   s->input_count = s->input_capacity = 0;
@@ -172,6 +176,7 @@ enum {
   OPT_SCHEMA_ID,
   OPT_KEEP_GOING,
   OPT_TIMEOUT,
+  OPT_CONFIG,
 };
 
 /* The rule options (SPEC §10), shared by every subcommand that applies the
@@ -233,8 +238,106 @@ static int parse_client_option(int opt, const char **brokers, const char **topic
     return 0;
   case 'X':
     return kafka_conf_add(w->conf, &w->conf_count, optarg, err, errlen) < 0 ? -1 : 0;
+  case OPT_CONFIG:
+    if (w->config_path) {
+      snprintf(err, errlen, "give --config once");
+      return -1;
+    }
+    w->config_path = optarg;
+    return 0;
   }
   return 1;
+}
+
+/* ---- --config FILE ---- */
+
+/* The schema.registry.* keys and where they go (NULL: the URL). */
+static const char **registry_field(schema_source_options *r, const char *key) {
+  static const char *url;
+  static const char *const names[] = {"url",
+                                      "basic.auth.user.info",
+                                      "bearer.auth.token",
+                                      "ssl.ca.location",
+                                      "ssl.certificate.location",
+                                      "ssl.key.location",
+                                      "ssl.key.password"};
+  const char **fields[] = {&url,
+                           &r->basic_auth_user_info,
+                           &r->bearer_token,
+                           &r->ca_location,
+                           &r->certificate_location,
+                           &r->key_location,
+                           &r->key_password};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+    if (!strcmp(key, names[i]))
+      return fields[i];
+  return NULL;
+}
+
+/* Reads --config (when given): its librdkafka items go before the -X items
+ * (applied in that order, so -X wins: librdkafka keeps the last value set),
+ * its schema.registry.* keys onto *registry and *registry_url (run; NULL for
+ * produce and export, which take and ignore them; a URL given on the command
+ * line wins). Warns when the file holds a secret and its group or others may
+ * read it. 0, or -1 with a one-line reason. */
+static int read_config(options_storage *w, const char **registry_url,
+                       schema_source_options *registry, char *err, size_t errlen) {
+  if (!w->config_path)
+    return 0;
+  unsigned mode = 0;
+  if (config_file_read(&w->config, w->config_path, &mode, err, errlen) < 0)
+    return -1;
+  schema_source_options ignored = {0};
+  if (!registry)
+    registry = &ignored;
+  const char *items[KAFKA_MAX_CONF];
+  int count = 0, secret = 0;
+  for (int i = 0; i < w->config.count; i++) {
+    const config_entry *e = &w->config.entries[i];
+    char key[256];
+    snprintf(key, sizeof key, "%.*s", (int)e->key_len, e->item);
+    secret |= kafka_conf_is_secret(e->item, e->key_len);
+    static const char prefix[] = "schema.registry.";
+    if (!strncmp(key, prefix, sizeof prefix - 1)) {
+      const char **field = registry_field(registry, key + sizeof prefix - 1);
+      if (!field) {
+        snprintf(err, errlen,
+                 "%s:%d: unknown key %s (the schema.registry.* keys are url, "
+                 "basic.auth.user.info, bearer.auth.token, ssl.ca.location, "
+                 "ssl.certificate.location, ssl.key.location, ssl.key.password)",
+                 w->config_path, e->line, key);
+        return -1;
+      }
+      if (!strcmp(key + sizeof prefix - 1, "url")) {
+        if (registry_url && !*registry_url)
+          *registry_url = e->value;
+      } else {
+        *field = e->value;
+      }
+      continue;
+    }
+    char where[600];
+    snprintf(where, sizeof where, "%s:%d:", w->config_path, e->line);
+    if (kafka_conf_check_item(e->item, where, err, errlen) < 0)
+      return -1;
+    if (count + w->conf_count == KAFKA_MAX_CONF) {
+      snprintf(err, errlen, "%s: too many settings with the -X options (at most %d)",
+               w->config_path, KAFKA_MAX_CONF);
+      return -1;
+    }
+    items[count++] = e->item;
+  }
+  memmove(w->conf + count, w->conf, (size_t)w->conf_count * sizeof *w->conf);
+  memcpy(w->conf, items, (size_t)count * sizeof *items);
+  w->conf_count += count;
+  snprintf(w->config_origin, sizeof w->config_origin, "--config %s", w->config_path);
+  kafka_conf_origin(w->config_origin);
+  if (secret && (mode & 077))
+    fprintf(stderr,
+            "regstream: warning: %s holds a secret and is readable by others (mode %04o): "
+            "chmod 600 %s\n",
+            w->config_path, mode, w->config_path);
+  return 0;
 }
 
 /* What runs the rules on input files takes (run, demo): --input, --csv,
@@ -286,6 +389,7 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
       {"progress-ms", required_argument, NULL, OPT_PROGRESS_MS},
       {"snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR},
       {"snapshot-interval", required_argument, NULL, OPT_SNAPSHOT_INTERVAL},
+      {"config", required_argument, NULL, OPT_CONFIG},
       RULE_OPTIONS,
       {NULL, 0, NULL, 0}};
   memset(c, 0, sizeof *c);
@@ -370,9 +474,20 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
   }
   if (no_arguments_left(argc, argv, err, errlen) < 0)
     return -1;
+  c->kafka = k->brokers != NULL;
+  if (w->config_path && !c->kafka) {
+    snprintf(err, errlen, "--config goes with --brokers (Kafka mode)");
+    return -1;
+  }
+  /* the command line's schema source wins over the file's URL */
+  int schema_given = k->schema_file || k->schema_registry || k->schema_dir;
+  const char *file_url = NULL;
+  if (read_config(w, &file_url, &k->registry, err, errlen) < 0)
+    return -1;
+  if (!schema_given)
+    k->schema_registry = file_url;
   k->conf = w->conf;
   k->conf_count = w->conf_count;
-  c->kafka = k->brokers != NULL;
   if (c->kafka) {
     if (w->input_count || f->csv_path || f->dead_letter_path) {
       snprintf(err, errlen,
@@ -435,6 +550,7 @@ int options_parse_produce(produce_command *c, int argc, char **argv, char *err, 
       {"schema-id", required_argument, NULL, OPT_SCHEMA_ID},
       {"keep-going", no_argument, NULL, OPT_KEEP_GOING},
       {"quiet", no_argument, NULL, OPT_QUIET},
+      {"config", required_argument, NULL, OPT_CONFIG},
       {NULL, 0, NULL, 0}};
   memset(c, 0, sizeof *c);
   produce_options *o = &c->opt;
@@ -489,7 +605,7 @@ int options_parse_produce(produce_command *c, int argc, char **argv, char *err, 
       return unknown_option(argv, err, errlen);
     }
   }
-  if (no_arguments_left(argc, argv, err, errlen) < 0)
+  if (no_arguments_left(argc, argv, err, errlen) < 0 || read_config(w, NULL, NULL, err, errlen) < 0)
     return -1;
   o->inputs = w->inputs;
   o->input_count = w->input_count;
@@ -522,6 +638,7 @@ int options_parse_export(export_command *c, int argc, char **argv, char *err, si
                                           {"csv", required_argument, NULL, OPT_CSV},
                                           {"timeout", required_argument, NULL, OPT_TIMEOUT},
                                           {"quiet", no_argument, NULL, OPT_QUIET},
+                                          {"config", required_argument, NULL, OPT_CONFIG},
                                           {NULL, 0, NULL, 0}};
   memset(c, 0, sizeof *c);
   export_options *o = &c->opt;
@@ -548,7 +665,7 @@ int options_parse_export(export_command *c, int argc, char **argv, char *err, si
       return unknown_option(argv, err, errlen);
     }
   }
-  if (no_arguments_left(argc, argv, err, errlen) < 0)
+  if (no_arguments_left(argc, argv, err, errlen) < 0 || read_config(w, NULL, NULL, err, errlen) < 0)
     return -1;
   o->conf = w->conf;
   o->conf_count = w->conf_count;

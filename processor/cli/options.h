@@ -2,14 +2,15 @@
  * subcommand's own options struct (replay_options, kafka_run_options,
  * produce_options, export_options, report_options, demo_options), validated,
  * with a one-line error for anything wrong. The words collected from argv
- * (the --input files, the -X items) live in an options_storage beside the
- * struct that points at them. What the options mean stays with the
+ * (the --input files, the -X items) and the --config file's text live in an
+ * options_storage beside the struct that points at them. What the options mean stays with the
  * subcommand that runs them. */
 #ifndef REGSTREAM_CLI_OPTIONS_H
 #define REGSTREAM_CLI_OPTIONS_H
 
 #include <stddef.h>
 
+#include "cli/config_file.h"
 #include "file/replay.h"
 #include "kafka/client.h"
 #include "kafka/run.h"
@@ -22,8 +23,11 @@
 typedef struct options_storage {
   const char **inputs; /* --input FILE ...: grown as needed */
   int input_count, input_capacity;
-  const char *conf[KAFKA_MAX_CONF]; /* -X key=value */
+  const char *conf[KAFKA_MAX_CONF]; /* --config's librdkafka items, then -X key=value */
   int conf_count;
+  const char *config_path;  /* --config FILE */
+  config_file config;       /* its items (freed by options_free) */
+  char config_origin[600];  /* "--config FILE" */
   char partials_topic[512]; /* the default "<output-topic>.partials" */
 } options_storage;
 

@@ -8,24 +8,466 @@
 #include "kafka/mode.h"
 #include "util/clock.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
-/* librdkafka's own log lines and error events (broker down, retries) would
- * break the one-line error rule: the tools report what failed themselves.
- * Only critical log lines get through. */
+/* ---- secrets ---- */
+
+/* Words that make a key secret wherever they appear in its name. */
+static const char *const secret_words[] = {
+    "password",           "passwd",   "pasw",    "secret",  "token",     "credential", "jaas",
+    "oauthbearer.config", "keystore", "key.pem", "private", "user.info", "userinfo"};
+/* The schema.registry.* keys whose values may be shown (paths and the URL). */
+static const char *const registry_plain_keys[] = {"url", "ssl.ca.location",
+                                                  "ssl.certificate.location", "ssl.key.location"};
+
+static int contains_ci(const char *s, size_t n, const char *word) {
+  size_t w = strlen(word);
+  for (size_t i = 0; i + w <= n; i++)
+    if (!strncasecmp(s + i, word, w))
+      return 1;
+  return 0;
+}
+
+/* librdkafka's property names (client and topic), from its own table
+ * (rd_kafka_conf_properties_show), read once: "name | C/P | ..." lines. */
+static char *known_names; /* "\nname1\nname2\n...\n" */
+static pthread_once_t known_once = PTHREAD_ONCE_INIT;
+
+static void known_load(void) {
+  char *table = NULL;
+  size_t size = 0;
+  FILE *f = open_memstream(&table, &size);
+  if (!f)
+    return;
+  rd_kafka_conf_properties_show(f);
+  fclose(f);
+  known_names = malloc(size + 2);
+  if (!known_names) {
+    free(table);
+    return;
+  }
+  char *o = known_names;
+  *o++ = '\n';
+  for (char *line = table; line && *line;) {
+    char *nl = strchr(line, '\n');
+    size_t n = strcspn(line, " |\n");
+    if (n && line[n] == ' ' && strchr(line, '|') && (!nl || strchr(line, '|') < nl)) {
+      memcpy(o, line, n);
+      o += n;
+      *o++ = '\n';
+    }
+    line = nl ? nl + 1 : NULL;
+  }
+  *o = 0;
+  free(table);
+}
+
+static int librdkafka_knows(const char *key) {
+  pthread_once(&known_once, known_load);
+  if (!known_names)
+    return 0;
+  char needle[260];
+  snprintf(needle, sizeof needle, "\n%s\n", key);
+  return strstr(known_names, needle) != NULL;
+}
+
+int kafka_conf_is_secret(const char *key, size_t len) {
+  for (size_t i = 0; i < sizeof secret_words / sizeof *secret_words; i++)
+    if (contains_ci(key, len, secret_words[i]))
+      return 1;
+  char name[256];
+  if (len >= sizeof name)
+    return 1; /* no property is that long: a value pasted as a key? */
+  memcpy(name, key, len);
+  name[len] = 0;
+  static const char registry[] = "schema.registry.";
+  if (!strncmp(name, registry, sizeof registry - 1)) {
+    for (size_t i = 0; i < sizeof registry_plain_keys / sizeof *registry_plain_keys; i++)
+      if (!strcmp(name + sizeof registry - 1, registry_plain_keys[i]))
+        return 0;
+    return 1;
+  }
+  /* a key librdkafka does not know may be a mistyped secret (sasl.pasword) */
+  return !librdkafka_knows(name);
+}
+
+/* The secret values set so far (copies, for the life of the process):
+ * every librdkafka message and error is scrubbed of them. */
+enum { MAX_SECRETS = 32, MIN_SECRET_LEN = 4 };
+static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *secrets[MAX_SECRETS];
+static int secret_count;
+
+static void secret_note(const char *value) {
+  if (strlen(value) < MIN_SECRET_LEN)
+    return;
+  pthread_mutex_lock(&secrets_lock);
+  int known = 0;
+  for (int i = 0; i < secret_count && !known; i++)
+    known = !strcmp(secrets[i], value);
+  if (!known && secret_count < MAX_SECRETS) {
+    char *copy = strdup(value);
+    if (copy)
+      secrets[secret_count++] = copy;
+  }
+  pthread_mutex_unlock(&secrets_lock);
+}
+
+void kafka_redact(const char *in, char *out, size_t outlen) {
+  if (!outlen)
+    return;
+  pthread_mutex_lock(&secrets_lock);
+  size_t o = 0;
+  while (*in && o + 1 < outlen) {
+    size_t hit = 0;
+    for (int i = 0; i < secret_count && !hit; i++)
+      if (!strncmp(in, secrets[i], strlen(secrets[i])))
+        hit = strlen(secrets[i]);
+    if (hit) {
+      int n = snprintf(out + o, outlen - o, "[hidden]");
+      o = n < 0 || (size_t)n >= outlen - o ? outlen - 1 : o + (size_t)n;
+      in += hit;
+    } else {
+      out[o++] = *in++;
+    }
+  }
+  out[o] = 0;
+  pthread_mutex_unlock(&secrets_lock);
+}
+
+void kafka_conf_describe(const char *item, char *out, size_t outlen) {
+  const char *eq = strchr(item, '=');
+  size_t klen = eq ? (size_t)(eq - item) : strlen(item);
+  if (kafka_conf_is_secret(item, klen))
+    snprintf(out, outlen, eq ? "%.*s=[hidden]" : "[hidden]", (int)klen, item);
+  else
+    snprintf(out, outlen, "%s", item);
+}
+
+/* ---- where the settings came from, and whether librdkafka may talk ---- */
+
+static char conf_origin[600] = "the -X options";
+static atomic_int log_verbose; /* debug or log_level set by the user */
+static atomic_int kafka_reached;
+
+void kafka_conf_origin(const char *what) {
+  snprintf(conf_origin, sizeof conf_origin, "%s", what);
+}
+
+/* ---- librdkafka's log lines and error events ----
+ * Routed to stderr as "regstream: librdkafka LEVEL [FAC]: text", scrubbed of
+ * secrets; warnings and worse (level <= 4) always, the rest when the user
+ * set debug or log_level. One line per distinct text (digits ignored: "after
+ * 3ms") per LOG_REPEAT_SECONDS, with a count of those held back. Until a
+ * broker has answered once (kafka_metadata_fetch) they are held back, the
+ * last kept: a start that fails says why in its own one line. */
+enum { LOG_SLOTS = 64, LOG_REPEAT_SECONDS = 10 };
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  uint64_t hash;
+  double at;
+  unsigned held;
+} log_seen[LOG_SLOTS];
+static char last_quiet[400];
+
+static const char *level_name(int level) {
+  static const char *const names[] = {"emergency", "alert",  "critical", "error",
+                                      "warning",   "notice", "info",     "debug"};
+  return level >= 0 && level <= 7 ? names[level] : "debug";
+}
+
+static uint64_t text_hash(const char *fac, const char *text) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const char *s = fac; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  for (const char *s = text; *s; s++)
+    if (*s < '0' || *s > '9')
+      h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return h;
+}
+
+static void route(int level, const char *fac, const char *text) {
+  char clean[1024];
+  if (!strncmp(text, "[thrd:", 6) && strstr(text, "]: "))
+    text = strstr(text, "]: ") + 3; /* librdkafka's thread name: noise here */
+  kafka_redact(text, clean, sizeof clean);
+  int verbose = atomic_load(&log_verbose);
+  if (level > 4 && !verbose)
+    return;
+  pthread_mutex_lock(&log_lock);
+  if (!atomic_load(&kafka_reached) && !verbose) {
+    memcpy(last_quiet, clean, sizeof last_quiet - 1); /* clean is NUL-terminated */
+    last_quiet[sizeof last_quiet - 1] = 0;
+    pthread_mutex_unlock(&log_lock);
+    return;
+  }
+  uint64_t h = text_hash(fac, clean);
+  double now = clock_seconds();
+  int slot = (int)(h % LOG_SLOTS);
+  unsigned held = 0;
+  if (log_seen[slot].hash == h && now - log_seen[slot].at < LOG_REPEAT_SECONDS) {
+    log_seen[slot].held++;
+    pthread_mutex_unlock(&log_lock);
+    return;
+  }
+  if (log_seen[slot].hash == h)
+    held = log_seen[slot].held;
+  log_seen[slot].hash = h;
+  log_seen[slot].at = now;
+  log_seen[slot].held = 0;
+  if (held)
+    fprintf(stderr, "regstream: librdkafka %s [%s]: %s (and %u more like it in %d s)\n",
+            level_name(level), fac, clean, held, LOG_REPEAT_SECONDS);
+  else
+    fprintf(stderr, "regstream: librdkafka %s [%s]: %s\n", level_name(level), fac, clean);
+  pthread_mutex_unlock(&log_lock);
+}
+
+/* ---- the first cause per client that no retry mends ---- */
+
+enum { CAUSE_SLOTS = 32 };
+static pthread_mutex_t cause_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  char client[64];
+  kafka_cause_kind kind;
+  char broker[128];
+  char detail[300];
+} causes[CAUSE_SLOTS];
+static int cause_next;
+
+static int has(const char *text, const char *word) {
+  return contains_ci(text, strlen(text), word);
+}
+
+static kafka_cause_kind classify(int err, const char *text) {
+  if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
+      err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED ||
+      has(text, "SASL authentication error") || has(text, "Authentication failed"))
+    return CAUSE_LOGIN;
+  if (err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+      err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED ||
+      err == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED ||
+      err == RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    return CAUSE_DENIED;
+  if (err == RD_KAFKA_RESP_ERR__SSL || has(text, "SSL handshake failed") ||
+      has(text, "certificate verify failed")) {
+    if (has(text, "hostname mismatch") || has(text, "IP address mismatch"))
+      return CAUSE_TLS_NAME;
+    if (has(text, "local issuer") || has(text, "self-signed") || has(text, "self signed") ||
+        has(text, "verify the first certificate") || has(text, "could not be verified") ||
+        has(text, "unknown ca"))
+      return CAUSE_TLS_CA;
+    return CAUSE_TLS;
+  }
+  return CAUSE_NONE;
+}
+
+/* "sasl_ssl://127.0.0.1:9093/bootstrap: ..." -> "127.0.0.1:9093" */
+static void broker_of(const char *text, char *out, size_t outlen) {
+  out[0] = 0;
+  const char *s = strstr(text, "://");
+  if (!s)
+    return;
+  s += 3;
+  size_t n = strcspn(s, "/ :");
+  if (s[n] == ':')
+    n += 1 + strcspn(s + n + 1, "/ ");
+  if (n && n < outlen)
+    snprintf(out, outlen, "%.*s", (int)n, s);
+}
+
+static void cause_note(const rd_kafka_t *rk, int err, const char *text) {
+  kafka_cause_kind kind = classify(err, text);
+  if (kind == CAUSE_NONE)
+    return;
+  const char *name = rd_kafka_name(rk);
+  pthread_mutex_lock(&cause_lock);
+  for (int i = 0; i < CAUSE_SLOTS; i++)
+    if (causes[i].kind && !strcmp(causes[i].client, name)) {
+      pthread_mutex_unlock(&cause_lock);
+      return; /* the first cause stays */
+    }
+  int i = cause_next++ % CAUSE_SLOTS;
+  snprintf(causes[i].client, sizeof causes[i].client, "%s", name);
+  causes[i].kind = kind;
+  broker_of(text, causes[i].broker, sizeof causes[i].broker);
+  kafka_redact(text, causes[i].detail, sizeof causes[i].detail);
+  pthread_mutex_unlock(&cause_lock);
+}
+
+kafka_cause_kind kafka_cause(const rd_kafka_t *rk, const char *brokers, char *out, size_t outlen) {
+  const char *name = rd_kafka_name(rk);
+  kafka_cause_kind kind = CAUSE_NONE;
+  char broker[128] = "", detail[300] = "";
+  pthread_mutex_lock(&cause_lock);
+  for (int i = 0; i < CAUSE_SLOTS; i++)
+    if (causes[i].kind && !strcmp(causes[i].client, name)) {
+      kind = causes[i].kind;
+      snprintf(broker, sizeof broker, "%s", causes[i].broker);
+      snprintf(detail, sizeof detail, "%s", causes[i].detail);
+    }
+  pthread_mutex_unlock(&cause_lock);
+  if (!kind)
+    return CAUSE_NONE;
+  if (!broker[0])
+    snprintf(broker, sizeof broker, "%s", brokers ? brokers : "the brokers");
+  char user[128] = "";
+  size_t size = sizeof user;
+  if (rd_kafka_conf_get(rd_kafka_conf((rd_kafka_t *)rk), "sasl.username", user, &size) !=
+      RD_KAFKA_CONF_OK)
+    user[0] = 0;
+  char host[128];
+  snprintf(host, sizeof host, "%s", broker);
+  char *colon = strrchr(host, ':');
+  if (colon)
+    *colon = 0;
+  switch (kind) {
+  case CAUSE_LOGIN:
+    if (user[0])
+      snprintf(out, outlen,
+               "Kafka refused the login for user %s at %s (SASL authentication failed: check "
+               "sasl.username/sasl.password in %s)",
+               user, broker, conf_origin);
+    else
+      snprintf(out, outlen,
+               "Kafka refused the login at %s (SASL authentication failed: check sasl.mechanisms, "
+               "sasl.username and sasl.password in %s)",
+               broker, conf_origin);
+    break;
+  case CAUSE_TLS_CA:
+    snprintf(out, outlen,
+             "the TLS certificate of the broker at %s is not signed by a CA we trust (set "
+             "ssl.ca.location to the CA's PEM file in %s)",
+             broker, conf_origin);
+    break;
+  case CAUSE_TLS_NAME:
+    snprintf(out, outlen,
+             "the TLS certificate of the broker at %s is for other names than %s (check the "
+             "bootstrap address or ssl.endpoint.identification.algorithm)",
+             broker, host);
+    break;
+  case CAUSE_TLS:
+    snprintf(out, outlen, "TLS with the broker at %s failed: %s (check the ssl.* settings in %s)",
+             broker, detail, conf_origin);
+    break;
+  default:
+    snprintf(out, outlen, "not authorized: %s (ask the cluster's administrators for ACLs)", detail);
+    break;
+  }
+  return kind;
+}
+
 static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-  (void)rk;
-  if (level <= 2)
-    fprintf(stderr, "regstream: librdkafka %s: %s\n", fac, buf);
+  if (level <= 4)
+    cause_note(rk, 0, buf);
+  route(level, fac, buf);
 }
 
 static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
-  (void)rk;
-  (void)err;
-  (void)reason;
   (void)opaque;
+  cause_note(rk, err, reason);
+  route(3, rd_kafka_err2name(err), reason);
+}
+
+void kafka_error_event(rd_kafka_t *rk, int err, const char *reason) {
+  kafka_error(rk, err, reason, NULL);
+}
+
+int kafka_denied(rd_kafka_resp_err_t e, const char *what, const char *topic, const char *group,
+                 char *out, size_t outlen) {
+  if (e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
+    snprintf(out, outlen, "not authorized to %s topic %s (ask for ACLs: %s on topic %s%s%s)", what,
+             topic, !strcmp(what, "read") ? "Read and Describe" : "Describe and Write", topic,
+             group ? ", Read on group " : "", group ? group : "");
+  else if (e == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED)
+    snprintf(out, outlen, "not authorized to use group %s (ask for ACLs: Read on group %s)",
+             group ? group : "?", group ? group : "?");
+  else if (e == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED)
+    snprintf(out, outlen,
+             "not authorized to %s topic %s: the cluster refused (ask for ACLs: Create on topic "
+             "%s, or have the topic made for you)",
+             what, topic, topic);
+  else
+    return -1;
+  return 0;
+}
+
+/* OpenSSL's verdict on each certificate of the broker's chain, kept as it
+ * is; librdkafka 2.0 says only "certificate verify failed", so the reason
+ * (X509_V_ERR_* of <openssl/x509_vfy.h>, stable numbers) is noted here. */
+static int on_cert_verify(rd_kafka_t *rk, const char *broker_name, int32_t broker_id,
+                          int *x509_error, int depth, const char *buf, size_t size, char *errstr,
+                          size_t errstr_size, void *opaque) {
+  (void)broker_id, (void)depth, (void)buf, (void)size, (void)opaque;
+  if (*x509_error == 0)
+    return 1;
+  const char *why;
+  switch (*x509_error) {
+  case 62: /* X509_V_ERR_HOSTNAME_MISMATCH */
+  case 64: /* X509_V_ERR_IP_ADDRESS_MISMATCH */
+    why = "hostname mismatch";
+    break;
+  case 2:  /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT */
+  case 18: /* X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT */
+  case 19: /* X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN */
+  case 20: /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY */
+  case 21: /* X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE */
+    why = "unknown CA";
+    break;
+  case 9:  /* X509_V_ERR_CERT_NOT_YET_VALID */
+  case 10: /* X509_V_ERR_CERT_HAS_EXPIRED */
+    why = "certificate expired or not yet valid";
+    break;
+  default:
+    why = "rejected";
+    break;
+  }
+  snprintf(errstr, errstr_size, "certificate verify failed: %s (X509 error %d)", why, *x509_error);
+  char note[400];
+  snprintf(note, sizeof note, "ssl://%s/: %s", broker_name, errstr);
+  cause_note(rk, RD_KAFKA_RESP_ERR__SSL, note);
+  return 0;
+}
+
+/* ---- configuration ---- */
+
+static int conf_set_item(rd_kafka_conf_t *conf, const char *item, const char *prefix, char *err,
+                         size_t errlen) {
+  char shown[400], why[512], clean[512];
+  const char *eq = strchr(item, '=');
+  if (!eq || eq == item) {
+    kafka_conf_describe(item, shown, sizeof shown);
+    snprintf(err, errlen, "%s needs key=value, got '%s'", prefix, shown);
+    return -1;
+  }
+  char key[256];
+  if ((size_t)(eq - item) >= sizeof key) {
+    snprintf(err, errlen, "%s: a key of %d characters is no librdkafka property", prefix,
+             (int)(eq - item));
+    return -1;
+  }
+  snprintf(key, sizeof key, "%.*s", (int)(eq - item), item);
+  int secret = kafka_conf_is_secret(key, strlen(key));
+  if (secret)
+    secret_note(eq + 1);
+  if (!strcmp(key, "debug") || !strcmp(key, "log_level"))
+    atomic_store(&log_verbose, 1);
+  if (rd_kafka_conf_set(conf, key, eq + 1, why, sizeof why) != RD_KAFKA_CONF_OK) {
+    kafka_conf_describe(item, shown, sizeof shown);
+    kafka_redact(why, clean, sizeof clean);
+    if (secret && eq[1] && strstr(clean, eq + 1))
+      snprintf(clean, sizeof clean, "not a valid value");
+    snprintf(err, errlen, "%s %s: %s", prefix, shown, clean);
+    return -1;
+  }
+  return 0;
 }
 
 int kafka_conf_apply(rd_kafka_conf_t *conf, const char *brokers, const char *const *items,
@@ -33,24 +475,15 @@ int kafka_conf_apply(rd_kafka_conf_t *conf, const char *brokers, const char *con
   char why[512];
   rd_kafka_conf_set_log_cb(conf, kafka_log);
   rd_kafka_conf_set_error_cb(conf, kafka_error);
+  rd_kafka_conf_set_ssl_cert_verify_cb(conf, on_cert_verify); /* OK or no TLS at all */
   if (brokers &&
       rd_kafka_conf_set(conf, "bootstrap.servers", brokers, why, sizeof why) != RD_KAFKA_CONF_OK) {
     snprintf(err, errlen, "bootstrap.servers: %s", why);
     return -1;
   }
-  for (int i = 0; i < count; i++) {
-    const char *eq = strchr(items[i], '=');
-    if (!eq || eq == items[i]) {
-      snprintf(err, errlen, "-X needs key=value, got '%s'", items[i]);
+  for (int i = 0; i < count; i++)
+    if (conf_set_item(conf, items[i], "-X", err, errlen) < 0)
       return -1;
-    }
-    char key[256];
-    snprintf(key, sizeof key, "%.*s", (int)(eq - items[i]), items[i]);
-    if (rd_kafka_conf_set(conf, key, eq + 1, why, sizeof why) != RD_KAFKA_CONF_OK) {
-      snprintf(err, errlen, "-X %s: %s", items[i], why);
-      return -1;
-    }
-  }
   return 0;
 }
 
@@ -61,16 +494,43 @@ int kafka_conf_check(const char *const *items, int count, char *err, size_t errl
   return rc;
 }
 
+int kafka_conf_check_item(const char *item, const char *prefix, char *err, size_t errlen) {
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  int rc = conf_set_item(conf, item, prefix, err, errlen);
+  rd_kafka_conf_destroy(conf);
+  return rc;
+}
+
+/* In steps of a second, so that a cause no retry mends (a refused login, an
+ * untrusted certificate) ends the wait at once. */
 const rd_kafka_metadata_t *kafka_metadata_fetch(rd_kafka_t *rk, const char *brokers, int timeout_ms,
                                                 char *err, size_t errlen) {
   const rd_kafka_metadata_t *md = NULL;
-  rd_kafka_resp_err_t rc = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
-  if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    snprintf(err, errlen, "cannot reach Kafka at %s within %d s: %s", brokers, timeout_ms / 1000,
-             rd_kafka_err2str(rc));
-    return NULL;
+  double until = clock_seconds() + timeout_ms / 1000.0;
+  rd_kafka_resp_err_t rc;
+  for (;;) {
+    double left = until - clock_seconds();
+    int step = left > 1.0 ? 1000 : left > 0.05 ? (int)(left * 1000) : 50;
+    rc = rd_kafka_metadata(rk, 1, NULL, &md, step);
+    if (rc == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      atomic_store(&kafka_reached, 1);
+      return md;
+    }
+    if (kafka_cause(rk, brokers, err, errlen) != CAUSE_NONE)
+      return NULL;
+    if (clock_seconds() >= until)
+      break;
   }
-  return md;
+  char last[400];
+  pthread_mutex_lock(&log_lock);
+  snprintf(last, sizeof last, "%s", last_quiet);
+  pthread_mutex_unlock(&log_lock);
+  snprintf(err, errlen,
+           "cannot reach Kafka at %s within %d s: %s%s%s%s (check that it runs and "
+           "that security.protocol matches its listener)",
+           brokers, timeout_ms / 1000, rd_kafka_err2str(rc), last[0] ? " (" : "", last,
+           last[0] ? ")" : "");
+  return NULL;
 }
 
 const rd_kafka_metadata_topic_t *kafka_metadata_topic(const rd_kafka_metadata_t *md,
@@ -116,7 +576,16 @@ static int create_topic(rd_kafka_t *rk, const kafka_topic_spec *o, char *err, si
       rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
       if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
         const char *msg = rd_kafka_topic_result_error_string(res[i]);
-        snprintf(err, errlen, "creating topic %s: %s", o->name, msg ? msg : rd_kafka_err2str(e));
+        if (e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+            e == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED)
+          /* the topic is not in the metadata this user may see: either it
+           * is missing and may not be made, or it is there but hidden */
+          snprintf(err, errlen,
+                   "not authorized to use topic %s (ask for ACLs: Describe and Write or Read on "
+                   "topic %s, and Create when regstream should make it)",
+                   o->name, o->name);
+        else
+          snprintf(err, errlen, "creating topic %s: %s", o->name, msg ? msg : rd_kafka_err2str(e));
         rc = -1;
       }
     }
@@ -129,8 +598,25 @@ static int create_topic(rd_kafka_t *rk, const kafka_topic_spec *o, char *err, si
   return rc;
 }
 
+int kafka_topic_denied(rd_kafka_t *rk, const char *topic) {
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+  if (!rkt)
+    return 0;
+  const rd_kafka_metadata_t *md = NULL;
+  int denied = 0;
+  if (rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const rd_kafka_metadata_topic_t *t = kafka_metadata_topic(md, topic);
+    denied = t && t->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+    rd_kafka_metadata_destroy(md);
+  }
+  rd_kafka_topic_destroy(rkt);
+  return denied;
+}
+
 /* Makes the topic unless it exists; then waits until every partition has a
- * leader. */
+ * leader. A topic this user may create (Create on the cluster) but not see
+ * is refused once made: asked for by name (which would have made it with
+ * the broker's defaults before), the broker says it is not authorized. */
 int kafka_topic_ensure(rd_kafka_t *rk, const char *brokers, const kafka_topic_spec *o,
                        const char *note_prefix, int *created, char *err, size_t errlen) {
   const rd_kafka_metadata_t *md = kafka_metadata_fetch(rk, brokers, 10000, err, errlen);
@@ -154,6 +640,12 @@ int kafka_topic_ensure(rd_kafka_t *rk, const char *brokers, const kafka_topic_sp
       return -1;
     t = kafka_metadata_topic(md, o->name);
     int ready = t && t->err == 0 && t->partition_cnt > 0;
+    if (!t && kafka_topic_denied(rk, o->name)) {
+      rd_kafka_metadata_destroy(md);
+      kafka_denied(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, "write to", o->name, NULL, err,
+                   errlen);
+      return -1;
+    }
     for (int p = 0; ready && p < t->partition_cnt; p++)
       ready = t->partitions[p].err == 0 && t->partitions[p].leader >= 0;
     rd_kafka_metadata_destroy(md);
@@ -171,11 +663,7 @@ int kafka_conf_add(const char **items, int *count, const char *item, char *err, 
     snprintf(err, errlen, "too many -X options (at most %d)", KAFKA_MAX_CONF);
     return -1;
   }
-  if (!strchr(item, '=') || item[0] == '=') {
-    snprintf(err, errlen, "-X needs key=value, got '%s'", item);
-    return -1;
-  }
-  if (kafka_conf_check(&item, 1, err, errlen) < 0)
+  if (kafka_conf_check_item(item, "-X", err, errlen) < 0)
     return -1;
   items[(*count)++] = item;
   return 0;
@@ -199,8 +687,16 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 /* The input consumer's error events (all brokers down, transport): trouble
  * reported while librdkafka retries; a fatal one (e.g. a fenced static
- * member) stops the run. */
+ * member), a refused login, an untrusted certificate or a denied request
+ * stops the run. Routed and noted as every client's are (kafka_error). */
 static void on_consumer_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+  kafka_error_event(rk, err, reason);
+  kafka_mode *km = opaque;
+  char cause[600];
+  if (kafka_cause(rk, km->opt->brokers, cause, sizeof cause) != CAUSE_NONE) {
+    kafka_fail(km, cause); /* a refused login or certificate: no retry mends it */
+    return;
+  }
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
     char fatal[300], why[500];
     rd_kafka_fatal_error(rk, fatal, sizeof fatal);
@@ -298,10 +794,13 @@ int client_prepare_topics(kafka_mode *km, char *err, size_t errlen) {
     return -1;
   }
   if (inputs <= 0) {
+    /* asking for it by name would tell a hidden topic from a missing one,
+     * but through the producer it would also make it (auto-creation) */
     snprintf(err, errlen,
-             "input topic %s does not exist at %s (create it, e.g. with regstream "
-             "produce)",
-             o->topic, o->brokers);
+             "input topic %s does not exist at %s, or this user may not see it (create it, e.g. "
+             "with regstream produce, or ask for ACLs: Read and Describe on topic %s, Read on "
+             "group %s)",
+             o->topic, o->brokers, o->topic, o->group);
     return -1;
   }
   const kafka_topic_spec specs[] = {{o->partials_topic, OUTPUT_PARTITIONS, 1, 1},

@@ -77,8 +77,17 @@ void kafka_fail(kafka_mode *km, const char *why) {
 
 /* A consumer error other than a missing topic (broker down, transport):
  * librdkafka retries by itself; say so every TROUBLE_REPORT_SECONDS, and
- * remember since when there has been trouble without progress. */
+ * remember since when there has been trouble without progress. Unless a
+ * client met what no retry mends (a refused login, an untrusted
+ * certificate, a denied request: kafka_cause): that fails the run. */
 void kafka_trouble(kafka_mode *km, const char *what) {
+  rd_kafka_t *clients[] = {km->clients.consumer, km->clients.producer, km->clients.merger};
+  char cause[600];
+  for (int i = 0; i < 3; i++)
+    if (clients[i] && kafka_cause(clients[i], km->opt->brokers, cause, sizeof cause)) {
+      kafka_fail(km, cause);
+      return;
+    }
   double now = clock_seconds();
   trouble *t = &km->trouble;
   pthread_mutex_lock(&t->lock);
@@ -313,11 +322,13 @@ static void poll_input(kafka_mode *km) {
     rd_kafka_message_t *m =
         rd_kafka_consumer_poll(km->clients.consumer, o->progress_ms < 100 ? o->progress_ms : 100);
     if (m) {
+      char why[600];
       if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
           m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-        char why[300];
         snprintf(why, sizeof why, "input topic %s: %s", o->topic, rd_kafka_message_errstr(m));
         kafka_fail(km, why);
+      } else if (kafka_denied(m->err, "read", o->topic, o->group, why, sizeof why) == 0) {
+        kafka_fail(km, why); /* an ACL missing: no retry mends it */
       } else if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         kafka_trouble(km, rd_kafka_message_errstr(m));
       } else if (!m->err) {

@@ -139,7 +139,12 @@ int export_run(const export_options *o, export_result *res, char *err, size_t er
   if (!md)
     goto done;
   const rd_kafka_metadata_topic_t *mt = kafka_metadata_topic(md, o->topic);
-  if (!mt || mt->err || mt->partition_cnt <= 0) {
+  if (!mt && kafka_topic_denied(rk, o->topic)) {
+    kafka_denied(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, "read", o->topic, NULL, err,
+                 errlen); /* a consumer's metadata request makes no topic */
+    rd_kafka_metadata_destroy(md);
+    goto done;
+  } else if (!mt || mt->err || mt->partition_cnt <= 0) {
     snprintf(err, errlen, "topic %s: %s", o->topic,
              mt && mt->err ? rd_kafka_err2str(mt->err) : "does not exist");
     rd_kafka_metadata_destroy(md);

@@ -16,7 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 root=$(pwd)
 
 seconds=${FUZZ_SECONDS:-20}
-read -r -a harnesses <<<"${FUZZ_HARNESSES:-decode schema ocf replay config report snapshot}"
+read -r -a harnesses <<<"${FUZZ_HARNESSES:-decode schema ocf replay config report snapshot properties}"
 bdir=${FUZZ_BUILD_DIR:-build-fuzz}
 cores=$(nproc 2>/dev/null || echo 1)
 parallel=${FUZZ_PARALLEL:-$((cores >= 2 ? 2 : 1))}
@@ -27,7 +27,7 @@ say() { printf 'fuzz-smoke: %s\n' "$*"; }
 max_len() {
   case $1 in
   decode) echo 256 ;;
-  config) echo 1024 ;;
+  config | properties) echo 1024 ;;
   snapshot) echo 8192 ;; # a few persons and a month or two
   schema) echo 8192 ;;
   *) echo 16384 ;; # container files and CSVs: the seeds are a few KB
