@@ -39,3 +39,8 @@ set_tests_properties(kafka_snapshot PROPERTIES RUN_SERIAL TRUE LABELS kafka TIME
 # a wrong password and clients without SASL or the test CA are refused.
 add_test(NAME kafka_sasl COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kafka_sasl.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(kafka_sasl PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 600)
+
+# A trimmed input log (records removed by retention or DeleteRecords) is
+# refused unless a snapshot covers the removed part.
+add_test(NAME kafka_trimmed COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kafka_trimmed.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(kafka_trimmed PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 600)

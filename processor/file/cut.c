@@ -33,12 +33,13 @@
 #include "file/mode.h"
 #include "state/store.h"
 #include "util/clock.h"
+#include "util/stop.h"
 
 /* Under lock, on a claim: is a snapshot cut due before the next block? */
 int cut_due(replay *rp) {
   if (rp->cut.busy || rp->next_sequence == rp->cut.last_sequence)
     return 0;
-  if (atomic_load(&rp->cut.wanted))
+  if (atomic_load(&rp->cut.wanted) || stop_requested())
     return 1;
   return rp->cfg->snapshots.records && atomic_load(&rp->records_seen) >= rp->cut.next_records;
 }
@@ -258,6 +259,8 @@ void cut_written(void *ctx, const snapshot_meta *meta, int written, size_t bytes
             (long long)position, rp->cut.write_error);
   pthread_mutex_lock(&rp->lock);
   rp->cut.written += (uint64_t)ok;
+  if (ok)
+    rp->cut.last_written_at = position;
   rp->cut.snapshot_bytes += rp->cut.bytes;
   rp->cut.write_seconds += clock_seconds() - rp->cut.write_started;
   rp->cut.busy = 0;

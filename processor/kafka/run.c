@@ -53,7 +53,6 @@
 #include "kafka/run.h"
 
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,13 +62,7 @@
 #include "kafka/mode.h"
 #include "sink/dead_letter_kafka.h"
 #include "util/clock.h"
-
-atomic_int kafka_stop_requested;
-
-static void on_signal(int sig) {
-  (void)sig;
-  atomic_store(&kafka_stop_requested, 1);
-}
+#include "util/stop.h"
 
 void kafka_fail(kafka_mode *km, const char *why) {
   latch_set(&km->failure, why);
@@ -196,7 +189,7 @@ static void print_waiting(kafka_mode *km) {
 static void poll_input(kafka_mode *km) {
   const kafka_run_options *o = km->opt;
   double last_progress = clock_seconds(), started = last_progress, last_wait_note = started;
-  while (!atomic_load(&kafka_stop_requested) && !kafka_failed(km)) {
+  while (!stop_requested() && !kafka_failed(km)) {
     rd_kafka_message_t *m =
         rd_kafka_consumer_poll(km->clients.consumer, o->progress_ms < 100 ? o->progress_ms : 100);
     if (m) {
@@ -391,8 +384,7 @@ int kafka_run(const kafka_run_options *o, kafka_run_result *result, char *err, s
     return -1;
   }
 
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
+  stop_install(); /* a second SIGINT or SIGTERM ends the process at once */
   unsigned started_workers = 0;
   for (; started_workers < km->workers_n; started_workers++) {
     worker *w = &km->workers[started_workers];

@@ -30,6 +30,7 @@ typedef struct kafka_run_options {
   const char *schema_dir;         /* Confluent framing, schemas by id from <id>.avsc */
   const char *const *conf;        /* librdkafka "key=value" items (-X), applied last */
   int conf_count;
+  int replication_factor; /* of the topics it creates; 0 or -1: the broker's default */
   int exit_at_eof;
   int flush_ms;              /* how often changed rows are published */
   int threads;               /* worker threads, 1 to KAFKA_RUN_MAX_THREADS */
