@@ -358,8 +358,10 @@ void client_produce(kafka_mode *km, const char *topic, int32_t partition, const 
                           RD_KAFKA_V_END);
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
       rd_kafka_poll(km->clients.producer, 10);
-  } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL);
-  if (e)
+    /* A full queue drains as the brokers acknowledge; once the run has
+     * failed (they stopped answering) nothing more needs to leave. */
+  } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !kafka_failed(km));
+  if (e && !kafka_failed(km))
     kafka_fail(km, "cannot produce rollup rows to Kafka");
 }
 

@@ -86,6 +86,7 @@ typedef struct worker {
 typedef struct kafka_clients {
   rd_kafka_t *producer, *consumer, *merger;
   int partials_partitions;
+  int unclosed; /* a consumer could not leave its group (the brokers did not answer) */
 } kafka_clients;
 
 /* The input partitions' shards. */

@@ -239,6 +239,38 @@ static void poll_input(kafka_mode *km) {
 
 /* ---- set-up and teardown ---- */
 
+/* How long leaving a group may take: the input consumer's revoke publishes
+ * partials and flushes (up to 30 s) and writes snapshots. */
+enum { CLOSE_INPUT_SECONDS = 60, CLOSE_MERGER_SECONDS = 20 };
+
+/* Leave the group of consumer rk, serving its revoke, within seconds. 0, or
+ * -1 when the brokers did not let it finish (librdkafka 2.0's
+ * rd_kafka_consumer_close waits for them forever): the run then fails,
+ * and the snapshots written so far keep the work. */
+static int close_consumer(kafka_mode *km, rd_kafka_t *rk, int seconds, const char *what) {
+  rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+  rd_kafka_error_t *e = q ? rd_kafka_consumer_close_queue(rk, q) : NULL;
+  int closed = 0;
+  if (q && !e) {
+    double until = clock_seconds() + seconds;
+    while (!(closed = rd_kafka_consumer_closed(rk)) && clock_seconds() < until)
+      rd_kafka_queue_poll_callback(q, 100);
+  }
+  if (e)
+    rd_kafka_error_destroy(e);
+  if (q)
+    rd_kafka_queue_destroy(q);
+  if (!closed) {
+    latch_setf(&km->failure,
+               "the %s could not leave its consumer group within %d s (are the brokers at %s "
+               "reachable?); stopped without handing its partitions over: the snapshots "
+               "written so far keep the work, rerun when the brokers answer",
+               what, seconds, km->opt->brokers);
+    km->clients.unclosed = 1;
+  }
+  return closed ? 0 : -1;
+}
+
 static int prepare_framing(kafka_mode *km, char *err, size_t errlen) {
   const kafka_run_options *o = km->opt;
   if (o->schema_registry || o->schema_dir) {
@@ -280,10 +312,12 @@ static void mode_free(kafka_mode *km) {
   for (unsigned i = 0; km->workers && i < km->workers_n; i++)
     if (km->workers[i].queue)
       rd_kafka_queue_destroy(km->workers[i].queue);
+  /* A consumer that could not leave its group is not asked to again. */
+  int flags = km->clients.unclosed ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0;
   if (km->clients.consumer)
-    rd_kafka_destroy(km->clients.consumer);
+    rd_kafka_destroy_flags(km->clients.consumer, flags);
   if (km->clients.merger)
-    rd_kafka_destroy(km->clients.merger);
+    rd_kafka_destroy_flags(km->clients.merger, flags);
   merge_free(km->merge);
   char ignored[8];
   dead_letter_close(km->dead, ignored, sizeof ignored);
@@ -414,14 +448,14 @@ int kafka_run(const kafka_run_options *o, kafka_run_result *result, char *err, s
   for (unsigned i = 0; i < started_workers; i++)
     pthread_join(km->workers[i].thread, NULL);
   /* Leaves the group (revokes, publishing partials). */
-  rd_kafka_consumer_close(km->clients.consumer);
+  close_consumer(km, km->clients.consumer, CLOSE_INPUT_SECONDS, "input consumer");
   if (rd_kafka_flush(km->clients.producer, kafka_flush_timeout_ms(km, 60000)) !=
       RD_KAFKA_RESP_ERR_NO_ERROR)
     kafka_fail(km, "partial rows or dead letters were not acknowledged within 60 s");
   atomic_store(&km->stage1_done, 1);
   if (merging)
     pthread_join(merge_thread, NULL);
-  rd_kafka_consumer_close(km->clients.merger);
+  close_consumer(km, km->clients.merger, CLOSE_MERGER_SECONDS, "merge stage");
   if (rd_kafka_flush(km->clients.producer, kafka_flush_timeout_ms(km, 60000)) !=
       RD_KAFKA_RESP_ERR_NO_ERROR)
     kafka_fail(km, "total rows were not acknowledged within 60 s");
