@@ -14,6 +14,7 @@
 #     producer-perf       org.apache.kafka.tools.ProducerPerformance
 #     consumer-perf       org.apache.kafka.tools.ConsumerPerformance
 #     get-offsets         org.apache.kafka.tools.GetOffsetShell
+#     delete-records      org.apache.kafka.tools.DeleteRecordsCommand
 #     broker-api-versions org.apache.kafka.tools.BrokerApiVersionsCommand
 #     metadata-quorum     org.apache.kafka.tools.MetadataQuorumCommand
 #     configs             kafka.admin.ConfigCommand
@@ -52,6 +53,7 @@ consumer-groups) class=org.apache.kafka.tools.consumer.group.ConsumerGroupComman
 producer-perf) class=org.apache.kafka.tools.ProducerPerformance ;;
 consumer-perf) class=org.apache.kafka.tools.ConsumerPerformance ;;
 get-offsets) class=org.apache.kafka.tools.GetOffsetShell ;;
+delete-records) class=org.apache.kafka.tools.DeleteRecordsCommand ;;
 broker-api-versions) class=org.apache.kafka.tools.BrokerApiVersionsCommand ;;
 metadata-quorum) class=org.apache.kafka.tools.MetadataQuorumCommand ;;
 configs) class=kafka.admin.ConfigCommand ;;

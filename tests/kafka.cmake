@@ -47,3 +47,8 @@ set_tests_properties(kafka_sasl PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 
 # that stays down past --registry-timeout ends the run, no totals published.
 add_test(NAME kafka_registry COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kafka_registry.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(kafka_registry PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 400)
+
+# A trimmed input log (records removed by retention or DeleteRecords) is
+# refused unless a snapshot covers the removed part.
+add_test(NAME kafka_trimmed COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kafka_trimmed.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(kafka_trimmed PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 600)

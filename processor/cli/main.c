@@ -9,7 +9,10 @@
  *
  * Options are parsed by cli/options.c into each subcommand's own struct;
  * this file runs the subcommand and prints its summary.
- * Exit status: 0 done; 1 the run failed (I/O, memory); 2 bad command line. */
+ * Exit status: 0 done; 1 the run failed (I/O, memory, Kafka); 2 bad command
+ * line; 130 / 143 file mode stopped by SIGINT / SIGTERM before the end of
+ * its input (with --snapshot-dir the same command resumes). */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -30,8 +33,8 @@ static void usage(FILE *out) {
         "                [--schema FILE | --schema-registry URL | --schema-dir DIR]\n"
         "                [--registry-timeout SECONDS]\n"
         "                [--snapshot-dir DIR [--snapshot-interval RECORDS|SECONDSs]]\n"
-        "                [--partials-topic P] [--quiet] [--progress-ms MS] [rule options]\n"
-        "                [--config FILE] [-X key=value]...\n"
+        "                [--partials-topic P] [--replication-factor R] [--quiet]\n"
+        "                [--progress-ms MS] [rule options] [--config FILE] [-X key=value]...\n"
         "      Kafka mode; with --snapshot-dir a partition resumes from its snapshot\n"
         "  regstream demo --input FILE.avro... --csv OUT.csv [--threads N] [rule options]\n"
         "      the whole Kafka path (produce, run, export) on an in-process mock cluster\n"
@@ -117,9 +120,25 @@ static int command_run_kafka(const kafka_run_options *o) {
 static int command_run_file(const replay_options *o) {
   char err[1024];
   replay_result res;
-  if (replay_run(o, &res, err, sizeof err) < 0) {
+  int rc = replay_run(o, &res, err, sizeof err);
+  if (rc < 0) {
     fprintf(stderr, "regstream run: %s\n", err);
     return 1;
+  }
+  if (rc == 1) { /* stopped by a signal: 128 + its number, as a shell reports it */
+    const char *name = res.stopped_by == SIGINT ? "SIGINT" : "SIGTERM";
+    if (res.snapshot_written)
+      fprintf(stderr,
+              "regstream run: stopped by %s after %llu records; their snapshot is in %s: run "
+              "the same command again to resume there\n",
+              name, (unsigned long long)res.records, o->snapshots.dir);
+    else
+      fprintf(stderr,
+              "regstream run: stopped by %s after %llu records%s; the same command starts "
+              "again from the beginning\n",
+              name, (unsigned long long)res.records,
+              o->snapshots.dir ? " (their snapshot could not be written)" : " (no --snapshot-dir)");
+    return 128 + res.stopped_by;
   }
   if (!o->quiet) {
     fprintf(stderr,

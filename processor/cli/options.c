@@ -390,6 +390,7 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
       {"snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR},
       {"snapshot-interval", required_argument, NULL, OPT_SNAPSHOT_INTERVAL},
       {"config", required_argument, NULL, OPT_CONFIG},
+      {"replication-factor", required_argument, NULL, OPT_REPLICATION},
       RULE_OPTIONS,
       {NULL, 0, NULL, 0}};
   memset(c, 0, sizeof *c);
@@ -467,6 +468,11 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
       break;
     case OPT_DEAD_LETTER:
       f->dead_letter_path = optarg;
+      break;
+    case OPT_REPLICATION:
+      if (option_int("replication-factor", "a number", optarg, 1, 1000, &k->replication_factor, err,
+                     errlen) < 0)
+        return -1;
       break;
     default:
       return unknown_option(argv, err, errlen);
@@ -556,7 +562,7 @@ int options_parse_produce(produce_command *c, int argc, char **argv, char *err, 
   produce_options *o = &c->opt;
   options_storage *w = &c->words;
   o->partitions = 6;
-  o->replication_factor = 1;
+  o->replication_factor = -1;
   o->framing = FRAMING_PLAIN;
   o->schema_id = -1;
   getopt_reset();

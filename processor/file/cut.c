@@ -34,6 +34,7 @@
 #include "state/store.h"
 #include "util/clock.h"
 #include "util/fs.h"
+#include "util/stop.h"
 
 /* ---- the failure policy for durable output ----
  *
@@ -72,7 +73,7 @@ void cut_fail_dead_letter(replay *rp, int locked) {
 int cut_due(replay *rp) {
   if (rp->cut.busy || rp->next_sequence == rp->cut.last_sequence)
     return 0;
-  if (atomic_load(&rp->cut.wanted))
+  if (atomic_load(&rp->cut.wanted) || stop_requested())
     return 1;
   return rp->cfg->snapshots.records && atomic_load(&rp->records_seen) >= rp->cut.next_records;
 }
@@ -303,6 +304,8 @@ void cut_written(void *ctx, const snapshot_meta *meta, int written, size_t bytes
   }
   pthread_mutex_lock(&rp->lock);
   rp->cut.written += (uint64_t)ok;
+  if (ok)
+    rp->cut.last_written_at = position;
   rp->cut.snapshot_bytes += rp->cut.bytes;
   rp->cut.write_seconds += clock_seconds() - rp->cut.write_started;
   rp->cut.busy = 0;

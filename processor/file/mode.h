@@ -102,6 +102,7 @@ typedef struct replay_cut {
   double write_started;
   /* statistics */
   uint64_t count, written, snapshot_bytes;
+  int64_t last_written_at; /* the position of the last cut written */
   double pause_sum, pause_max, capture_sum, capture_max, write_seconds, last_pause;
 } replay_cut;
 
@@ -121,6 +122,7 @@ typedef struct replay {
   int walk_file;
   uint64_t next_sequence;
   int walk_done;
+  int stopped; /* the signal that ended the walk before the end of the input, or 0 */
   _Atomic uint64_t total_blocks; /* UINT64_MAX until the walk has ended */
 
   _Atomic uint64_t records_seen;

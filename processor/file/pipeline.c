@@ -13,6 +13,7 @@
 
 #include "file/mode.h"
 #include "util/clock.h"
+#include "util/stop.h"
 
 void replay_fail_locked(replay *rp, const char *why) {
   latch_set(&rp->failure, why);
@@ -162,6 +163,15 @@ static void apply_block(replay *rp, block_slot *s, unsigned w) {
 }
 
 /* Claim the next block of the input and decode it. 1 when one was decoded. */
+/* Under lock: no block after next_sequence is claimed; the workers apply
+ * the ones claimed and end. */
+static void end_walk(replay *rp) {
+  rp->walk_done = 1;
+  atomic_store(&rp->total_blocks, rp->next_sequence);
+  atomic_fetch_add(&rp->generation, 1);
+  pthread_cond_broadcast(&rp->changed);
+}
+
 static int claim_and_decode(replay *rp) {
   pthread_mutex_lock(&rp->lock);
   block_slot *s = &rp->ring[rp->next_sequence % rp->ring_size];
@@ -175,15 +185,21 @@ static int claim_and_decode(replay *rp) {
     pthread_mutex_unlock(&rp->lock);
     return 0;
   }
+  /* SIGINT/SIGTERM: the walk ends here, at a boundary whose cut is taken
+   * (with snapshots: cut_due asked for it) or at once (without). */
+  int stop = stop_requested();
+  if (stop && (!rp->snapshot_dir || rp->next_sequence == rp->cut.last_sequence)) {
+    rp->stopped = stop;
+    end_walk(rp);
+    pthread_mutex_unlock(&rp->lock);
+    return 0;
+  }
   ocf_block block;
   while (rp->walk_file < rp->input_count &&
          !ocf_next_block(rp->inputs[rp->walk_file].reader, &block))
     rp->walk_file++;
   if (rp->walk_file == rp->input_count) {
-    rp->walk_done = 1;
-    atomic_store(&rp->total_blocks, rp->next_sequence);
-    atomic_fetch_add(&rp->generation, 1);
-    pthread_cond_broadcast(&rp->changed);
+    end_walk(rp);
     pthread_mutex_unlock(&rp->lock);
     return 0;
   }

@@ -27,6 +27,7 @@
 #include "sink/csv.h"
 #include "state/store.h"
 #include "util/clock.h"
+#include "util/stop.h"
 
 static int open_inputs(replay *rp, char *err, size_t errlen) {
   const replay_options *cfg = rp->cfg;
@@ -141,12 +142,12 @@ static void watch_workers(replay *rp, worker *workers, unsigned running, double 
     pthread_join(workers[w].thread, NULL);
   if (!rp->cut.writer)
     return;
-  /* A cut released as the run failed: still worth keeping to resume from.
+  /* A cut released as the run failed or stopped: the one to resume from.
    * (The writer's callback clears busy: read it under the lock.) */
   pthread_mutex_lock(&rp->lock);
   int unsubmitted = rp->cut.busy && !rp->cut.submitted;
   pthread_mutex_unlock(&rp->lock);
-  if (unsubmitted && replay_failed(rp))
+  if (unsubmitted && (replay_failed(rp) || rp->stopped))
     cut_submit(rp);
   char ignored[8]; /* a cut not written has failed the run already (cut_written) */
   snapshotter_drain(rp->cut.writer, ignored, sizeof ignored);
@@ -165,6 +166,7 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
   latch_init(&rp.failure);
   memset(result, 0, sizeof *result);
   double started = clock_seconds();
+  stop_install(); /* a second SIGINT or SIGTERM ends the process at once */
 
   int rc = open_inputs(&rp, err, errlen);
   if (rc == 0) {
@@ -233,6 +235,15 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
     close_replay(&rp);
     return -1;
   }
+  result->records = atomic_load(&rp.records_seen);
+  result->seconds = clock_seconds() - started;
+  if (rp.stopped) { /* no CSV: the input was not processed to its end */
+    result->stopped_by = rp.stopped;
+    result->snapshot_written =
+        rp.snapshot_dir && rp.cut.written > 0 && rp.cut.last_written_at == (int64_t)result->records;
+    close_replay(&rp);
+    return 1;
+  }
 
   /* Totals are the sum of the shards' counters. */
   rollup totals;
@@ -247,7 +258,6 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
   if (rc < 0)
     cut_append_advice(&rp, errno, err, errlen);
   rollup_free(&totals);
-  result->records = atomic_load(&rp.records_seen);
   result->seconds = clock_seconds() - started;
   if (rc == 0 && rp.snapshot_dir) {
     /* The CSV and the dead letters are complete and synced: nothing to resume. */

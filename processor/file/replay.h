@@ -34,10 +34,15 @@ typedef struct replay_result {
   uint64_t state_bytes;            /* bytes of the person maps */
   size_t rows;                     /* CSV rows written */
   double seconds;
+  int stopped_by;       /* SIGINT or SIGTERM when the run stopped early (replay_run's 1) */
+  int snapshot_written; /* then: a snapshot at records was written to resume from */
 } replay_result;
 
 /* Run the replay described by o. 0 when all input was processed (rejected
- * records included), or -1 with a one-line reason. */
+ * records included); 1 when SIGINT or SIGTERM stopped it first (after the
+ * block in hand and, with snapshots, a cut there: the same command resumes;
+ * no CSV is written); -1 with a one-line reason. A second signal ends the
+ * process at once. */
 int replay_run(const replay_options *o, replay_result *result, char *err, size_t errlen);
 
 #endif

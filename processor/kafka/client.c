@@ -721,15 +721,16 @@ static const char *const consumer_defaults[] = {
     "fetch.max.bytes=52428800",          "max.partition.fetch.bytes=4194304",
     "queued.max.messages.kbytes=262144", "fetch.wait.max.ms=50",
     "queued.min.messages=1000000",       "topic.metadata.refresh.interval.ms=10000"};
+/* Every row, mark and dead letter on all in-sync replicas, in order, once. */
 static const char *const producer_defaults[] = {"linger.ms=20", "compression.type=lz4",
-                                                "enable.idempotence=true",
+                                                "enable.idempotence=true", "acks=all",
                                                 "queue.buffering.max.messages=1000000"};
 
 rd_kafka_t *client_new(kafka_mode *km, client_role role, char *err, size_t errlen) {
   const kafka_run_options *o = km->opt;
   rd_kafka_type_t type = role == CLIENT_PRODUCER ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER;
   const char *const *defaults = role == CLIENT_PRODUCER ? producer_defaults : consumer_defaults;
-  int n = role == CLIENT_PRODUCER ? 4 : 8;
+  int n = role == CLIENT_PRODUCER ? 5 : 8;
   char merge_group[600];
   snprintf(merge_group, sizeof merge_group, "%s.merge", o->group);
   const char *group = role == CLIENT_INPUT ? o->group : role == CLIENT_MERGER ? merge_group : NULL;
@@ -803,9 +804,10 @@ int client_prepare_topics(kafka_mode *km, char *err, size_t errlen) {
              o->topic, o->brokers, o->topic, o->group);
     return -1;
   }
-  const kafka_topic_spec specs[] = {{o->partials_topic, OUTPUT_PARTITIONS, 1, 1},
-                                    {o->output_topic, OUTPUT_PARTITIONS, 1, 1},
-                                    {o->dead_letter_topic, OUTPUT_PARTITIONS, 1, 0}};
+  int rf = o->replication_factor ? o->replication_factor : -1;
+  const kafka_topic_spec specs[] = {{o->partials_topic, OUTPUT_PARTITIONS, rf, 1},
+                                    {o->output_topic, OUTPUT_PARTITIONS, rf, 1},
+                                    {o->dead_letter_topic, OUTPUT_PARTITIONS, rf, 0}};
   for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
     int created;
     if (kafka_topic_ensure(rk, o->brokers, &specs[i], NULL, &created, err, errlen) < 0)
@@ -855,7 +857,19 @@ void client_produce(kafka_mode *km, const char *topic, int32_t partition, const 
                           RD_KAFKA_V_END);
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
       rd_kafka_poll(km->clients.producer, 10);
-  } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL);
-  if (e)
+    /* A full queue drains as the brokers acknowledge; once the run has
+     * failed (they stopped answering) nothing more needs to leave. */
+  } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !kafka_failed(km));
+  if (e && !kafka_failed(km))
     kafka_fail(km, "cannot produce rollup rows to Kafka");
+}
+
+int client_log_start(kafka_mode *km, const char *topic, int32_t p, int64_t *start) {
+  int64_t low = -1, high = -1;
+  rd_kafka_resp_err_t e =
+      rd_kafka_query_watermark_offsets(km->clients.producer, topic, p, &low, &high, 10000);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR || low < 0)
+    return -1;
+  *start = low;
+  return 0;
 }

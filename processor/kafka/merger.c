@@ -12,6 +12,7 @@
 
 #include "kafka/mode.h"
 #include "util/clock.h"
+#include "util/stop.h"
 
 void merger_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *parts, void *opaque) {
@@ -105,7 +106,7 @@ void *merger_main(void *arg) {
     }
     int is_caught_up = caught_up(km);
     int stage1_done = atomic_load(&km->stage1_done);
-    if (o->exit_at_eof && !atomic_load(&kafka_stop_requested)) {
+    if (o->exit_at_eof && !stop_requested()) {
       /* Reprocessing: settled, the totals it holds are final: they go out
        * now, and stage 1 (waiting for this) stops. What is read after it
        * (another instance replaying a partition it took over) cannot

@@ -107,6 +107,7 @@ typedef struct worker {
 typedef struct kafka_clients {
   rd_kafka_t *producer, *consumer, *merger;
   int partials_partitions;
+  int unclosed; /* a consumer could not leave its group (the brokers did not answer) */
 } kafka_clients;
 
 /* The input partitions' shards. */
@@ -186,7 +187,6 @@ struct kafka_mode {
 };
 
 /* run.c */
-extern atomic_int kafka_stop_requested; /* SIGINT/SIGTERM */
 static inline int kafka_failed(const kafka_mode *km) {
   return latch_failed(&km->failure);
 }
@@ -206,6 +206,9 @@ int client_prepare_topics(kafka_mode *km, char *err, size_t errlen);
 /* The ends of partitions parts[0..n) of topic, asked through the producer
  * (a consumer's connection may be holding a fetch). 0, or -1. */
 int client_log_ends(kafka_mode *km, const char *topic, const int32_t *parts, int n, int64_t *ends);
+/* Where the log of partition p of topic starts now (its low watermark:
+ * above 0 once retention or DeleteRecords removed records). 0, or -1. */
+int client_log_start(kafka_mode *km, const char *topic, int32_t p, int64_t *start);
 /* Produce one row (or a tombstone: value NULL) with a copy of key and value;
  * waits while the queue is full; a failure fails the run. */
 void client_produce(kafka_mode *km, const char *topic, int32_t partition, const char *key,

@@ -53,7 +53,6 @@
 #include "kafka/run.h"
 
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,13 +62,7 @@
 #include "kafka/mode.h"
 #include "sink/dead_letter_kafka.h"
 #include "util/clock.h"
-
-atomic_int kafka_stop_requested;
-
-static void on_signal(int sig) {
-  (void)sig;
-  atomic_store(&kafka_stop_requested, 1);
-}
+#include "util/stop.h"
 
 void kafka_fail(kafka_mode *km, const char *why) {
   latch_set(&km->failure, why);
@@ -318,7 +311,7 @@ static void print_waiting(kafka_mode *km) {
 static void poll_input(kafka_mode *km) {
   const kafka_run_options *o = km->opt;
   double last_progress = clock_seconds(), started = last_progress, last_wait_note = started;
-  while (!atomic_load(&kafka_stop_requested) && !kafka_failed(km)) {
+  while (!stop_requested() && !kafka_failed(km)) {
     rd_kafka_message_t *m =
         rd_kafka_consumer_poll(km->clients.consumer, o->progress_ms < 100 ? o->progress_ms : 100);
     if (m) {
@@ -371,6 +364,38 @@ static void poll_input(kafka_mode *km) {
 
 /* ---- set-up and teardown ---- */
 
+/* How long leaving a group may take: the input consumer's revoke publishes
+ * partials and flushes (up to 30 s) and writes snapshots. */
+enum { CLOSE_INPUT_SECONDS = 60, CLOSE_MERGER_SECONDS = 20 };
+
+/* Leave the group of consumer rk, serving its revoke, within seconds. 0, or
+ * -1 when the brokers did not let it finish (librdkafka 2.0's
+ * rd_kafka_consumer_close waits for them forever): the run then fails,
+ * and the snapshots written so far keep the work. */
+static int close_consumer(kafka_mode *km, rd_kafka_t *rk, int seconds, const char *what) {
+  rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+  rd_kafka_error_t *e = q ? rd_kafka_consumer_close_queue(rk, q) : NULL;
+  int closed = 0;
+  if (q && !e) {
+    double until = clock_seconds() + seconds;
+    while (!(closed = rd_kafka_consumer_closed(rk)) && clock_seconds() < until)
+      rd_kafka_queue_poll_callback(q, 100);
+  }
+  if (e)
+    rd_kafka_error_destroy(e);
+  if (q)
+    rd_kafka_queue_destroy(q);
+  if (!closed) {
+    latch_setf(&km->failure,
+               "the %s could not leave its consumer group within %d s (are the brokers at %s "
+               "reachable?); stopped without handing its partitions over: the snapshots "
+               "written so far keep the work, rerun when the brokers answer",
+               what, seconds, km->opt->brokers);
+    km->clients.unclosed = 1;
+  }
+  return closed ? 0 : -1;
+}
+
 static int prepare_framing(kafka_mode *km, char *err, size_t errlen) {
   const kafka_run_options *o = km->opt;
   if (o->schema_registry || o->schema_dir) {
@@ -415,10 +440,12 @@ static void mode_free(kafka_mode *km) {
   for (unsigned i = 0; km->workers && i < km->workers_n; i++)
     if (km->workers[i].queue)
       rd_kafka_queue_destroy(km->workers[i].queue);
+  /* A consumer that could not leave its group is not asked to again. */
+  int flags = km->clients.unclosed ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0;
   if (km->clients.consumer)
-    rd_kafka_destroy(km->clients.consumer);
+    rd_kafka_destroy_flags(km->clients.consumer, flags);
   if (km->clients.merger)
-    rd_kafka_destroy(km->clients.merger);
+    rd_kafka_destroy_flags(km->clients.merger, flags);
   merge_free(km->merge);
   char ignored[8];
   dead_letter_close(km->dead, ignored, sizeof ignored);
@@ -520,8 +547,7 @@ int kafka_run(const kafka_run_options *o, kafka_run_result *result, char *err, s
     return -1;
   }
 
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
+  stop_install(); /* a second SIGINT or SIGTERM ends the process at once */
   unsigned started_workers = 0;
   for (; started_workers < km->workers_n; started_workers++) {
     worker *w = &km->workers[started_workers];
@@ -551,14 +577,14 @@ int kafka_run(const kafka_run_options *o, kafka_run_result *result, char *err, s
   for (unsigned i = 0; i < started_workers; i++)
     pthread_join(km->workers[i].thread, NULL);
   /* Leaves the group (revokes, publishing partials). */
-  rd_kafka_consumer_close(km->clients.consumer);
+  close_consumer(km, km->clients.consumer, CLOSE_INPUT_SECONDS, "input consumer");
   if (rd_kafka_flush(km->clients.producer, kafka_flush_timeout_ms(km, 60000)) !=
       RD_KAFKA_RESP_ERR_NO_ERROR)
     kafka_fail(km, "partial rows or dead letters were not acknowledged within 60 s");
   atomic_store(&km->stage1_done, 1);
   if (merging)
     pthread_join(merge_thread, NULL);
-  rd_kafka_consumer_close(km->clients.merger);
+  close_consumer(km, km->clients.merger, CLOSE_MERGER_SECONDS, "merge stage");
   if (rd_kafka_flush(km->clients.producer, kafka_flush_timeout_ms(km, 60000)) !=
       RD_KAFKA_RESP_ERR_NO_ERROR)
     kafka_fail(km, "total rows were not acknowledged within 60 s");

@@ -30,6 +30,7 @@ typedef struct kafka_run_options {
   const char *schema_dir;         /* Confluent framing, schemas by id from <id>.avsc */
   const char *const *conf;        /* librdkafka "key=value" items (-X), applied last */
   int conf_count;
+  int replication_factor; /* of the topics it creates; 0 or -1: the broker's default */
   int exit_at_eof;
   int registry_timeout_s;    /* --exit-at-eof: end the run when a schema stays unavailable
                                 this long; 0 = 300 */

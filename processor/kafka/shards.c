@@ -14,6 +14,7 @@
 #include "util/clock.h"
 
 static void snapshot_failed(kafka_mode *km, const char *err);
+static int replayable(kafka_mode *km, int32_t p, int64_t resume, int from_snapshot);
 
 /* The snapshot shard id of input partition p: "kafka.<topic>.<p>". */
 static void shard_id_of(const kafka_mode *km, int32_t p, char id[SNAPSHOT_SHARD_ID_MAX]) {
@@ -41,8 +42,13 @@ part_shard *part_shard_open(kafka_mode *km, int32_t p, int64_t *offset) {
   ps->marked = -1;
   rollup_init(&ps->sent);
   *offset = RD_KAFKA_OFFSET_BEGINNING;
-  if (!o->snapshots.dir)
+  if (!o->snapshots.dir) {
+    if (replayable(km, p, 0, 0) < 0) {
+      part_shard_free(ps);
+      return NULL;
+    }
     return ps;
+  }
   snapshot_meta meta;
   char id[SNAPSHOT_SHARD_ID_MAX], err[700];
   shard_id_of(km, p, id);
@@ -52,6 +58,10 @@ part_shard *part_shard_open(kafka_mode *km, int32_t p, int64_t *offset) {
   double took = clock_seconds() - started;
   if (loaded < 0) { /* refused: this shard must never run */
     kafka_fail(km, err);
+    part_shard_free(ps);
+    return NULL;
+  }
+  if (replayable(km, p, loaded == 1 ? meta.position : 0, loaded == 1) < 0) {
     part_shard_free(ps);
     return NULL;
   }
@@ -68,6 +78,37 @@ part_shard *part_shard_open(kafka_mode *km, int32_t p, int64_t *offset) {
   }
   ps->next_snapshot = clock_seconds() + o->snapshots.seconds;
   return ps;
+}
+
+/* A partition can be replayed exactly only from a point its log still
+ * holds: the offset its snapshot resumes at (resume), or offset 0 without
+ * one. 0 when it can; else the run fails, having applied and published
+ * nothing of it. */
+static int replayable(kafka_mode *km, int32_t p, int64_t resume, int from_snapshot) {
+  const kafka_run_options *o = km->opt;
+  int64_t start;
+  if (client_log_start(km, o->topic, p, &start) < 0) {
+    latch_setf(&km->failure,
+               "input topic %s partition %" PRId32 ": cannot read where its log starts (are the "
+               "brokers at %s reachable? rerun when they are)",
+               o->topic, p, o->brokers);
+    return -1;
+  }
+  if (start <= resume)
+    return 0;
+  char where[160];
+  if (from_snapshot)
+    snprintf(where, sizeof where, "its newest snapshot resumes at offset %" PRId64, resume);
+  else
+    snprintf(where, sizeof where, "no snapshot covers it, so it would be replayed from offset 0");
+  latch_setf(&km->failure,
+             "input topic %s partition %" PRId32 " starts at offset %" PRId64 " (the records "
+             "before it were removed by retention or DeleteRecords) but %s: it cannot be "
+             "replayed exactly, and nothing is published for it. Restore this partition's "
+             "snapshots into --snapshot-dir, or reprocess from the container files with "
+             "regstream run --input FILE.avro ...",
+             o->topic, p, start, where);
+  return -1;
 }
 
 void part_shard_free(part_shard *ps) {

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+enum { QUEUE_FULL_SECONDS = 60 };
+
 typedef struct dl_topic {
   rd_kafka_t *producer;
   char *topic;
@@ -26,6 +28,9 @@ static int topic_write(void *ctx, reason why, const dead_letter_source *src, con
   snprintf(partition, sizeof partition, "%" PRId32, src->partition);
   snprintf(offset, sizeof offset, "%" PRId64, src->offset);
   rd_kafka_resp_err_t e;
+  /* A queue that stays full for QUEUE_FULL_SECONDS means the brokers do not
+   * take messages: the caller stops the run rather than wait for good. */
+  double waited = 0;
   do {
     e = rd_kafka_producev(
         t->producer, RD_KAFKA_V_TOPIC(t->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -34,9 +39,11 @@ static int topic_write(void *ctx, reason why, const dead_letter_source *src, con
         RD_KAFKA_V_HEADER("source_topic", src->topic, -1),
         RD_KAFKA_V_HEADER("source_partition", partition, -1),
         RD_KAFKA_V_HEADER("source_offset", offset, -1), RD_KAFKA_V_END);
-    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       rd_kafka_poll(t->producer, 10);
-  } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL);
+      waited += 0.01;
+    }
+  } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && waited < QUEUE_FULL_SECONDS);
   return e ? -1 : 0;
 }
 

@@ -224,6 +224,7 @@ int produce_run(const produce_options *o, produce_result *res, char *err, size_t
                                          "batch.size=4000000",
                                          "compression.type=lz4",
                                          "enable.idempotence=true",
+                                         "acks=all",
                                          "queue.buffering.max.messages=2000000",
                                          "queue.buffering.max.kbytes=2097151",
                                          "message.timeout.ms=60000",

@@ -19,7 +19,8 @@
  * or one schema id). The topic is made with N partitions (default 6) when it
  * does not exist. Producer defaults for throughput: linger.ms=50,
  * batch.num.messages=100000, batch.size=4000000, compression.type=lz4,
- * enable.idempotence=true (per-partition order with retries), a 2M-message
+ * enable.idempotence=true with acks=all (per-partition order with retries,
+ * every record on all in-sync replicas before it counts), a 2M-message
  * queue, partitioner=murmur2_random (same partition as Java's producer for
  * the same key); -X overrides any of them. */
 #ifndef REGSTREAM_PRODUCE_H
@@ -39,7 +40,7 @@ typedef struct produce_options {
   const char *const *inputs;
   int input_count;
   int partitions;         /* for a topic that does not exist; default 6 */
-  int replication_factor; /* default 1 */
+  int replication_factor; /* for a topic that does not exist; -1: the broker's default */
   framing_mode framing;
   int64_t schema_id;       /* FRAMING_CONFLUENT; -1 when not given */
   const char *const *conf; /* "key=value" from -X, applied last */
