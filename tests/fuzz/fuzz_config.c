@@ -26,6 +26,15 @@ static int inside_words(const char *p, const char *words, size_t len) {
   return p >= words && p <= words + len;
 }
 
+/* p is one of the items read from a --config file the words named. */
+static int in_config_file(const char *p) {
+  const config_file *cf = &run_cmd.words.config;
+  for (int i = 0; i < cf->count; i++)
+    if (cf->entries[i].item == p)
+      return 1;
+  return 0;
+}
+
 static int is_input(const char *p) {
   for (int i = 0; i < run_cmd.words.input_count; i++)
     if (run_cmd.words.inputs[i] == p)
@@ -47,7 +56,8 @@ static void check_run(int rc, char **argv, int argc, const char *words, size_t l
   const replay_options *f = &run_cmd.file;
   FUZZ_CHECK(k->conf_count >= 0 && k->conf_count <= KAFKA_MAX_CONF, "-X count");
   for (int i = 0; i < k->conf_count; i++)
-    FUZZ_CHECK(k->conf[i] && inside_words(k->conf[i], words, len), "-X not a word");
+    FUZZ_CHECK(k->conf[i] && (inside_words(k->conf[i], words, len) || in_config_file(k->conf[i])),
+               "-X item neither a word nor an item of the --config file");
   char rule_err[200];
   rules_config copy = k->rules;
   FUZZ_CHECK(rules_config_prepare(&copy, rule_err, sizeof rule_err) == 0,
