@@ -372,14 +372,27 @@ enum { CLOSE_INPUT_SECONDS = 60, CLOSE_MERGER_SECONDS = 20 };
  * -1 when the brokers did not let it finish (librdkafka 2.0's
  * rd_kafka_consumer_close waits for them forever): the run then fails,
  * and the snapshots written so far keep the work. */
-static int close_consumer(kafka_mode *km, rd_kafka_t *rk, int seconds, const char *what) {
+static int close_consumer(kafka_mode *km, rd_kafka_t *rk,
+                          void (*rebalance)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                            rd_kafka_topic_partition_list_t *, void *),
+                          int seconds, const char *what) {
   rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
   rd_kafka_error_t *e = q ? rd_kafka_consumer_close_queue(rk, q) : NULL;
   int closed = 0;
   if (q && !e) {
     double until = clock_seconds() + seconds;
-    while (!(closed = rd_kafka_consumer_closed(rk)) && clock_seconds() < until)
-      rd_kafka_queue_poll_callback(q, 100);
+    /* The revoke comes as an event, served by the client's rebalance
+     * handler; what else arrives (messages and end-of-partition events
+     * still on their way) is dropped (rd_kafka_queue_poll_callback would
+     * abort on them). */
+    while (!(closed = rd_kafka_consumer_closed(rk)) && clock_seconds() < until) {
+      rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+      if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+        rebalance(rk, rd_kafka_event_error(ev),
+                  (rd_kafka_topic_partition_list_t *)rd_kafka_event_topic_partition_list(ev), km);
+      if (ev)
+        rd_kafka_event_destroy(ev);
+    }
   }
   if (e)
     rd_kafka_error_destroy(e);
@@ -577,14 +590,14 @@ int kafka_run(const kafka_run_options *o, kafka_run_result *result, char *err, s
   for (unsigned i = 0; i < started_workers; i++)
     pthread_join(km->workers[i].thread, NULL);
   /* Leaves the group (revokes, publishing partials). */
-  close_consumer(km, km->clients.consumer, CLOSE_INPUT_SECONDS, "input consumer");
+  close_consumer(km, km->clients.consumer, rebalance_input, CLOSE_INPUT_SECONDS, "input consumer");
   if (rd_kafka_flush(km->clients.producer, kafka_flush_timeout_ms(km, 60000)) !=
       RD_KAFKA_RESP_ERR_NO_ERROR)
     kafka_fail(km, "partial rows or dead letters were not acknowledged within 60 s");
   atomic_store(&km->stage1_done, 1);
   if (merging)
     pthread_join(merge_thread, NULL);
-  close_consumer(km, km->clients.merger, CLOSE_MERGER_SECONDS, "merge stage");
+  close_consumer(km, km->clients.merger, merger_rebalance, CLOSE_MERGER_SECONDS, "merge stage");
   if (rd_kafka_flush(km->clients.producer, kafka_flush_timeout_ms(km, 60000)) !=
       RD_KAFKA_RESP_ERR_NO_ERROR)
     kafka_fail(km, "total rows were not acknowledged within 60 s");
