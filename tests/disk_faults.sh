@@ -133,11 +133,12 @@ for errno in ENOSPC EIO EACCES; do
   check "rename:1:$errno:SNAP" "$text" SNAP
   check "rename:2:$errno" "$text" "regstream run"
   check "rename:1:$errno:OUT.csv" "$text" OUT.csv
-  # opens: the dead-letter file (at the start), a snapshot's temporary file,
-  # the CSV's; and the snapshot folder made.
+  # opens: the dead-letter file (at the start), a snapshot's temporary file
+  # (the first: how many cuts a run takes depends on how fast the writer is,
+  # since none starts while the last one is being written), the CSV's; and
+  # the snapshot folder made.
   check "open:1:$errno:DLQ" "$text" DLQ.jsonl
   check "open:1:$errno:SNAP" "$text" SNAP
-  check "open:2:$errno:SNAP" "$text" SNAP
   check "open:1:$errno:OUT.csv" "$text" OUT.csv
   check "mkdir:1:$errno" "$text" SNAP
 done

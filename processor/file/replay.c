@@ -80,6 +80,10 @@ static void close_replay(replay *rp) {
       snapshot_image_free(rp->cut.images[w]);
   free(rp->cut.images);
   snapshotter_stop(rp->cut.writer);
+  if (rp->dead) { /* a start that failed after the file was opened */
+    char ignored[8];
+    dead_letter_close(rp->dead, ignored, sizeof ignored);
+  }
   latch_destroy(&rp->failure);
   pthread_mutex_destroy(&rp->lock);
   pthread_cond_destroy(&rp->changed);
@@ -160,6 +164,7 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
   rp.ring_size = 4 * rp.workers + 4;
   atomic_store(&rp.total_blocks, UINT64_MAX);
   atomic_store(&rp.cut.at, NO_CUT);
+  rp.cut.last_written_at = -1;
   pthread_mutex_init(&rp.lock, NULL);
   pthread_cond_init(&rp.changed, NULL);
   pthread_cond_init(&rp.watch, NULL);
@@ -226,7 +231,9 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
 
   char close_err[LATCH_REASON_MAX];
   dead_letter_counts(rp.dead, result->rejected);
-  if (dead_letter_close(rp.dead, close_err, sizeof close_err) < 0) {
+  dead_letter *dead = rp.dead;
+  rp.dead = NULL; /* closed here; close_replay closes it on the other paths */
+  if (dead_letter_close(dead, close_err, sizeof close_err) < 0) {
     cut_append_advice(&rp, errno, close_err, sizeof close_err);
     replay_fail(&rp, close_err);
   }
@@ -240,7 +247,7 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
   if (rp.stopped) { /* no CSV: the input was not processed to its end */
     result->stopped_by = rp.stopped;
     result->snapshot_written =
-        rp.snapshot_dir && rp.cut.written > 0 && rp.cut.last_written_at == (int64_t)result->records;
+        rp.snapshot_dir && rp.cut.last_written_at == (int64_t)result->records;
     close_replay(&rp);
     return 1;
   }

@@ -279,6 +279,7 @@ static int resume_from(replay *rp, const snapshot_meta *m, unsigned threads, cha
   rp->walk_file = file;
   rp->next_sequence = rp->first_sequence = rp->cut.last_sequence = x[X_SEQUENCE];
   atomic_store(&rp->records_seen, (uint64_t)m->position);
+  rp->cut.last_written_at = m->position; /* a stop right here leaves this cut to resume from */
   time_t written = (time_t)(m->written_unix_ms / 1000);
   struct tm tm;
   char when[64] = "?";

@@ -256,6 +256,8 @@ static kafka_cause_kind classify(int err, const char *text) {
       err == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED ||
       err == RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     return CAUSE_DENIED;
+  if (has(text, "Disconnected"))
+    return CAUSE_NONE; /* a broker that went away mid-handshake (a restart): transport */
   if (err == RD_KAFKA_RESP_ERR__SSL || has(text, "SSL handshake failed") ||
       has(text, "certificate verify failed")) {
     if (has(text, "hostname mismatch") || has(text, "IP address mismatch"))
@@ -693,7 +695,7 @@ static void on_consumer_error(rd_kafka_t *rk, int err, const char *reason, void 
   kafka_error_event(rk, err, reason);
   kafka_mode *km = opaque;
   char cause[600];
-  if (kafka_cause(rk, km->opt->brokers, cause, sizeof cause) != CAUSE_NONE) {
+  if (kafka_cause_fatal(km, rk, cause, sizeof cause)) {
     kafka_fail(km, cause); /* a refused login or certificate: no retry mends it */
     return;
   }
@@ -753,13 +755,16 @@ rd_kafka_t *client_new(kafka_mode *km, client_role role, char *err, size_t errle
     rd_kafka_conf_set_error_cb(conf, on_consumer_error);
   } else if (role == CLIENT_MERGER) {
     rd_kafka_conf_set_rebalance_cb(conf, merger_rebalance);
+    rd_kafka_conf_set_error_cb(conf, on_consumer_error);
   } else {
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   }
   rd_kafka_conf_set_opaque(conf, km);
   rd_kafka_t *rk = rd_kafka_new(type, conf, why, sizeof why);
   if (!rk) {
-    snprintf(err, errlen, "cannot start a Kafka client: %s", why);
+    char shown[sizeof why];
+    kafka_redact(why, shown, sizeof shown);
+    snprintf(err, errlen, "cannot start a Kafka client: %s", shown);
     rd_kafka_conf_destroy(conf);
     return NULL;
   }
@@ -850,15 +855,26 @@ int client_log_ends(kafka_mode *km, const char *topic, const int32_t *parts, int
 void client_produce(kafka_mode *km, const char *topic, int32_t partition, const char *key,
                     size_t klen, const uint8_t *value, size_t vlen) {
   rd_kafka_resp_err_t e;
+  double give_up = 0;
   do {
     e = rd_kafka_producev(km->clients.producer, RD_KAFKA_V_TOPIC(topic),
                           RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                           RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)value, vlen),
                           RD_KAFKA_V_END);
-    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-      rd_kafka_poll(km->clients.producer, 10);
     /* A full queue drains as the brokers acknowledge; once the run has
-     * failed (they stopped answering) nothing more needs to leave. */
+     * failed (they stopped answering), or after QUEUE_FULL_SECONDS, nothing
+     * more needs to leave. */
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_poll(km->clients.producer, 10);
+      double now = clock_seconds();
+      if (give_up == 0)
+        give_up = now + QUEUE_FULL_SECONDS;
+      else if (now >= give_up) {
+        kafka_fail(km, "the producer's queue stayed full for 60 s: the brokers do not take rows "
+                       "(rerun when they are reachable; the snapshots keep the work)");
+        return;
+      }
+    }
   } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !kafka_failed(km));
   if (e && !kafka_failed(km))
     kafka_fail(km, "cannot produce rollup rows to Kafka");

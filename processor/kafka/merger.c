@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
+#include "kafka/client.h"
 #include "kafka/mode.h"
 #include "util/clock.h"
 #include "util/stop.h"
@@ -100,8 +101,16 @@ void *merger_main(void *arg) {
   while (!kafka_failed(km)) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(km->clients.merger, 50);
     if (m) {
-      if (!m->err)
+      if (!m->err) {
         apply(km, m, &foreign_warned);
+      } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        char why[600], group[600];
+        snprintf(group, sizeof group, "%s.merge", o->group);
+        if (kafka_denied(m->err, "read", o->partials_topic, group, why, sizeof why) == 0)
+          kafka_fail(km, why); /* no retry mends a missing ACL */
+        else
+          kafka_trouble(km, rd_kafka_message_errstr(m));
+      }
       rd_kafka_message_destroy(m);
     }
     int is_caught_up = caught_up(km);
@@ -123,8 +132,9 @@ void *merger_main(void *arg) {
       }
     } else if (stage1_done) {
       /* Stopping: totals of partitions read in full go out; the others are
-       * left to their next owner. */
-      if (is_caught_up)
+       * left to their next owner. A reprocessing run stopped early
+       * publishes only what settled: a total that misses input is none. */
+      if (is_caught_up && (!o->exit_at_eof || settle_check(&km->settle, km->merge)))
         publish(km);
       break;
     }

@@ -44,8 +44,9 @@ enum {
   MAX_PARTITIONS = WIRE_MAX_INPUTS, /* input partitions */
   TAKE_BATCH = 4096,                /* messages a worker takes from its queue at once */
   OUTPUT_PARTITIONS = 6,
-  PREFETCH_DISTANCE = 8, /* messages between a person's prefetch and its use */
-  RETRY_IDS = 16,        /* schema ids a worker retries between two batches */
+  PREFETCH_DISTANCE = 8,   /* messages between a person's prefetch and its use */
+  QUEUE_FULL_SECONDS = 60, /* a producer queue full this long: the brokers do not take rows */
+  RETRY_IDS = 16,          /* schema ids a worker retries between two batches */
 };
 
 /* One input partition's state. Touched by its worker (under the table's
@@ -79,6 +80,12 @@ typedef struct decoded {
   uint32_t schema_id; /* with FRAMING_RETRY */
 } decoded;
 
+/* A schema id a worker asks the registry for again, and the answer. */
+typedef struct retry_lookup {
+  uint32_t schema;
+  schema_status status;
+} retry_lookup;
+
 /* A worker: the queue its partitions' queues are forwarded to, consumed in
  * batches by its thread. */
 typedef struct worker {
@@ -94,10 +101,7 @@ typedef struct worker {
   uint8_t held[MAX_PARTITIONS];
   int held_n; /* of held[] set */
   int retry_n;
-  struct {
-    uint32_t schema;
-    schema_status status;
-  } retry[RETRY_IDS];
+  retry_lookup retry[RETRY_IDS];
   char last_error[512];
   decoded batch[TAKE_BATCH];
 } worker;
@@ -192,6 +196,9 @@ static inline int kafka_failed(const kafka_mode *km) {
 }
 void kafka_fail(kafka_mode *km, const char *why);
 void kafka_trouble(kafka_mode *km, const char *what);
+/* A cause no retry mends noted for client rk (kafka_cause) while the run
+ * has not applied anything yet: 1 with the one-line reason in cause. */
+int kafka_cause_fatal(kafka_mode *km, rd_kafka_t *rk, char *cause, size_t len);
 /* How long to wait for the producer: once the run has failed, briefly
  * (what is lost is produced again after the restart, from the snapshots). */
 int kafka_flush_timeout_ms(kafka_mode *km, int normal);

@@ -89,6 +89,18 @@ static void revoke(kafka_mode *km, const rd_kafka_topic_partition_list_t *parts,
     int32_t p = parts->elems[i].partition;
     if (p < 0 || p >= MAX_PARTITIONS || !tb->shards[p])
       continue;
+    if (tb->shards[p]->held) {
+      /* Held for an unavailable schema: whoever reads it next starts at the
+       * held message and holds it again if need be. A pause outlives the
+       * assignment in librdkafka: lift it, or the partition never fetches
+       * again once it comes back. */
+      rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+      rd_kafka_topic_partition_list_add(one, km->opt->topic, p);
+      rd_kafka_resume_partitions(km->clients.consumer, one);
+      rd_kafka_topic_partition_list_destroy(one);
+      tb->shards[p]->held = 0;
+      registry_wait_release(km, p);
+    }
     if (!failed)
       shard_snapshot_now(km, tb->shards[p]);
     if (!failed && !lost) /* kept until the assignment that follows */

@@ -73,11 +73,20 @@ void kafka_fail(kafka_mode *km, const char *why) {
  * remember since when there has been trouble without progress. Unless a
  * client met what no retry mends (a refused login, an untrusted
  * certificate, a denied request: kafka_cause): that fails the run. */
+int kafka_cause_fatal(kafka_mode *km, rd_kafka_t *rk, char *cause, size_t len) {
+  if (kafka_cause(rk, km->opt->brokers, cause, len) == CAUSE_NONE)
+    return 0;
+  /* At start no retry mends it; once the run has worked, the same text may
+   * be passing (a broker restarting mid-handshake): trouble, which
+   * --exit-at-eof gives up on after TROUBLE_GIVE_UP_SECONDS. */
+  return atomic_load(&km->stats.messages) == 0 && atomic_load(&km->stats.marks_read) == 0;
+}
+
 void kafka_trouble(kafka_mode *km, const char *what) {
   rd_kafka_t *clients[] = {km->clients.consumer, km->clients.producer, km->clients.merger};
   char cause[600];
   for (int i = 0; i < 3; i++)
-    if (clients[i] && kafka_cause(clients[i], km->opt->brokers, cause, sizeof cause)) {
+    if (clients[i] && kafka_cause_fatal(km, clients[i], cause, sizeof cause)) {
       kafka_fail(km, cause);
       return;
     }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kafka/mode.h"
 #include "util/clock.h"
@@ -87,7 +88,12 @@ part_shard *part_shard_open(kafka_mode *km, int32_t p, int64_t *offset) {
 static int replayable(kafka_mode *km, int32_t p, int64_t resume, int from_snapshot) {
   const kafka_run_options *o = km->opt;
   int64_t start;
-  if (client_log_start(km, o->topic, p, &start) < 0) {
+  int asked = 0; /* a leader moving during the rebalance fails a query: ask again */
+  while (client_log_start(km, o->topic, p, &start) < 0 && ++asked < 3) {
+    struct timespec pause = {1, 0};
+    nanosleep(&pause, NULL);
+  }
+  if (asked == 3) {
     latch_setf(&km->failure,
                "input topic %s partition %" PRId32 ": cannot read where its log starts (are the "
                "brokers at %s reachable? rerun when they are)",

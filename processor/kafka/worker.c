@@ -28,6 +28,7 @@
  * while a rebalance (poll thread, write lock) changes the assignment. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "kafka/mode.h"
 #include "util/clock.h"
@@ -245,7 +246,10 @@ static void retries_apply(worker *w) {
   if (w->held_n == 0 && w->retry_n == 0)
     return;
   double now = clock_seconds();
+  /* The answers of the lookups just run; the list fills anew below. */
   int done = w->retry_n;
+  retry_lookup answers[RETRY_IDS];
+  memcpy(answers, w->retry, (size_t)done * sizeof *answers);
   w->retry_n = 0;
   for (int p = (int)w->index; p < MAX_PARTITIONS; p += (int)km->workers_n) {
     part_shard *ps = tb->shards[p];
@@ -260,9 +264,9 @@ static void retries_apply(worker *w) {
     }
     hint_set(w, p, 1); /* a parked held shard assigned again */
     for (int k = 0; k < done; k++) {
-      if (w->retry[k].schema != ps->held_schema)
+      if (answers[k].schema != ps->held_schema)
         continue;
-      if (w->retry[k].status != SCHEMA_UNAVAILABLE) {
+      if (answers[k].status != SCHEMA_UNAVAILABLE) {
         release(km, w, ps);
       } else {
         ps->backoff =

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/clock.h"
+
 enum { QUEUE_FULL_SECONDS = 60 };
 
 typedef struct dl_topic {
@@ -30,7 +32,7 @@ static int topic_write(void *ctx, reason why, const dead_letter_source *src, con
   rd_kafka_resp_err_t e;
   /* A queue that stays full for QUEUE_FULL_SECONDS means the brokers do not
    * take messages: the caller stops the run rather than wait for good. */
-  double waited = 0;
+  double give_up = clock_seconds() + QUEUE_FULL_SECONDS;
   do {
     e = rd_kafka_producev(
         t->producer, RD_KAFKA_V_TOPIC(t->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -39,11 +41,9 @@ static int topic_write(void *ctx, reason why, const dead_letter_source *src, con
         RD_KAFKA_V_HEADER("source_topic", src->topic, -1),
         RD_KAFKA_V_HEADER("source_partition", partition, -1),
         RD_KAFKA_V_HEADER("source_offset", offset, -1), RD_KAFKA_V_END);
-    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
       rd_kafka_poll(t->producer, 10);
-      waited += 0.01;
-    }
-  } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && waited < QUEUE_FULL_SECONDS);
+  } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && clock_seconds() < give_up);
   return e ? -1 : 0;
 }
 

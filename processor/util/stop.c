@@ -10,6 +10,13 @@ static atomic_int requested;
 static void on_signal(int sig) {
   int none = 0;
   atomic_compare_exchange_strong(&requested, &none, sig);
+  /* The next one, of either kind, ends the process (sigaction is
+   * async-signal-safe). */
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGINT, &dfl, NULL);
+  sigaction(SIGTERM, &dfl, NULL);
 }
 
 void stop_install(void) {
