@@ -183,17 +183,23 @@ fail:
   return -1;
 }
 
-int fs_write_all(int fd, const void *data, size_t len) {
+/* write(2) at the file position (offset < 0) or pwrite(2) at offset, until
+ * all len bytes are written. */
+static ssize_t write_at(int fd, const void *p, size_t len, off_t offset) {
+  return offset < 0 ? write(fd, p, len) : pwrite(fd, p, len, offset);
+}
+
+static int write_fully(int fd, const void *data, size_t len, off_t offset) {
   const unsigned char *p = data;
   int e = fault(OP_WRITE, fd, NULL);
   if (e) { /* as a disk that fills up mid-write: half of it lands */
-    if (len > 1 && write(fd, p, len / 2) < 0)
+    if (len > 1 && write_at(fd, p, len / 2, offset) < 0)
       e = errno;
     errno = e;
     return -1;
   }
   while (len) {
-    ssize_t w = write(fd, p, len);
+    ssize_t w = write_at(fd, p, len, offset);
     if (w < 0) {
       if (errno == EINTR)
         continue;
@@ -201,31 +207,18 @@ int fs_write_all(int fd, const void *data, size_t len) {
     }
     p += w;
     len -= (size_t)w;
+    if (offset >= 0)
+      offset += w;
   }
   return 0;
 }
 
+int fs_write_all(int fd, const void *data, size_t len) {
+  return write_fully(fd, data, len, -1);
+}
+
 int fs_pwrite_all(int fd, const void *data, size_t len, off_t offset) {
-  const unsigned char *p = data;
-  int e = fault(OP_WRITE, fd, NULL);
-  if (e) {
-    if (len > 1 && pwrite(fd, p, len / 2, offset) < 0)
-      e = errno;
-    errno = e;
-    return -1;
-  }
-  while (len) {
-    ssize_t w = pwrite(fd, p, len, offset);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      return -1;
-    }
-    p += w;
-    len -= (size_t)w;
-    offset += w;
-  }
-  return 0;
+  return write_fully(fd, data, len, offset);
 }
 
 int fs_truncate(int fd, off_t length) {
