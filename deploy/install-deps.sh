@@ -9,7 +9,10 @@
 #                                     jansson, curl, cmocka)
 #   deploy/install-deps.sh --test     + test deps: python3 (stdlib only), clang
 #                                     and its sanitizer/libFuzzer runtimes,
-#                                     llvm (llvm-symbolizer for their reports)
+#                                     llvm (llvm-symbolizer for their reports),
+#                                     debootstrap and systemd (tests/deploy:
+#                                     the Dockerfile's stages in a bookworm
+#                                     root, systemd-analyze verify of the unit)
 #   deploy/install-deps.sh --kafka    + Java 17 and Maven for the local Kafka
 #                                     broker (deploy/kafka-local.sh)
 #
@@ -47,7 +50,9 @@ packages=(build-essential cmake ninja-build pkg-config
   libjansson-dev libcurl4-openssl-dev libcmocka-dev libjemalloc-dev ca-certificates)
 if [ "$want_test" = 1 ]; then
   # llvm: llvm-symbolizer, so clang's sanitizers (tsan, fuzz) print file:line.
-  packages+=(python3 clang libclang-rt-14-dev llvm)
+  # debootstrap, systemd: tests/deploy (dockerfile.sh, systemd.sh). Go for
+  # tests/deploy/compose.sh is the machine's own (Debian 12's is too old).
+  packages+=(python3 clang libclang-rt-14-dev llvm debootstrap systemd)
 fi
 
 # Java: an already working Java >= 17 plus mvn (however installed) is enough.

@@ -19,6 +19,10 @@
 #                 crashes in its own allocator on threads of the uninstrumented
 #                 librdkafka; they run under ASan/UBSan instead.
 #   fuzz-smoke    tests/fuzz/run-smoke.sh, when that script exists
+#   deploy        tests/deploy/run.sh build: the files in deploy/ checked
+#                 offline (systemd-analyze, the Kubernetes client's models,
+#                 compose-go, the dashboard's PromQL) and deploy/Dockerfile's
+#                 stages run in debootstrap roots; once per run, after build
 #
 # A failed stage does not stop the others (a test stage whose build failed is
 # counted as failed, not run). Exit status 0 only when every stage passed; the
@@ -31,9 +35,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
 
 timeout_s=${REGSTREAM_TEST_TIMEOUT:-1200}
-total_stages=7
+total_stages=8
 if [ -f tests/fuzz/run-smoke.sh ]; then
-  total_stages=8
+  total_stages=9
 fi
 
 stage_names=()
@@ -200,6 +204,17 @@ else
   say "fuzz-smoke: no tests/fuzz/run-smoke.sh yet, stage not counted"
 fi
 # ---------------------------------------------------------------------------
+
+# The deployment files: once per run (not in the ctest lists that run twice).
+build_ok=0
+for i in "${!stage_names[@]}"; do
+  [ "${stage_names[$i]}" = build ] && [ "${stage_results[$i]}" = passed ] && build_ok=1
+done
+if [ "$build_ok" = 1 ]; then
+  stage deploy bash tests/deploy/run.sh build
+else
+  not_run deploy "build failed"
+fi
 
 run_end=$(date +%s)
 say "---- summary ($(fmt_seconds $((run_end - run_start))) in all) ----"
