@@ -6,6 +6,7 @@
 #   systemd.sh BUILD     systemd-analyze verify/security of deploy/systemd/regstream.service
 #   k8s_check.py         deploy/kubernetes/*.yaml against the Kubernetes client's models
 #   compose.sh           deploy/compose.yaml through compose-go (docker compose's loader)
+#   options.sh BUILD     the options the StatefulSet and compose pass are in `regstream help`
 #   grafana_check.py     deploy/grafana/regstream-dashboard.json's panels and PromQL
 #   dockerfile.sh        deploy/Dockerfile's stages in debootstrap roots, then the image
 #
@@ -61,6 +62,7 @@ else
 fi
 part systemd bash "$here/systemd.sh" "$build"
 part compose bash "$here/compose.sh"
+part options bash "$here/options.sh" "$build"
 part grafana python3 "$here/grafana_check.py" "$repo/deploy/grafana/regstream-dashboard.json"
 part dockerfile bash "$here/dockerfile.sh"
 
