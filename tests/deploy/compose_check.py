@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """tests/deploy/compose_check.py — regstream's promises about deploy/compose.yaml,
-read from the project that compose-go loaded (tests/deploy/composecheck's JSON).
+read from the project that tests/deploy/compose_load.py loaded (its JSON).
 
     compose_check.py PROJECT.json REPO_ROOT
 

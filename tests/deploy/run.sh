@@ -5,13 +5,14 @@
 #
 #   systemd.sh BUILD     systemd-analyze verify/security of deploy/systemd/regstream.service
 #   k8s_check.py         deploy/kubernetes/*.yaml against the Kubernetes client's models
-#   compose.sh           deploy/compose.yaml through compose-go (docker compose's loader)
+#   compose.sh           deploy/compose.yaml: interpolation, the compose-spec schema, consistency
 #   options.sh BUILD     the options the StatefulSet and compose pass are in `regstream help`
 #   grafana_check.py     deploy/grafana/regstream-dashboard.json's panels and PromQL
 #   dockerfile.sh        deploy/Dockerfile's stages in debootstrap roots, then the image
 #
-# The Python packages of k8s_check.py (kubernetes, pyyaml; pinned) go into a
-# fresh virtual environment under the run's temporary folder. Nothing is kept
+# The Python packages of k8s_check.py and compose.sh (kubernetes, pyyaml,
+# jsonschema; pinned) go into a fresh virtual environment under the run's
+# temporary folder. Nothing is kept
 # between runs. Prints each part's checks and time, and last
 # "deploy: N passed, M failed" (the checks of all parts).
 # Usage: tests/deploy/run.sh BUILD_DIR   (BUILD_DIR has the Release regstream)
@@ -49,15 +50,16 @@ part() {
 venv_setup() {
   python3 -m venv "$work/venv" &&
     "$work/venv/bin/pip" install --quiet --disable-pip-version-check \
-      kubernetes==37.0.2 pyyaml==6.0.3
+      kubernetes==37.0.2 pyyaml==6.0.3 jsonschema==4.26.0
 }
 t0=$(date +%s)
 if venv_setup >"$work/pip.log" 2>&1; then
-  echo "deploy: kubernetes and pyyaml installed in a venv in $(($(date +%s) - t0)) s"
+  export COMPOSE_PYTHON=$work/venv/bin/python
+  echo "deploy: kubernetes, pyyaml and jsonschema installed in a venv in $(($(date +%s) - t0)) s"
   part k8s "$work/venv/bin/python" "$here/k8s_check.py" "$repo/deploy/kubernetes"
 else
   tail -5 "$work/pip.log"
-  echo "FAIL: pip install kubernetes pyyaml failed"
+  echo "FAIL: pip install kubernetes pyyaml jsonschema failed"
   failed=$((failed + 1))
 fi
 part systemd bash "$here/systemd.sh" "$build"
