@@ -339,6 +339,14 @@ section=$tmp/section.md
     printf "consumer'\''s rate (%.2f M/s, median fetch.nMsg.sec; from start: %.2f x, %.2f against %.2f M/s),\n", j, bs / js, bs, js
     printf "%.1f x Kafka Streams 4.3.1 with one stream thread (about 0.22 M/s) and %.1f-%.1f x with two (about\n", b / 0.22, b / 0.31, b / 0.28
     printf "0.28-0.31 M/s): the Kafka Streams figures are the ones SPEC §7 quotes, not measured in this run.\n" }'
+  if [ "$metrics" = 1 ]; then
+    for t in 1 2; do
+      read -r with _ <<<"$(med_best "${first[rsm$t]}")"
+      read -r without _ <<<"$(med_best "${first[rs$t]}")"
+      awk -v w="$with" -v wo="$without" -v t="$t" 'BEGIN {
+        printf "Metrics, %d thread(s): %.2f M/s with --metrics-listen scraped every second, %.2f without (ratio %.3f, medians from the first message).\n", t, w, wo, w / wo }'
+    done
+  fi
   if [ ${#short_reads[@]} -gt 0 ]; then
     echo
     echo "Runs that did not read every message (their rates count what they read):"
