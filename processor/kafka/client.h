@@ -1,7 +1,7 @@
 /* client.h — the small librdkafka helpers every Kafka client of the program
  * shares (produce, export, the Kafka mode of run): configuration from
  * "key=value" items, which of them are secret (never printed), librdkafka's
- * log lines and error events routed to stderr, the first cause per client
+ * log lines and error events routed to util/log.h, the first cause per client
  * that no retry mends (a refused login, an untrusted certificate, a missing
  * ACL), a reachability check, and topics made on demand. */
 #ifndef REGSTREAM_KAFKA_CLIENT_H
@@ -86,10 +86,10 @@ typedef struct kafka_topic_spec {
 } kafka_topic_spec;
 
 /* Make the topic when missing and wait until every partition has a leader.
- * *created tells whether it was made. note_prefix, when not NULL, prefixes a
- * stderr note when the topic exists with another partition count. 0, or -1
- * with a one-line reason. */
+ * *created tells whether it was made. note_command, when not NULL (e.g.
+ * "produce"), is the command whose log line notes a topic that exists with
+ * another partition count. 0, or -1 with a one-line reason. */
 int kafka_topic_ensure(rd_kafka_t *rk, const char *brokers, const kafka_topic_spec *spec,
-                       const char *note_prefix, int *created, char *err, size_t errlen);
+                       const char *note_command, int *created, char *err, size_t errlen);
 
 #endif

@@ -62,6 +62,7 @@
 #include "kafka/mode.h"
 #include "sink/dead_letter_kafka.h"
 #include "util/clock.h"
+#include "util/log.h"
 #include "util/stop.h"
 
 void kafka_fail(kafka_mode *km, const char *why) {
@@ -97,10 +98,10 @@ void kafka_trouble(kafka_mode *km, const char *what) {
     t->since = now;
   snprintf(t->what, sizeof t->what, "%s", what);
   if (now - t->reported >= TROUBLE_REPORT_SECONDS) {
-    fprintf(stderr,
-            "regstream: Kafka: %s; retrying (check that the brokers at %s are up and "
-            "reachable)\n",
-            what, km->opt->brokers);
+    log_fields(LOG_ERROR, "kafka",
+               json_pack("{s:s,s:s}", "trouble", what, "brokers", km->opt->brokers),
+               "Kafka: %s; retrying (check that the brokers at %s are up and reachable)", what,
+               km->opt->brokers);
     t->reported = now;
   }
   pthread_mutex_unlock(&t->lock);
@@ -118,8 +119,9 @@ int kafka_flush_timeout_ms(kafka_mode *km, int normal) {
 static int outputs_durable(void *opaque) {
   kafka_mode *km = opaque;
   if (rd_kafka_flush(km->clients.producer, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    fprintf(stderr, "regstream: warning: a snapshot was skipped: the dead letters and rows before "
-                    "it were not acknowledged within 60 s\n");
+    log_msg(LOG_WARN, "snapshot",
+            "a snapshot was skipped: the dead letters and rows before it were not acknowledged "
+            "within 60 s");
     return -1;
   }
   return kafka_failed(km) ? -1 : 0; /* a delivery failed: stopping */
@@ -256,12 +258,14 @@ static void registry_check(kafka_mode *km, double now) {
     return;
   }
   if (now - rw->reported >= REGISTRY_REPORT_SECONDS) {
-    fprintf(stderr,
-            "regstream: %s: input partitions %s%s paused, waiting for schema id %" PRIu32
-            "; nothing after them is applied or dead-lettered; retrying with backoff up to "
-            "every %d s%s\n",
-            rw->error, parts, also, schema, RETRY_REPORT_MAX_SECONDS,
-            o->exit_at_eof ? " (--registry-timeout ends this --exit-at-eof run)" : "");
+    log_fields(LOG_ERROR, "registry",
+               json_pack("{s:s,s:s,s:I}", "error", rw->error, "partitions", parts, "schema_id",
+                         (json_int_t)schema),
+               "%s: input partitions %s%s paused, waiting for schema id %" PRIu32
+               "; nothing after them is applied or dead-lettered; retrying with backoff up to "
+               "every %d s%s",
+               rw->error, parts, also, schema, RETRY_REPORT_MAX_SECONDS,
+               o->exit_at_eof ? " (--registry-timeout ends this --exit-at-eof run)" : "");
     rw->reported = now;
   }
   pthread_mutex_unlock(&rw->lock);
@@ -298,20 +302,24 @@ static void print_waiting(kafka_mode *km) {
   const kafka_run_options *o = km->opt;
   int p = settle_waiting_for(&km->settle);
   if (p >= 0)
-    fprintf(stderr,
-            "regstream: at the end of its partitions; waiting for input partition %d to "
-            "be processed to its end (offset %" PRId64 ") by the instance holding it\n",
-            p, km->settle.input_ends[p]);
+    log_fields(LOG_INFO, "kafka",
+               json_pack("{s:i,s:I}", "waiting_for_partition", p, "end_offset",
+                         (json_int_t)km->settle.input_ends[p]),
+               "at the end of its partitions; waiting for input partition %d to be processed to "
+               "its end (offset %" PRId64 ") by the instance holding it",
+               p, km->settle.input_ends[p]);
   else if (p == SETTLE_WAITING_PARTIALS)
-    fprintf(stderr,
-            "regstream: at the end of its partitions; its merge stage holds no partition "
-            "of %s (more instances than its %d partitions): waiting for one\n",
-            o->partials_topic, km->clients.partials_partitions);
+    log_fields(LOG_INFO, "kafka",
+               json_pack("{s:s,s:i}", "partials_topic", o->partials_topic, "partials_partitions",
+                         km->clients.partials_partitions),
+               "at the end of its partitions; its merge stage holds no partition of %s (more "
+               "instances than its %d partitions): waiting for one",
+               o->partials_topic, km->clients.partials_partitions);
   else
-    fprintf(stderr,
-            "regstream: at the end of its partitions; waiting for the merge stage "
-            "to read the partials topic %s\n",
-            o->partials_topic);
+    log_fields(LOG_INFO, "kafka", json_pack("{s:s}", "partials_topic", o->partials_topic),
+               "at the end of its partitions; waiting for the merge stage to read the partials "
+               "topic %s",
+               o->partials_topic);
 }
 
 /* The poll thread: serves rebalances and consumer errors (the messages go
@@ -362,10 +370,14 @@ static void poll_input(kafka_mode *km) {
     if (!o->quiet && now - last_progress >= o->progress_ms / 1000.0) {
       uint64_t done = atomic_load(&km->stats.messages);
       if (done || km->table.assignment_received)
-        fprintf(stderr, "regstream: %" PRIu64 " messages applied, %.2f M/s\n", done,
-                (double)done / 1e6 / (now - started));
+        log_fields(LOG_INFO, "kafka",
+                   json_pack("{s:I,s:o}", "messages", (json_int_t)done, "messages_per_s",
+                             log_real((double)done / (now - started))),
+                   "%" PRIu64 " messages applied, %.2f M/s", done,
+                   (double)done / 1e6 / (now - started));
       else
-        fprintf(stderr, "regstream: joining consumer group %s on %s\n", o->group, o->topic);
+        log_fields(LOG_INFO, "kafka", json_pack("{s:s,s:s}", "group", o->group, "topic", o->topic),
+                   "joining consumer group %s on %s", o->group, o->topic);
       last_progress = now;
     }
   }

@@ -32,6 +32,7 @@
 
 #include "kafka/mode.h"
 #include "util/clock.h"
+#include "util/log.h"
 
 /* The why of a message of a held partition that was not decoded. */
 #define NOT_DECODED ((reason)(REASON_COUNT + 1))
@@ -218,10 +219,12 @@ static void release(kafka_mode *km, worker *w, part_shard *ps) {
   hint_set(w, p, 0);
   registry_wait_release(km, p);
   if (!km->opt->quiet)
-    fprintf(stderr,
-            "regstream: schema id %" PRIu32 " answered: input partition %" PRId32
-            " resumes at offset %" PRId64 "\n",
-            ps->held_schema, p, ps->next_offset);
+    log_fields(LOG_INFO, "registry",
+               json_pack("{s:I,s:i,s:I}", "schema_id", (json_int_t)ps->held_schema, "partition",
+                         (int)p, "offset", (json_int_t)ps->next_offset),
+               "schema id %" PRIu32 " answered: input partition %" PRId32
+               " resumes at offset %" PRId64,
+               ps->held_schema, p, ps->next_offset);
 }
 
 /* Between batches, without the table lock: the lookups due (a registry
