@@ -157,6 +157,7 @@ void kafka_conf_describe(const char *item, char *out, size_t outlen) {
 static char conf_origin[600] = "the -X options";
 static atomic_int log_verbose; /* debug or log_level set by the user */
 static atomic_int kafka_reached;
+static atomic_int log_held; /* kafka_log_hold: the program fails with its own one line */
 
 void kafka_conf_origin(const char *what) {
   snprintf(conf_origin, sizeof conf_origin, "%s", what);
@@ -213,7 +214,7 @@ static void route(const rd_kafka_t *rk, int level, const char *fac, const char *
   if (level > 4 && !verbose)
     return;
   pthread_mutex_lock(&log_lock);
-  if (!atomic_load(&kafka_reached) && !verbose) {
+  if ((!atomic_load(&kafka_reached) || atomic_load(&log_held)) && !verbose) {
     memcpy(last_quiet, clean, sizeof last_quiet - 1); /* clean is NUL-terminated */
     last_quiet[sizeof last_quiet - 1] = 0;
     pthread_mutex_unlock(&log_lock);
@@ -402,6 +403,10 @@ void kafka_error_event(rd_kafka_t *rk, int err, const char *reason) {
   kafka_error(rk, err, reason, NULL);
 }
 
+void kafka_log_hold(void) {
+  atomic_store(&log_held, 1);
+}
+
 int kafka_denied(rd_kafka_resp_err_t e, const char *what, const char *topic, const char *group,
                  char *out, size_t outlen) {
   if (e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
@@ -418,6 +423,7 @@ int kafka_denied(rd_kafka_resp_err_t e, const char *what, const char *topic, con
              what, topic, topic);
   else
     return -1;
+  kafka_log_hold(); /* the refusal is the one line: what librdkafka says on closing is noise */
   return 0;
 }
 
@@ -538,8 +544,10 @@ const rd_kafka_metadata_t *kafka_metadata_fetch(rd_kafka_t *rk, const char *brok
       atomic_store(&kafka_reached, 1);
       return md;
     }
-    if (kafka_cause(rk, brokers, err, errlen) != CAUSE_NONE)
+    if (kafka_cause(rk, brokers, err, errlen) != CAUSE_NONE) {
+      kafka_log_hold();
       return NULL;
+    }
     if (clock_seconds() >= until)
       break;
   }

@@ -51,9 +51,15 @@ kafka_cause_kind kafka_cause(const rd_kafka_t *rk, const char *brokers, char *ou
 /* For a client that installs its own error callback: what kafka_conf_apply's
  * does (note the cause, print the line). */
 void kafka_error_event(rd_kafka_t *rk, int err, const char *reason);
+/* From now on librdkafka's lines are held back (unless the user asked for
+ * debug or log_level), as before a broker first answered: the program is
+ * about to fail with a one-line reason of its own (a refused login, a
+ * missing ACL), and what the clients say while they close (a transport
+ * failure of the torn-down connection) would only blur it. */
+void kafka_log_hold(void);
 /* A denied request (TOPIC/GROUP/CLUSTER_AUTHORIZATION_FAILED) as "not
  * authorized to WHAT (ask for ACLs: ...)"; 0, or -1 when e is none of them.
- * group may be NULL. */
+ * group may be NULL. Holds librdkafka's lines back (kafka_log_hold). */
 int kafka_denied(rd_kafka_resp_err_t e, const char *what, const char *topic, const char *group,
                  char *out, size_t outlen);
 

@@ -80,7 +80,10 @@ int kafka_cause_fatal(kafka_mode *km, rd_kafka_t *rk, char *cause, size_t len) {
   /* At start no retry mends it; once the run has worked, the same text may
    * be passing (a broker restarting mid-handshake): trouble, which
    * --exit-at-eof gives up on after TROUBLE_GIVE_UP_SECONDS. */
-  return atomic_load(&km->stats.messages) == 0 && atomic_load(&km->stats.marks_read) == 0;
+  if (atomic_load(&km->stats.messages) || atomic_load(&km->stats.marks_read))
+    return 0;
+  kafka_log_hold();
+  return 1;
 }
 
 void kafka_trouble(kafka_mode *km, const char *what) {
