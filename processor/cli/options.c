@@ -14,6 +14,7 @@
 
 #include "core/period.h"
 #include "kafka/client.h"
+#include "metrics/metrics.h"
 
 /* ---- values ---- */
 
@@ -177,6 +178,8 @@ enum {
   OPT_KEEP_GOING,
   OPT_TIMEOUT,
   OPT_CONFIG,
+  OPT_METRICS_LISTEN,
+  OPT_METRICS_LINGER,
 };
 
 /* The rule options (SPEC §10), shared by every subcommand that applies the
@@ -391,6 +394,8 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
       {"snapshot-interval", required_argument, NULL, OPT_SNAPSHOT_INTERVAL},
       {"config", required_argument, NULL, OPT_CONFIG},
       {"replication-factor", required_argument, NULL, OPT_REPLICATION},
+      {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
+      {"metrics-linger", required_argument, NULL, OPT_METRICS_LINGER},
       RULE_OPTIONS,
       {NULL, 0, NULL, 0}};
   memset(c, 0, sizeof *c);
@@ -474,6 +479,18 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
                      errlen) < 0)
         return -1;
       break;
+    case OPT_METRICS_LISTEN: {
+      metrics_address address;
+      if (metrics_parse_address(optarg, &address, err, errlen) < 0)
+        return -1;
+      k->metrics_listen = optarg;
+      break;
+    }
+    case OPT_METRICS_LINGER:
+      if (option_int("metrics-linger", "seconds", optarg, 0, 3600, &f->metrics_linger_s, err,
+                     errlen) < 0)
+        return -1;
+      break;
     default:
       return unknown_option(argv, err, errlen);
     }
@@ -481,6 +498,10 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
   if (no_arguments_left(argc, argv, err, errlen) < 0)
     return -1;
   c->kafka = k->brokers != NULL;
+  if (f->metrics_linger_s && (c->kafka || !k->metrics_listen)) {
+    snprintf(err, errlen, "--metrics-linger goes with --metrics-listen in file mode (--input)");
+    return -1;
+  }
   if (w->config_path && !c->kafka) {
     snprintf(err, errlen, "--config goes with --brokers (Kafka mode)");
     return -1;
@@ -540,6 +561,7 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
   f->progress_ms = k->progress_ms;
   f->rules = k->rules;
   f->snapshots = k->snapshots;
+  f->metrics_listen = k->metrics_listen;
   return 0;
 }
 
