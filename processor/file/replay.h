@@ -17,11 +17,12 @@ typedef struct replay_options {
   int input_count;
   const char *csv_path;
   const char *dead_letter_path;
-  int threads;                /* workers, 1 to REPLAY_MAX_THREADS */
-  int quiet;                  /* no progress lines */
-  int progress_ms;            /* between progress lines (the command line's default: 2000) */
-  rules_config rules;         /* prepared (rules_config_prepare) */
-  snapshot_policy snapshots;  /* off when snapshots.dir is NULL */
+  int threads;               /* workers, 1 to REPLAY_MAX_THREADS */
+  int quiet;                 /* no progress lines */
+  int progress_ms;           /* between progress lines (the command line's default: 2000) */
+  rules_config rules;        /* prepared (rules_config_prepare) */
+  snapshot_policy snapshots; /* off when snapshots.dir is NULL */
+
   const char *metrics_listen; /* --metrics-listen [ADDR:]PORT (metrics/metrics.h); NULL: off */
   int metrics_linger_s;       /* after the input: keep serving the final figures this long */
 } replay_options;

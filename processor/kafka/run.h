@@ -32,14 +32,15 @@ typedef struct kafka_run_options {
   int conf_count;
   int replication_factor; /* of the topics it creates; 0 or -1: the broker's default */
   int exit_at_eof;
-  int registry_timeout_s;     /* --exit-at-eof: end the run when a schema stays unavailable
-                                 this long; 0 = 300 */
-  int flush_ms;               /* how often changed rows are published */
-  int threads;                /* worker threads, 1 to KAFKA_RUN_MAX_THREADS */
-  int quiet;                  /* no progress lines */
-  int progress_ms;            /* between progress lines */
-  rules_config rules;         /* prepared (rules_config_prepare) */
-  snapshot_policy snapshots;  /* off when snapshots.dir is NULL */
+  int registry_timeout_s;    /* --exit-at-eof: end the run when a schema stays unavailable
+                                this long; 0 = 300 */
+  int flush_ms;              /* how often changed rows are published */
+  int threads;               /* worker threads, 1 to KAFKA_RUN_MAX_THREADS */
+  int quiet;                 /* no progress lines */
+  int progress_ms;           /* between progress lines */
+  rules_config rules;        /* prepared (rules_config_prepare) */
+  snapshot_policy snapshots; /* off when snapshots.dir is NULL */
+
   const char *metrics_listen; /* --metrics-listen [ADDR:]PORT (metrics/metrics.h); NULL: off */
 } kafka_run_options;
 
