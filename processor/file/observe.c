@@ -58,7 +58,8 @@ static void render(void *ctx, metrics_text *t) {
 
   pthread_mutex_lock(&rp->lock);
   int files_done = rp->walk_file < rp->input_count ? rp->walk_file : rp->input_count;
-  replay_cut cut = rp->cut; /* the figures; no pointer in it is followed */
+  uint64_t cuts = rp->cut.written, last_bytes = rp->cut.last_bytes;
+  double last_time = rp->cut.last_written_time, last_seconds = rp->cut.last_write_seconds;
   pthread_mutex_unlock(&rp->lock);
   metrics_family(t, "regstream_input_files", "gauge", "Input files of the run.");
   metrics_u64(t, "regstream_input_files", (uint64_t)rp->input_count, NULL);
@@ -69,17 +70,17 @@ static void render(void *ctx, metrics_text *t) {
     return;
   metrics_family(t, "regstream_snapshots_written_total", "counter",
                  "Snapshot cuts written (every shard's snapshot at one input position).");
-  metrics_u64(t, "regstream_snapshots_written_total", cut.written, NULL);
-  if (cut.last_written_time == 0)
+  metrics_u64(t, "regstream_snapshots_written_total", cuts, NULL);
+  if (last_time == 0)
     return;
   metrics_family(t, "regstream_snapshot_age_seconds", "gauge",
                  "Seconds since the last snapshot cut was written.");
-  metrics_f64(t, "regstream_snapshot_age_seconds", clock_seconds() - cut.last_written_time, NULL);
+  metrics_f64(t, "regstream_snapshot_age_seconds", clock_seconds() - last_time, NULL);
   metrics_family(t, "regstream_snapshot_bytes", "gauge", "Bytes of the last snapshot cut.");
-  metrics_u64(t, "regstream_snapshot_bytes", cut.last_bytes, NULL);
+  metrics_u64(t, "regstream_snapshot_bytes", last_bytes, NULL);
   metrics_family(t, "regstream_snapshot_duration_seconds", "gauge",
                  "Seconds the last snapshot cut took to write (all its shards, synced).");
-  metrics_f64(t, "regstream_snapshot_duration_seconds", cut.last_write_seconds, NULL);
+  metrics_f64(t, "regstream_snapshot_duration_seconds", last_seconds, NULL);
 }
 
 static int failed_reason(replay *rp, char *why, size_t len) {
