@@ -6,8 +6,9 @@
 #   deploy/install-deps.sh            build deps: C toolchain, CMake, Ninja,
 #                                     pkg-config and the libraries (Avro C,
 #                                     librdkafka, zstd, zlib, lzma, snappy,
-#                                     jansson, curl, cmocka)
-#   deploy/install-deps.sh --test     + test deps: python3 (stdlib only), clang
+#                                     jansson, curl, libmicrohttpd, cmocka)
+#   deploy/install-deps.sh --test     + test deps: python3 and its Prometheus
+#                                     parser (python3-prometheus-client), clang
 #                                     and its sanitizer/libFuzzer runtimes,
 #                                     llvm (llvm-symbolizer for their reports)
 #   deploy/install-deps.sh --kafka    + Java 17 and Maven for the local Kafka
@@ -44,10 +45,12 @@ done
 # build-essential; clang needs libclang-rt-14-dev for ASan/UBSan/TSan/libFuzzer.
 packages=(build-essential cmake ninja-build pkg-config
   librdkafka-dev libavro-dev libzstd-dev zlib1g-dev liblzma-dev libsnappy-dev
-  libjansson-dev libcurl4-openssl-dev libcmocka-dev libjemalloc-dev ca-certificates)
+  libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libjemalloc-dev ca-certificates)
 if [ "$want_test" = 1 ]; then
   # llvm: llvm-symbolizer, so clang's sanitizers (tsan, fuzz) print file:line.
-  packages+=(python3 clang libclang-rt-14-dev llvm)
+  # python3-prometheus-client: the real Prometheus text parser that
+  # tests/kafka_metrics.sh reads /metrics with (for /usr/bin/python3).
+  packages+=(python3 python3-prometheus-client clang libclang-rt-14-dev llvm)
 fi
 
 # Java: an already working Java >= 17 plus mvn (however installed) is enough.

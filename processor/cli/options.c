@@ -15,6 +15,7 @@
 #include "core/period.h"
 #include "kafka/client.h"
 #include "util/log.h"
+#include "metrics/metrics.h"
 
 /* ---- values ---- */
 
@@ -179,6 +180,8 @@ enum {
   OPT_TIMEOUT,
   OPT_CONFIG,
   OPT_LOG_FORMAT,
+  OPT_METRICS_LISTEN,
+  OPT_METRICS_LINGER,
 };
 
 #define LOG_FORMAT_OPTION                                                                          \
@@ -423,6 +426,8 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
       {"config", required_argument, NULL, OPT_CONFIG},
       {"replication-factor", required_argument, NULL, OPT_REPLICATION},
       LOG_FORMAT_OPTION,
+      {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
+      {"metrics-linger", required_argument, NULL, OPT_METRICS_LINGER},
       RULE_OPTIONS,
       {NULL, 0, NULL, 0}};
   memset(c, 0, sizeof *c);
@@ -506,6 +511,18 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
                      errlen) < 0)
         return -1;
       break;
+    case OPT_METRICS_LISTEN: {
+      metrics_address address;
+      if (metrics_parse_address(optarg, &address, err, errlen) < 0)
+        return -1;
+      k->metrics_listen = optarg;
+      break;
+    }
+    case OPT_METRICS_LINGER:
+      if (option_int("metrics-linger", "seconds", optarg, 0, 3600, &f->metrics_linger_s, err,
+                     errlen) < 0)
+        return -1;
+      break;
     default:
       return unknown_option(argv, err, errlen);
     }
@@ -513,6 +530,10 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
   if (no_arguments_left(argc, argv, err, errlen) < 0)
     return -1;
   c->kafka = k->brokers != NULL;
+  if (f->metrics_linger_s && (c->kafka || !k->metrics_listen)) {
+    snprintf(err, errlen, "--metrics-linger goes with --metrics-listen in file mode (--input)");
+    return -1;
+  }
   if (w->config_path && !c->kafka) {
     snprintf(err, errlen, "--config goes with --brokers (Kafka mode)");
     return -1;
@@ -572,6 +593,7 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
   f->progress_ms = k->progress_ms;
   f->rules = k->rules;
   f->snapshots = k->snapshots;
+  f->metrics_listen = k->metrics_listen;
   return 0;
 }
 

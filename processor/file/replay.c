@@ -58,6 +58,7 @@ static int open_inputs(replay *rp, char *err, size_t errlen) {
 }
 
 static void close_replay(replay *rp) {
+  replay_metrics_close(rp); /* first (closed already after a run that started) */
   for (int f = 0; f < rp->input_count; f++) {
     if (rp->inputs[f].plan)
       pm_plan_free(rp->inputs[f].plan);
@@ -81,6 +82,7 @@ static void close_replay(replay *rp) {
       snapshot_image_free(rp->cut.images[w]);
   free(rp->cut.images);
   snapshotter_stop(rp->cut.writer);
+  free(rp->tallies);
   if (rp->dead) { /* a start that failed after the file was opened */
     char ignored[8];
     dead_letter_close(rp->dead, ignored, sizeof ignored);
@@ -129,6 +131,7 @@ static void watch_workers(replay *rp, worker *workers, unsigned running, double 
       continue;
     }
     double now = clock_seconds();
+    atomic_store_explicit(&rp->watch_heartbeat, now, memory_order_relaxed);
     if (rp->snapshot_dir && rp->cfg->snapshots.seconds > 0 &&
         now - rp->cut.last_time >= rp->cfg->snapshots.seconds)
       atomic_store(&rp->cut.wanted, 1);
@@ -180,12 +183,17 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
   double started = clock_seconds();
   stop_install(); /* a second SIGINT or SIGTERM ends the process at once */
 
-  int rc = open_inputs(&rp, err, errlen);
+  int rc = replay_metrics_open(&rp, err, errlen);
+  if (rc == 0)
+    rc = open_inputs(&rp, err, errlen);
   if (rc == 0) {
     rp.ring = calloc(rp.ring_size, sizeof *rp.ring);
     rp.shards = calloc(rp.workers, sizeof *rp.shards);
     rp.cut.images = calloc(rp.workers, sizeof *rp.cut.images);
-    if (!rp.ring || !rp.shards || !rp.cut.images) {
+    rp.tallies = aligned_alloc(alignof(worker_tally), rp.workers * sizeof *rp.tallies);
+    if (rp.tallies)
+      memset(rp.tallies, 0, rp.workers * sizeof *rp.tallies);
+    if (!rp.ring || !rp.shards || !rp.cut.images || !rp.tallies) {
       snprintf(err, errlen, "out of memory");
       rc = -1;
     }
@@ -233,8 +241,12 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
       break;
     }
   }
+  char why[600];
+  if (!replay_failed(&rp) && replay_metrics_serve(&rp, why, sizeof why) < 0)
+    replay_fail(&rp, why);
   watch_workers(&rp, workers, running, started);
   free(workers);
+  replay_metrics_finish(&rp); /* the final figures, served --metrics-linger seconds more */
 
   char close_err[LATCH_REASON_MAX];
   dead_letter_counts(rp.dead, result->rejected);

@@ -774,6 +774,7 @@ rd_kafka_t *client_new(kafka_mode *km, client_role role, char *err, size_t errle
        * error to report (the worker), never a silent jump. */
       (role == CLIENT_INPUT && rd_kafka_conf_set(conf, "auto.offset.reset", "error", why,
                                                  sizeof why) != RD_KAFKA_CONF_OK) ||
+      (role == CLIENT_INPUT && observe_client_conf(km, conf, err, errlen) < 0) ||
       kafka_conf_apply(conf, NULL, o->conf, o->conf_count, err, errlen) < 0) {
     if (group && !err[0])
       snprintf(err, errlen, "group.id: %s", why);
@@ -781,7 +782,7 @@ rd_kafka_t *client_new(kafka_mode *km, client_role role, char *err, size_t errle
     return NULL;
   }
   if (role == CLIENT_INPUT) {
-    rd_kafka_conf_set_rebalance_cb(conf, rebalance_input);
+    rd_kafka_conf_set_rebalance_cb(conf, observe_rebalance_input); /* rebalance_input, counted */
     rd_kafka_conf_set_error_cb(conf, on_consumer_error);
   } else if (role == CLIENT_MERGER) {
     rd_kafka_conf_set_rebalance_cb(conf, merger_rebalance);

@@ -164,10 +164,18 @@ void shard_snapshot_now(kafka_mode *km, part_shard *ps) {
   meta_of(km, ps, &meta);
   snapshotter_forget(km->snapshots, meta.shard_id);
   char err[512];
-  if (snapshot_store_write_shard(km->opt->snapshots.dir, &ps->state, &meta, err, sizeof err) < 0) {
+  double started = clock_seconds();
+  snapshot_image *img = snapshot_capture(&ps->state, &meta);
+  size_t bytes = 0;
+  if (!img || snapshot_store_write(km->opt->snapshots.dir, img, &bytes, err, sizeof err) < 0) {
+    if (!img)
+      snprintf(err, sizeof err, "snapshot of %s: out of memory", meta.shard_id);
+    snapshot_image_free(img);
     snapshot_failed(km, err);
     return;
   }
+  snapshot_image_free(img);
+  observe_snapshot(km, ps->partition, bytes, clock_seconds() - started);
   ps->since_snapshot = 0;
 }
 
