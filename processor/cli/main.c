@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 
 #include "cli/options.h"
+#include "metrics/metrics.h"
 #include "state/snapshot.h"
 #include "util/log.h"
 
@@ -56,6 +57,7 @@ static void usage(FILE *out) {
         "                [--timeout SECONDS] [--quiet] [--config FILE]\n"
         "      the latest rollup row per key of an output topic, as the rollup CSV\n"
         "  regstream snapshot inspect FILE\n"
+        "  regstream version\n"
         "      prints a snapshot's header, counts and sizes and verifies it; exits 1 when it\n"
         "      is damaged or unreadable\n"
         "  --log-format text|json (before or after COMMAND): the lines on stderr as text\n"
@@ -364,6 +366,10 @@ int main(int argc, char **argv) {
       !strcmp(argv[1], "-h")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
+  }
+  if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+    printf("regstream %s\n", metrics_version);
+    return 0;
   }
   if (!strcmp(argv[1], "run"))
     return command_run(argc - 1, argv + 1);
