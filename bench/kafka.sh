@@ -26,7 +26,10 @@
 #     is from process start, "from the first message" until the totals are
 #     published and acknowledged, "all input applied" until the last message
 #     was applied (no publishing tail);
-#   - the same with --baseline BIN, when given.
+#   - the same with --baseline BIN, when given;
+#   - with --metrics: the regstream rows again with --metrics-listen on a
+#     free loopback port, /metrics scraped every second while they run (the
+#     overhead of metrics: same run, with and without).
 # Below the table: regstream's best row as a multiple of the Java consumer and
 # of the Kafka Streams figures SPEC §7 quotes (quoted, not measured here).
 #
@@ -44,7 +47,7 @@
 # bench/results/kafka.md (or --results FILE) only when the whole run worked.
 #
 #   bench/kafka.sh [--persons N] [--months N] [--runs N] [--port P]
-#                  [--build DIR] [--baseline BIN] [--results FILE]
+#                  [--build DIR] [--baseline BIN] [--metrics] [--results FILE]
 #
 # --persons N: default 1000000 (x 12 months = 12 M records, so that the group
 #   join and the final publish are amortised); --months N: default 12.
@@ -67,11 +70,16 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
 
-persons=1000000 months=12 runs=3 port=19692 baseline="" build=$root/build
+persons=1000000 months=12 runs=3 port=19692 baseline="" build=$root/build metrics=0
 results=$root/bench/results/kafka.md
 while [ $# -gt 0 ]; do
   case $1 in
   -h | --help) usage ;;
+  --metrics)
+    metrics=1
+    shift
+    continue
+    ;;
   --persons | --months | --runs | --port | --build | --baseline | --results)
     [ $# -ge 2 ] || die "$1 needs a value (see bench/kafka.sh --help)"
     case $1 in
@@ -180,6 +188,7 @@ rows=(bare-poll bare-batch)
 [ -n "$jemalloc_bare" ] && rows+=(bare-jemalloc)
 rows+=(bare-2threads java rs1 rs2)
 [ -n "$baseline" ] && rows+=(base1 base2)
+[ "$metrics" = 0 ] || rows+=(rsm1 rsm2)
 declare -A label=(
   [bare-poll]="bare librdkafka, rd_kafka_consumer_poll"
   [bare-batch]="bare librdkafka, rd_kafka_consume_batch_queue"
@@ -190,6 +199,8 @@ declare -A label=(
   [rs2]="regstream run, 2 threads, consume-only"
   [base1]="baseline run, 1 thread, consume-only"
   [base2]="baseline run, 2 threads, consume-only"
+  [rsm1]="regstream run, 1 thread, consume-only, --metrics-listen scraped every 1 s"
+  [rsm2]="regstream run, 2 threads, consume-only, --metrics-listen scraped every 1 s"
 )
 declare -A from_start=() first=() applied=()
 short_reads=()
@@ -225,9 +236,23 @@ measure() {
   rs* | base*)
     bin=$build/regstream
     case $row in base*) bin=$baseline ;; esac
+    local -a extra=()
+    local mport="" scraper=""
+    if [[ $row == rsm* ]]; then
+      mport=$(free_port)
+      extra=(--metrics-listen "$mport")
+      # scrape every second while the run lasts, as Prometheus would
+      (while sleep 1; do curl -s -o /dev/null "http://127.0.0.1:$mport/metrics" || true; done) &
+      scraper=$!
+    fi
+    local rc=0
     "$bin" run --brokers "$B" --topic pm --group "$group" --output-topic "out-$group" \
-      --dead-letter-topic dlq --threads "${row: -1}" --exit-at-eof >"$log" 2>&1 ||
-      fail_with "$log" "$bin run ($row, run $run) failed"
+      --dead-letter-topic dlq --threads "${row: -1}" --exit-at-eof "${extra[@]}" >"$log" 2>&1 || rc=$?
+    if [ -n "$scraper" ]; then
+      kill "$scraper" 2>/dev/null || true
+      wait "$scraper" 2>/dev/null || true
+    fi
+    [ "$rc" = 0 ] || fail_with "$log" "$bin run ($row, run $run) failed"
     line=$(awk '
       /^regstream: [0-9]+ messages from pm in / {
         n = $2; s = $0; sub(/.*s \(/, "", s); sub(/ M\/s\).*/, "", s)
@@ -314,6 +339,14 @@ section=$tmp/section.md
     printf "consumer'\''s rate (%.2f M/s, median fetch.nMsg.sec; from start: %.2f x, %.2f against %.2f M/s),\n", j, bs / js, bs, js
     printf "%.1f x Kafka Streams 4.3.1 with one stream thread (about 0.22 M/s) and %.1f-%.1f x with two (about\n", b / 0.22, b / 0.31, b / 0.28
     printf "0.28-0.31 M/s): the Kafka Streams figures are the ones SPEC §7 quotes, not measured in this run.\n" }'
+  if [ "$metrics" = 1 ]; then
+    for t in 1 2; do
+      read -r with _ <<<"$(med_best "${first[rsm$t]}")"
+      read -r without _ <<<"$(med_best "${first[rs$t]}")"
+      awk -v w="$with" -v wo="$without" -v t="$t" 'BEGIN {
+        printf "Metrics, %d thread(s): %.2f M/s with --metrics-listen scraped every second, %.2f without (ratio %.3f, medians from the first message).\n", t, w, wo, w / wo }'
+    done
+  fi
   if [ ${#short_reads[@]} -gt 0 ]; then
     echo
     echo "Runs that did not read every message (their rates count what they read):"

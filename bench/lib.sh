@@ -24,3 +24,7 @@ fail_with() {
   fi
   die "$2"
 }
+# free_port: a TCP port free on 127.0.0.1 now (the kernel's pick).
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}

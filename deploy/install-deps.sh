@@ -6,13 +6,15 @@
 #   deploy/install-deps.sh            build deps: C toolchain, CMake, Ninja,
 #                                     pkg-config and the libraries (Avro C,
 #                                     librdkafka, zstd, zlib, lzma, snappy,
-#                                     jansson, curl, cmocka)
-#   deploy/install-deps.sh --test     + test deps: python3 (stdlib only), clang
+#                                     jansson, curl, libmicrohttpd, cmocka)
+#   deploy/install-deps.sh --test     + test deps: python3 and its Prometheus
+#                                     parser (python3-prometheus-client), clang
 #                                     and its sanitizer/libFuzzer runtimes,
 #                                     llvm (llvm-symbolizer for their reports),
 #                                     debootstrap and systemd (tests/deploy:
 #                                     the Dockerfile's stages in a bookworm
-#                                     root, systemd-analyze verify of the unit)
+#                                     root, systemd-analyze verify of the unit),
+#                                     python3-venv (its pinned PyPI packages)
 #   deploy/install-deps.sh --kafka    + Java 17 and Maven for the local Kafka
 #                                     broker (deploy/kafka-local.sh)
 #
@@ -47,13 +49,15 @@ done
 # build-essential; clang needs libclang-rt-14-dev for ASan/UBSan/TSan/libFuzzer.
 packages=(build-essential cmake ninja-build pkg-config
   librdkafka-dev libavro-dev libzstd-dev zlib1g-dev liblzma-dev libsnappy-dev
-  libjansson-dev libcurl4-openssl-dev libcmocka-dev libjemalloc-dev ca-certificates)
+  libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libjemalloc-dev ca-certificates)
 if [ "$want_test" = 1 ]; then
   # llvm: llvm-symbolizer, so clang's sanitizers (tsan, fuzz) print file:line.
+  # python3-prometheus-client: the real Prometheus text parser that
+  # tests/kafka_metrics.sh reads /metrics with (for /usr/bin/python3).
   # debootstrap, systemd: tests/deploy (dockerfile.sh, systemd.sh); its Python
   # packages (pinned) come from PyPI into a venv of the test's own, so
   # python3-venv (venv with pip; Debian's python3 has no ensurepip without it).
-  packages+=(python3 python3-venv clang libclang-rt-14-dev llvm debootstrap systemd)
+  packages+=(python3 python3-prometheus-client python3-venv clang libclang-rt-14-dev llvm debootstrap systemd)
 fi
 
 # Java: an already working Java >= 17 plus mvn (however installed) is enough.

@@ -52,3 +52,10 @@ set_tests_properties(kafka_registry PROPERTIES RUN_SERIAL TRUE LABELS kafka TIME
 # refused unless a snapshot covers the removed part.
 add_test(NAME kafka_trimmed COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kafka_trimmed.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(kafka_trimmed PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 600)
+
+# --metrics-listen: /metrics of a Kafka-mode run read with the real
+# Prometheus parser (prometheus_client) against file mode and the dead-letter
+# topic, consumer lag to 0, /readyz 503 while the broker is stopped and 200
+# after, a port in use, loopback only; file mode's final figures.
+add_test(NAME kafka_metrics COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kafka_metrics.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(kafka_metrics PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 600)

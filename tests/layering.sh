@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/layering.sh BUILD — the library graph of CMakeLists.txt holds in the
 # objects, not only in the link lines: the rooms file mode is built from
-# (util, core, avro, state, sink, file) call no Kafka client and no HTTP
-# client, and the pure core calls no threads and opens no files.
+# (util, core, avro, state, sink, metrics, file) call no Kafka client and no
+# HTTP client, only metrics/ calls the HTTP server library (libmicrohttpd),
+# and the pure core calls no threads and opens no files.
 set -euo pipefail
 build=$1
 passed=0
@@ -18,8 +19,11 @@ check() { # NAME LIB REGEX: LIB has no undefined symbol matching REGEX
     echo "FAIL: $1: $found"
   fi
 }
-for lib in util core avro state sink file; do
+for lib in util core avro state sink metrics file; do
   check "regstream_$lib calls no librdkafka or libcurl" "$lib" '^(rd_kafka_|curl_)'
+done
+for lib in util core avro state sink file source kafka app; do
+  check "regstream_$lib calls no libmicrohttpd (metrics/ owns the listener)" "$lib" '^MHD_'
 done
 check "regstream_core calls no threads" core '^pthread_'
 check "regstream_core opens no files or sockets" core '^(fopen|open|open64|socket|opendir|mkdir|unlink|rename)$'

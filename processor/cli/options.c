@@ -14,6 +14,8 @@
 
 #include "core/period.h"
 #include "kafka/client.h"
+#include "util/log.h"
+#include "metrics/metrics.h"
 
 /* ---- values ---- */
 
@@ -177,7 +179,33 @@ enum {
   OPT_KEEP_GOING,
   OPT_TIMEOUT,
   OPT_CONFIG,
+  OPT_LOG_FORMAT,
+  OPT_METRICS_LISTEN,
+  OPT_METRICS_LINGER,
 };
+
+#define LOG_FORMAT_OPTION                                                                          \
+  { "log-format", required_argument, NULL, OPT_LOG_FORMAT }
+
+int options_log_format(const char *value, char *err, size_t errlen) {
+  log_format f;
+  if (value && log_parse_format(value, &f) == 0) {
+    log_set_format(f);
+    return 0;
+  }
+  if (value)
+    snprintf(err, errlen, "--log-format is text or json, got '%s'", value);
+  else
+    snprintf(err, errlen, "--log-format needs a value: text or json");
+  return -1;
+}
+
+/* --log-format, taken by every subcommand: 0 handled, -1 bad value, 1 not it. */
+static int parse_log_option(int opt, char *err, size_t errlen) {
+  if (opt != OPT_LOG_FORMAT)
+    return 1;
+  return options_log_format(optarg, err, errlen);
+}
 
 /* The rule options (SPEC §10), shared by every subcommand that applies the
  * rules: 0 handled, -1 bad value, 1 not a rule option. */
@@ -227,6 +255,8 @@ static int prepare_rules(rules_config *rules, char *err, size_t errlen) {
 static int parse_client_option(int opt, const char **brokers, const char **topic, int *quiet,
                                options_storage *w, char *err, size_t errlen) {
   switch (opt) {
+  case OPT_LOG_FORMAT:
+    return parse_log_option(opt, err, errlen);
   case OPT_BROKERS:
     *brokers = optarg;
     return 0;
@@ -332,11 +362,13 @@ static int read_config(options_storage *w, const char **registry_url,
   w->conf_count += count;
   snprintf(w->config_origin, sizeof w->config_origin, "--config %s", w->config_path);
   kafka_conf_origin(w->config_origin);
-  if (secret && (mode & 077))
-    fprintf(stderr,
-            "regstream: warning: %s holds a secret and is readable by others (mode %04o): "
-            "chmod 600 %s\n",
-            w->config_path, mode, w->config_path);
+  if (secret && (mode & 077)) {
+    char octal[16];
+    snprintf(octal, sizeof octal, "%04o", mode);
+    log_fields(LOG_WARN, "config", json_pack("{s:s,s:s}", "path", w->config_path, "mode", octal),
+               "%s holds a secret and is readable by others (mode %s): chmod 600 %s",
+               w->config_path, octal, w->config_path);
+  }
   return 0;
 }
 
@@ -345,6 +377,8 @@ static int read_config(options_storage *w, const char **registry_url,
 static int parse_replay_option(int opt, int argc, char **argv, options_storage *w, const char **csv,
                                int *threads, rules_config *rules, char *err, size_t errlen) {
   switch (opt) {
+  case OPT_LOG_FORMAT:
+    return parse_log_option(opt, err, errlen);
   case OPT_INPUT:
     return take_inputs(w, argc, argv, err, errlen);
   case OPT_CSV:
@@ -391,6 +425,9 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
       {"snapshot-interval", required_argument, NULL, OPT_SNAPSHOT_INTERVAL},
       {"config", required_argument, NULL, OPT_CONFIG},
       {"replication-factor", required_argument, NULL, OPT_REPLICATION},
+      LOG_FORMAT_OPTION,
+      {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
+      {"metrics-linger", required_argument, NULL, OPT_METRICS_LINGER},
       RULE_OPTIONS,
       {NULL, 0, NULL, 0}};
   memset(c, 0, sizeof *c);
@@ -474,6 +511,18 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
                      errlen) < 0)
         return -1;
       break;
+    case OPT_METRICS_LISTEN: {
+      metrics_address address;
+      if (metrics_parse_address(optarg, &address, err, errlen) < 0)
+        return -1;
+      k->metrics_listen = optarg;
+      break;
+    }
+    case OPT_METRICS_LINGER:
+      if (option_int("metrics-linger", "seconds", optarg, 0, 3600, &f->metrics_linger_s, err,
+                     errlen) < 0)
+        return -1;
+      break;
     default:
       return unknown_option(argv, err, errlen);
     }
@@ -481,6 +530,10 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
   if (no_arguments_left(argc, argv, err, errlen) < 0)
     return -1;
   c->kafka = k->brokers != NULL;
+  if (f->metrics_linger_s && (c->kafka || !k->metrics_listen)) {
+    snprintf(err, errlen, "--metrics-linger goes with --metrics-listen in file mode (--input)");
+    return -1;
+  }
   if (w->config_path && !c->kafka) {
     snprintf(err, errlen, "--config goes with --brokers (Kafka mode)");
     return -1;
@@ -540,6 +593,7 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
   f->progress_ms = k->progress_ms;
   f->rules = k->rules;
   f->snapshots = k->snapshots;
+  f->metrics_listen = k->metrics_listen;
   return 0;
 }
 
@@ -557,6 +611,7 @@ int options_parse_produce(produce_command *c, int argc, char **argv, char *err, 
       {"keep-going", no_argument, NULL, OPT_KEEP_GOING},
       {"quiet", no_argument, NULL, OPT_QUIET},
       {"config", required_argument, NULL, OPT_CONFIG},
+      LOG_FORMAT_OPTION,
       {NULL, 0, NULL, 0}};
   memset(c, 0, sizeof *c);
   produce_options *o = &c->opt;
@@ -645,6 +700,7 @@ int options_parse_export(export_command *c, int argc, char **argv, char *err, si
                                           {"timeout", required_argument, NULL, OPT_TIMEOUT},
                                           {"quiet", no_argument, NULL, OPT_QUIET},
                                           {"config", required_argument, NULL, OPT_CONFIG},
+                                          LOG_FORMAT_OPTION,
                                           {NULL, 0, NULL, 0}};
   memset(c, 0, sizeof *c);
   export_options *o = &c->opt;
@@ -688,6 +744,7 @@ int options_parse_demo(demo_command *c, int argc, char **argv, char *err, size_t
   static const struct option options[] = {{"input", required_argument, NULL, OPT_INPUT},
                                           {"csv", required_argument, NULL, OPT_CSV},
                                           {"threads", required_argument, NULL, OPT_THREADS},
+                                          LOG_FORMAT_OPTION,
                                           RULE_OPTIONS,
                                           {NULL, 0, NULL, 0}};
   memset(c, 0, sizeof *c);
@@ -721,6 +778,7 @@ int options_parse_report(report_options *o, int argc, char **argv, char *err, si
                                           {"at", required_argument, NULL, OPT_AT},
                                           {"check", no_argument, NULL, OPT_CHECK},
                                           {"tolerance", required_argument, NULL, OPT_TOLERANCE},
+                                          LOG_FORMAT_OPTION,
                                           {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
   o->at = REPORT_DEFAULT_AT;
@@ -742,6 +800,10 @@ int options_parse_report(report_options *o, int argc, char **argv, char *err, si
       break;
     case OPT_CHECK:
       o->check = 1;
+      break;
+    case OPT_LOG_FORMAT:
+      if (parse_log_option(opt, err, errlen) < 0)
+        return -1;
       break;
     case OPT_TOLERANCE:
       /* !(x >= 0) also rejects NaN, which would pass every comparison */

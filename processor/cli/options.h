@@ -66,4 +66,9 @@ int options_parse_demo(demo_command *c, int argc, char **argv, char *err, size_t
 
 int options_parse_report(report_options *o, int argc, char **argv, char *err, size_t errlen);
 
+/* --log-format's value (every subcommand takes it, and main before the
+ * subcommand): "text" or "json" sets the format of every line on stderr
+ * (util/log.h); 0, or -1 with a one-line reason (NULL: the value missing). */
+int options_log_format(const char *value, char *err, size_t errlen);
+
 #endif

@@ -304,8 +304,12 @@ void cut_written(void *ctx, const snapshot_meta *meta, int written, size_t bytes
   }
   pthread_mutex_lock(&rp->lock);
   rp->cut.written += (uint64_t)ok;
-  if (ok)
+  if (ok) {
     rp->cut.last_written_at = position;
+    rp->cut.last_written_time = clock_seconds();
+    rp->cut.last_write_seconds = rp->cut.last_written_time - rp->cut.write_started;
+    rp->cut.last_bytes = rp->cut.bytes;
+  }
   rp->cut.snapshot_bytes += rp->cut.bytes;
   rp->cut.write_seconds += clock_seconds() - rp->cut.write_started;
   rp->cut.busy = 0;

@@ -8,6 +8,7 @@
  *   cut.c       consistent cuts for snapshots: where the workers meet, the
  *               captures, the writes (the layout of meta.extra atop it)
  *   resume.c    finding and loading the newest complete cut, resuming
+ *   observe.c   what --metrics-listen shows: the figures, health, readiness
  *
  * Threads: N workers (pipeline.c, cut.c), the watcher (the thread that
  * called replay_run) and the snapshot writer (the done callback of cut.c).
@@ -17,12 +18,14 @@
 #define REGSTREAM_FILE_MODE_H
 
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
 #include "avro/decode.h"
 #include "avro/ocf.h"
 #include "file/replay.h"
+#include "metrics/metrics.h"
 #include "sink/dead_letter.h"
 #include "state/shard.h"
 #include "state/snapshotter.h"
@@ -104,7 +107,15 @@ typedef struct replay_cut {
   uint64_t count, written, snapshot_bytes;
   int64_t last_written_at; /* the position of the last cut written */
   double pause_sum, pause_max, capture_sum, capture_max, write_seconds, last_pause;
+  double last_written_time, last_write_seconds; /* the last cut written (metrics) */
+  uint64_t last_bytes;
 } replay_cut;
+
+/* A worker's count of records applied (one writer: the worker, once per
+ * block, relaxed), in a cache line of its own: the metrics listener reads. */
+typedef struct worker_tally {
+  alignas(64) _Atomic uint64_t applied;
+} worker_tally;
 
 typedef struct replay {
   const replay_options *cfg;
@@ -136,6 +147,12 @@ typedef struct replay {
   replay_cut cut;
   unsigned workers_done;
   pthread_cond_t watch; /* signalled when a cut is captured or a worker ends */
+
+  /* --metrics-listen (file/observe.c) */
+  worker_tally *tallies;          /* [workers] */
+  metrics_server *metrics;        /* NULL without it */
+  _Atomic double watch_heartbeat; /* the watcher came round */
+  atomic_int finished;            /* the workers are done */
 } replay;
 
 typedef struct worker {
@@ -182,6 +199,14 @@ int cut_parse_shard_id(const char *id, unsigned *k, unsigned *n);
  * their temporary files, else those of another thread count older than
  * before. */
 void cut_remove(const char *dir, unsigned keep_threads, uint64_t before);
+
+/* observe.c: bind (before anything else), serve (once the workers run),
+ * and after the workers: keep serving --metrics-linger seconds, close. 0,
+ * or -1 with err. */
+int replay_metrics_open(replay *rp, char *err, size_t errlen);
+int replay_metrics_serve(replay *rp, char *err, size_t errlen);
+void replay_metrics_finish(replay *rp);
+void replay_metrics_close(replay *rp);
 
 /* resume.c */
 uint64_t resume_hash_inputs(const replay *rp);

@@ -140,6 +140,7 @@ static void decode_block(replay *rp, block_slot *s) {
 static void apply_block(replay *rp, block_slot *s, unsigned w) {
   shard *sh = &rp->shards[w];
   uint32_t own[APPLY_CHUNK];
+  uint64_t applied = 0;
   for (uint32_t base = 0; base < s->count; base += APPLY_CHUNK) {
     uint32_t limit = s->count - base < APPLY_CHUNK ? s->count - base : APPLY_CHUNK, k = 0;
     for (uint32_t i = base; i < base + limit; i++)
@@ -150,6 +151,7 @@ static void apply_block(replay *rp, block_slot *s, unsigned w) {
         personmap_prefetch(&sh->persons, s->hashes[own[j + PREFETCH_DISTANCE]]);
       uint32_t i = own[j];
       int r = shard_apply(sh, &s->records[i], s->hashes[i]);
+      applied += r >= 0 && r != RULES_LATE;
       if (r == RULES_LATE) {
         const record_meta *m = &s->meta[i];
         reject(rp, s, REASON_LATE, (int64_t)s->raw.first_record + m->index, 1, s->bytes + m->start,
@@ -160,6 +162,9 @@ static void apply_block(replay *rp, block_slot *s, unsigned w) {
       }
     }
   }
+  _Atomic uint64_t *tally = &rp->tallies[w].applied; /* once per block, its only writer */
+  atomic_store_explicit(tally, atomic_load_explicit(tally, memory_order_relaxed) + applied,
+                        memory_order_relaxed);
 }
 
 /* Claim the next block of the input and decode it. 1 when one was decoded. */

@@ -27,6 +27,7 @@
 #include "sink/csv.h"
 #include "state/store.h"
 #include "util/clock.h"
+#include "util/log.h"
 #include "util/stop.h"
 
 static int open_inputs(replay *rp, char *err, size_t errlen) {
@@ -57,6 +58,7 @@ static int open_inputs(replay *rp, char *err, size_t errlen) {
 }
 
 static void close_replay(replay *rp) {
+  replay_metrics_close(rp); /* first (closed already after a run that started) */
   for (int f = 0; f < rp->input_count; f++) {
     if (rp->inputs[f].plan)
       pm_plan_free(rp->inputs[f].plan);
@@ -80,6 +82,7 @@ static void close_replay(replay *rp) {
       snapshot_image_free(rp->cut.images[w]);
   free(rp->cut.images);
   snapshotter_stop(rp->cut.writer);
+  free(rp->tallies);
   if (rp->dead) { /* a start that failed after the file was opened */
     char ignored[8];
     dead_letter_close(rp->dead, ignored, sizeof ignored);
@@ -102,9 +105,15 @@ static void print_progress(replay *rp, double started, uint64_t resumed_at) {
   if (rp->snapshot_dir && cuts)
     snprintf(snaps, sizeof snaps, "; %llu snapshot(s), last pause %.1f ms",
              (unsigned long long)cuts, pause * 1e3);
-  fprintf(stderr, "regstream: %.1f M records read (file %d of %d), %.2f M records/s%s\n",
-          (double)seen / 1e6, file, rp->input_count,
-          (double)(seen - resumed_at) / 1e6 / (now - started), snaps);
+  double rate = now > started ? (double)(seen - resumed_at) / (now - started) : 0.0;
+  json_t *fields = json_pack("{s:I,s:i,s:i,s:o}", "records", (json_int_t)seen, "file", file,
+                             "files", rp->input_count, "records_per_s", log_real(rate));
+  if (fields && rp->snapshot_dir && cuts) {
+    json_object_set_new(fields, "snapshots", json_integer((json_int_t)cuts));
+    json_object_set_new(fields, "last_pause_seconds", log_real(pause));
+  }
+  log_fields(LOG_INFO, "replay", fields, "%.1f M records read (file %d of %d), %.2f M records/s%s",
+             (double)seen / 1e6, file, rp->input_count, rate / 1e6, snaps);
 }
 
 /* Waits for the workers, printing a progress line every few seconds; with
@@ -122,6 +131,7 @@ static void watch_workers(replay *rp, worker *workers, unsigned running, double 
       continue;
     }
     double now = clock_seconds();
+    atomic_store_explicit(&rp->watch_heartbeat, now, memory_order_relaxed);
     if (rp->snapshot_dir && rp->cfg->snapshots.seconds > 0 &&
         now - rp->cut.last_time >= rp->cfg->snapshots.seconds)
       atomic_store(&rp->cut.wanted, 1);
@@ -173,12 +183,17 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
   double started = clock_seconds();
   stop_install(); /* a second SIGINT or SIGTERM ends the process at once */
 
-  int rc = open_inputs(&rp, err, errlen);
+  int rc = replay_metrics_open(&rp, err, errlen);
+  if (rc == 0)
+    rc = open_inputs(&rp, err, errlen);
   if (rc == 0) {
     rp.ring = calloc(rp.ring_size, sizeof *rp.ring);
     rp.shards = calloc(rp.workers, sizeof *rp.shards);
     rp.cut.images = calloc(rp.workers, sizeof *rp.cut.images);
-    if (!rp.ring || !rp.shards || !rp.cut.images) {
+    rp.tallies = aligned_alloc(alignof(worker_tally), rp.workers * sizeof *rp.tallies);
+    if (rp.tallies)
+      memset(rp.tallies, 0, rp.workers * sizeof *rp.tallies);
+    if (!rp.ring || !rp.shards || !rp.cut.images || !rp.tallies) {
       snprintf(err, errlen, "out of memory");
       rc = -1;
     }
@@ -226,8 +241,12 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
       break;
     }
   }
+  char why[600];
+  if (!replay_failed(&rp) && replay_metrics_serve(&rp, why, sizeof why) < 0)
+    replay_fail(&rp, why);
   watch_workers(&rp, workers, running, started);
   free(workers);
+  replay_metrics_finish(&rp); /* the final figures, served --metrics-linger seconds more */
 
   char close_err[LATCH_REASON_MAX];
   dead_letter_counts(rp.dead, result->rejected);
@@ -270,13 +289,20 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
     /* The CSV and the dead letters are complete and synced: nothing to resume. */
     cut_remove(rp.snapshot_dir, 0, 0);
     if (!cfg->quiet && rp.cut.count)
-      fprintf(stderr,
-              "regstream: %llu snapshot cut(s) of %u shard(s): pause mean %.1f ms, max %.1f ms "
-              "(capture max %.1f ms); %llu written, %.1f MB in %.2f s; removed at the end\n",
-              (unsigned long long)rp.cut.count, rp.workers,
-              rp.cut.pause_sum / (double)rp.cut.count * 1e3, rp.cut.pause_max * 1e3,
-              rp.cut.capture_max * 1e3, (unsigned long long)rp.cut.written,
-              (double)rp.cut.snapshot_bytes / 1e6, rp.cut.write_seconds);
+      log_fields(LOG_INFO, "snapshot",
+                 json_pack("{s:I,s:i,s:o,s:o,s:o,s:I,s:I,s:o}", "cuts", (json_int_t)rp.cut.count,
+                           "shards", (int)rp.workers, "pause_mean_seconds",
+                           log_real(rp.cut.pause_sum / (double)rp.cut.count), "pause_max_seconds",
+                           log_real(rp.cut.pause_max), "capture_max_seconds",
+                           log_real(rp.cut.capture_max), "written", (json_int_t)rp.cut.written,
+                           "bytes", (json_int_t)rp.cut.snapshot_bytes, "write_seconds",
+                           log_real(rp.cut.write_seconds)),
+                 "%llu snapshot cut(s) of %u shard(s): pause mean %.1f ms, max %.1f ms (capture "
+                 "max %.1f ms); %llu written, %.1f MB in %.2f s; removed at the end",
+                 (unsigned long long)rp.cut.count, rp.workers,
+                 rp.cut.pause_sum / (double)rp.cut.count * 1e3, rp.cut.pause_max * 1e3,
+                 rp.cut.capture_max * 1e3, (unsigned long long)rp.cut.written,
+                 (double)rp.cut.snapshot_bytes / 1e6, rp.cut.write_seconds);
   }
   close_replay(&rp);
   return rc;

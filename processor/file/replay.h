@@ -22,6 +22,9 @@ typedef struct replay_options {
   int progress_ms;           /* between progress lines (the command line's default: 2000) */
   rules_config rules;        /* prepared (rules_config_prepare) */
   snapshot_policy snapshots; /* off when snapshots.dir is NULL */
+
+  const char *metrics_listen; /* --metrics-listen [ADDR:]PORT (metrics/metrics.h); NULL: off */
+  int metrics_linger_s;       /* after the input: keep serving the final figures this long */
 } replay_options;
 
 enum { REPLAY_MAX_THREADS = 64 };

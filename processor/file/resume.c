@@ -20,6 +20,7 @@
 #include "state/store.h"
 #include "util/clock.h"
 #include "util/fs.h"
+#include "util/log.h"
 
 /* What identifies the input list: its length and, per file in order, the
  * path as given (it is in every dead letter), the size and the sync marker. */
@@ -115,8 +116,8 @@ static int load_cut(replay *rp, const cut_candidate *c, snapshot_meta *meta, cha
     char expected_id[SNAPSHOT_SHARD_ID_MAX];
     cut_shard_id(k, c->threads, expected_id);
     if (snapshot_read(path, into, &m, why, sizeof why) < 0) {
-      fprintf(stderr, "regstream: warning: snapshot %s is unusable (%s); trying an older one\n",
-              path, why);
+      log_fields(LOG_WARN, "snapshot", json_pack("{s:s,s:s}", "path", path, "why", why),
+                 "snapshot %s is unusable (%s); trying an older one", path, why);
       rc = 0;
     } else if (m.fingerprint != rp->fingerprint) {
       snprintf(err, errlen,
@@ -147,10 +148,10 @@ static int load_cut(replay *rp, const cut_candidate *c, snapshot_meta *meta, cha
                m.extra[X_FILE] >= (uint64_t)rp->input_count ||
                (k > 0 && (m.position != meta->position ||
                           memcmp(m.extra, meta->extra, sizeof m.extra) != 0))) {
-      fprintf(stderr,
-              "regstream: warning: snapshot %s does not agree with its name or with shard 0 of "
-              "its cut; trying an older one\n",
-              path);
+      log_fields(LOG_WARN, "snapshot", json_pack("{s:s}", "path", path),
+                 "snapshot %s does not agree with its name or with shard 0 of its cut; trying an "
+                 "older one",
+                 path);
       rc = 0;
     } else {
       if (k == 0)
@@ -218,18 +219,21 @@ static int find_cut(replay *rp, snapshot_meta *meta, unsigned *threads, char *er
     const cut_candidate *c = &cuts[i];
     uint64_t all = c->threads == 64 ? UINT64_MAX : (1ull << c->threads) - 1;
     if (c->shards != all) {
-      fprintf(stderr,
-              "regstream: warning: the snapshot cut at %llu records in %s has %d of its %u "
-              "shards (a stop cut it short); trying an older one\n",
-              (unsigned long long)c->position, dir, __builtin_popcountll(c->shards), c->threads);
+      log_fields(LOG_WARN, "snapshot",
+                 json_pack("{s:I,s:s,s:i,s:i}", "records", (json_int_t)c->position, "dir", dir,
+                           "shards_present", __builtin_popcountll(c->shards), "shards",
+                           (int)c->threads),
+                 "the snapshot cut at %llu records in %s has %d of its %u shards (a stop cut it "
+                 "short); trying an older one",
+                 (unsigned long long)c->position, dir, __builtin_popcountll(c->shards), c->threads);
       continue;
     }
     rc = load_cut(rp, c, meta, err, errlen);
     *threads = c->threads;
   }
   if (rc == 0 && count)
-    fprintf(stderr, "regstream: warning: no usable snapshot in %s; starting from the beginning\n",
-            dir);
+    log_fields(LOG_WARN, "snapshot", json_pack("{s:s}", "dir", dir),
+               "no usable snapshot in %s; starting from the beginning", dir);
   /* An incomplete cut never completes (its writer is gone), and it would
    * count among its shards' newest few: drop it. */
   for (size_t i = 0; rc >= 0 && i < count; i++) {
@@ -285,11 +289,16 @@ static int resume_from(replay *rp, const snapshot_meta *m, unsigned threads, cha
   char when[64] = "?";
   if (localtime_r(&written, &tm))
     strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-  fprintf(stderr,
-          "regstream: resuming from the snapshot at %lld records (file %d of %d, block %llu), "
-          "written %s by %llu thread(s), loaded in %.2f s; %llu dead letters kept\n",
-          (long long)m->position, file + 1, rp->input_count, (unsigned long long)at.block_index,
-          when, (unsigned long long)threads, rp->load_seconds, (unsigned long long)dead);
+  log_fields(
+      LOG_INFO, "snapshot",
+      json_pack("{s:I,s:i,s:i,s:I,s:I,s:I,s:o,s:I}", "records", (json_int_t)m->position, "file",
+                file + 1, "files", rp->input_count, "block", (json_int_t)at.block_index,
+                "written_unix_ms", (json_int_t)m->written_unix_ms, "threads", (json_int_t)threads,
+                "load_seconds", log_real(rp->load_seconds), "dead_letters_kept", (json_int_t)dead),
+      "resuming from the snapshot at %lld records (file %d of %d, block %llu), written %s "
+      "by %llu thread(s), loaded in %.2f s; %llu dead letters kept",
+      (long long)m->position, file + 1, rp->input_count, (unsigned long long)at.block_index, when,
+      (unsigned long long)threads, rp->load_seconds, (unsigned long long)dead);
   return 0;
 }
 

@@ -7,6 +7,7 @@
 #include "kafka/client.h"
 #include "kafka/mode.h"
 #include "util/clock.h"
+#include "util/log.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -156,13 +157,17 @@ void kafka_conf_describe(const char *item, char *out, size_t outlen) {
 static char conf_origin[600] = "the -X options";
 static atomic_int log_verbose; /* debug or log_level set by the user */
 static atomic_int kafka_reached;
+static atomic_int log_held; /* kafka_log_hold: the program fails with its own one line */
 
 void kafka_conf_origin(const char *what) {
   snprintf(conf_origin, sizeof conf_origin, "%s", what);
 }
 
 /* ---- librdkafka's log lines and error events ----
- * Routed to stderr as "regstream: librdkafka LEVEL [FAC]: text", scrubbed of
+ * Routed through util/log.h: in text "regstream: librdkafka LEVEL [FAC]:
+ * text", in JSON component "librdkafka" with the level mapped from syslog's
+ * (0-3 error, 4 warn, 5-6 info, 7 debug) and fields facility, client,
+ * syslog_level (and held_back with the repeat count); scrubbed of
  * secrets; warnings and worse (level <= 4) always, the rest when the user
  * set debug or log_level. One line per distinct text (digits ignored: "after
  * 3ms") per LOG_REPEAT_SECONDS, with a count of those held back. Until a
@@ -193,7 +198,14 @@ static uint64_t text_hash(const char *fac, const char *text) {
   return h;
 }
 
-static void route(int level, const char *fac, const char *text) {
+static log_level log_level_of(int syslog_level) {
+  return syslog_level <= 3   ? LOG_ERROR
+         : syslog_level == 4 ? LOG_WARN
+         : syslog_level <= 6 ? LOG_INFO
+                             : LOG_DEBUG;
+}
+
+static void route(const rd_kafka_t *rk, int level, const char *fac, const char *text) {
   char clean[1024];
   if (!strncmp(text, "[thrd:", 6) && strstr(text, "]: "))
     text = strstr(text, "]: ") + 3; /* librdkafka's thread name: noise here */
@@ -202,7 +214,7 @@ static void route(int level, const char *fac, const char *text) {
   if (level > 4 && !verbose)
     return;
   pthread_mutex_lock(&log_lock);
-  if (!atomic_load(&kafka_reached) && !verbose) {
+  if ((!atomic_load(&kafka_reached) || atomic_load(&log_held)) && !verbose) {
     memcpy(last_quiet, clean, sizeof last_quiet - 1); /* clean is NUL-terminated */
     last_quiet[sizeof last_quiet - 1] = 0;
     pthread_mutex_unlock(&log_lock);
@@ -222,11 +234,20 @@ static void route(int level, const char *fac, const char *text) {
   log_seen[slot].hash = h;
   log_seen[slot].at = now;
   log_seen[slot].held = 0;
+  char line[1200];
   if (held)
-    fprintf(stderr, "regstream: librdkafka %s [%s]: %s (and %u more like it in %d s)\n",
-            level_name(level), fac, clean, held, LOG_REPEAT_SECONDS);
+    snprintf(line, sizeof line, "librdkafka %s [%s]: %s (and %u more like it in %d s)",
+             level_name(level), fac, clean, held, LOG_REPEAT_SECONDS);
   else
-    fprintf(stderr, "regstream: librdkafka %s [%s]: %s\n", level_name(level), fac, clean);
+    snprintf(line, sizeof line, "librdkafka %s [%s]: %s", level_name(level), fac, clean);
+  json_t *fields = json_pack("{s:s,s:s,s:i}", "facility", fac, "client",
+                             rk ? rd_kafka_name(rk) : "", "syslog_level", level);
+  if (fields && held) {
+    json_object_set_new(fields, "held_back", json_integer(held));
+    json_object_set_new(fields, "held_back_seconds", json_integer(LOG_REPEAT_SECONDS));
+  }
+  /* under log_lock, so that the line of a held-back count comes after its first */
+  log_text_json(log_level_of(level), "librdkafka", fields, line, clean);
   pthread_mutex_unlock(&log_lock);
 }
 
@@ -369,17 +390,21 @@ kafka_cause_kind kafka_cause(const rd_kafka_t *rk, const char *brokers, char *ou
 static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
   if (level <= 4)
     cause_note(rk, 0, buf);
-  route(level, fac, buf);
+  route(rk, level, fac, buf);
 }
 
 static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
   (void)opaque;
   cause_note(rk, err, reason);
-  route(3, rd_kafka_err2name(err), reason);
+  route(rk, 3, rd_kafka_err2name(err), reason);
 }
 
 void kafka_error_event(rd_kafka_t *rk, int err, const char *reason) {
   kafka_error(rk, err, reason, NULL);
+}
+
+void kafka_log_hold(void) {
+  atomic_store(&log_held, 1);
 }
 
 int kafka_denied(rd_kafka_resp_err_t e, const char *what, const char *topic, const char *group,
@@ -398,6 +423,7 @@ int kafka_denied(rd_kafka_resp_err_t e, const char *what, const char *topic, con
              what, topic, topic);
   else
     return -1;
+  kafka_log_hold(); /* the refusal is the one line: what librdkafka says on closing is noise */
   return 0;
 }
 
@@ -518,8 +544,10 @@ const rd_kafka_metadata_t *kafka_metadata_fetch(rd_kafka_t *rk, const char *brok
       atomic_store(&kafka_reached, 1);
       return md;
     }
-    if (kafka_cause(rk, brokers, err, errlen) != CAUSE_NONE)
+    if (kafka_cause(rk, brokers, err, errlen) != CAUSE_NONE) {
+      kafka_log_hold();
       return NULL;
+    }
     if (clock_seconds() >= until)
       break;
   }
@@ -620,15 +648,17 @@ int kafka_topic_denied(rd_kafka_t *rk, const char *topic) {
  * is refused once made: asked for by name (which would have made it with
  * the broker's defaults before), the broker says it is not authorized. */
 int kafka_topic_ensure(rd_kafka_t *rk, const char *brokers, const kafka_topic_spec *o,
-                       const char *note_prefix, int *created, char *err, size_t errlen) {
+                       const char *note_command, int *created, char *err, size_t errlen) {
   const rd_kafka_metadata_t *md = kafka_metadata_fetch(rk, brokers, 10000, err, errlen);
   if (!md)
     return -1;
   const rd_kafka_metadata_topic_t *t = kafka_metadata_topic(md, o->name);
   int exists = t && t->err == RD_KAFKA_RESP_ERR_NO_ERROR && t->partition_cnt > 0;
-  if (exists && t->partition_cnt != o->partitions && note_prefix)
-    fprintf(stderr, "%s: topic %s exists with %d partitions; using them\n", note_prefix, o->name,
-            t->partition_cnt);
+  if (exists && t->partition_cnt != o->partitions && note_command)
+    log_cmd_fields(LOG_WARN, note_command,
+                   json_pack("{s:s,s:i,s:i}", "topic", o->name, "partitions", t->partition_cnt,
+                             "partitions_asked", o->partitions),
+                   "topic %s exists with %d partitions; using them", o->name, t->partition_cnt);
   rd_kafka_metadata_destroy(md);
   *created = 0;
   if (exists)
@@ -744,6 +774,7 @@ rd_kafka_t *client_new(kafka_mode *km, client_role role, char *err, size_t errle
        * error to report (the worker), never a silent jump. */
       (role == CLIENT_INPUT && rd_kafka_conf_set(conf, "auto.offset.reset", "error", why,
                                                  sizeof why) != RD_KAFKA_CONF_OK) ||
+      (role == CLIENT_INPUT && observe_client_conf(km, conf, err, errlen) < 0) ||
       kafka_conf_apply(conf, NULL, o->conf, o->conf_count, err, errlen) < 0) {
     if (group && !err[0])
       snprintf(err, errlen, "group.id: %s", why);
@@ -751,7 +782,7 @@ rd_kafka_t *client_new(kafka_mode *km, client_role role, char *err, size_t errle
     return NULL;
   }
   if (role == CLIENT_INPUT) {
-    rd_kafka_conf_set_rebalance_cb(conf, rebalance_input);
+    rd_kafka_conf_set_rebalance_cb(conf, observe_rebalance_input); /* rebalance_input, counted */
     rd_kafka_conf_set_error_cb(conf, on_consumer_error);
   } else if (role == CLIENT_MERGER) {
     rd_kafka_conf_set_rebalance_cb(conf, merger_rebalance);

@@ -1,7 +1,7 @@
 /* client.h — the small librdkafka helpers every Kafka client of the program
  * shares (produce, export, the Kafka mode of run): configuration from
  * "key=value" items, which of them are secret (never printed), librdkafka's
- * log lines and error events routed to stderr, the first cause per client
+ * log lines and error events routed to util/log.h, the first cause per client
  * that no retry mends (a refused login, an untrusted certificate, a missing
  * ACL), a reachability check, and topics made on demand. */
 #ifndef REGSTREAM_KAFKA_CLIENT_H
@@ -51,9 +51,15 @@ kafka_cause_kind kafka_cause(const rd_kafka_t *rk, const char *brokers, char *ou
 /* For a client that installs its own error callback: what kafka_conf_apply's
  * does (note the cause, print the line). */
 void kafka_error_event(rd_kafka_t *rk, int err, const char *reason);
+/* From now on librdkafka's lines are held back (unless the user asked for
+ * debug or log_level), as before a broker first answered: the program is
+ * about to fail with a one-line reason of its own (a refused login, a
+ * missing ACL), and what the clients say while they close (a transport
+ * failure of the torn-down connection) would only blur it. */
+void kafka_log_hold(void);
 /* A denied request (TOPIC/GROUP/CLUSTER_AUTHORIZATION_FAILED) as "not
  * authorized to WHAT (ask for ACLs: ...)"; 0, or -1 when e is none of them.
- * group may be NULL. */
+ * group may be NULL. Holds librdkafka's lines back (kafka_log_hold). */
 int kafka_denied(rd_kafka_resp_err_t e, const char *what, const char *topic, const char *group,
                  char *out, size_t outlen);
 
@@ -86,10 +92,10 @@ typedef struct kafka_topic_spec {
 } kafka_topic_spec;
 
 /* Make the topic when missing and wait until every partition has a leader.
- * *created tells whether it was made. note_prefix, when not NULL, prefixes a
- * stderr note when the topic exists with another partition count. 0, or -1
- * with a one-line reason. */
+ * *created tells whether it was made. note_command, when not NULL (e.g.
+ * "produce"), is the command whose log line notes a topic that exists with
+ * another partition count. 0, or -1 with a one-line reason. */
 int kafka_topic_ensure(rd_kafka_t *rk, const char *brokers, const kafka_topic_spec *spec,
-                       const char *note_prefix, int *created, char *err, size_t errlen);
+                       const char *note_command, int *created, char *err, size_t errlen);
 
 #endif

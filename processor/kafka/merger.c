@@ -13,6 +13,7 @@
 #include "kafka/client.h"
 #include "kafka/mode.h"
 #include "util/clock.h"
+#include "util/log.h"
 #include "util/stop.h"
 
 void merger_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -76,17 +77,22 @@ static void publish(kafka_mode *km) {
 static void apply(kafka_mode *km, const rd_kafka_message_t *m, int *foreign_warned) {
   merge_kind kind = merge_apply(km->merge, m->partition, m->key, m->key_len, m->payload, m->len);
   if (kind == MERGE_MALFORMED) {
-    fprintf(stderr,
-            "regstream: ignoring a malformed partial row at %s [%" PRId32 "] @ %" PRId64 "\n",
-            rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+    char line[600];
+    snprintf(line, sizeof line, "ignoring a malformed partial row at %s [%" PRId32 "] @ %" PRId64,
+             rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+    /* a warning whose text line never said "warning:" */
+    log_text_json(LOG_WARN, "merge",
+                  json_pack("{s:s,s:i,s:I}", "topic", rd_kafka_topic_name(m->rkt), "partition",
+                            (int)m->partition, "offset", (json_int_t)m->offset),
+                  line, NULL);
     return;
   }
   if (kind == MERGE_FOREIGN && !*foreign_warned) {
-    fprintf(stderr,
-            "regstream: warning: partials topic %s holds rows of a run with other rule "
-            "options or another reader schema; its totals may mix them in (after changing "
-            "rule options, use a new --output-topic)\n",
-            km->opt->partials_topic);
+    log_fields(LOG_WARN, "merge", json_pack("{s:s}", "topic", km->opt->partials_topic),
+               "partials topic %s holds rows of a run with other rule options or another reader "
+               "schema; its totals may mix them in (after changing rule options, use a new "
+               "--output-topic)",
+               km->opt->partials_topic);
     *foreign_warned = 1;
   }
   if (kind == MERGE_MARK || kind == MERGE_FOREIGN)

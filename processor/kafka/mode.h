@@ -14,6 +14,8 @@
  *   rebalance.c  the input consumer's rebalances: which shards exist; kept,
  *                revoked, handed over
  *   merger.c     the merge stage's thread and rebalances (librdkafka side)
+ *   observe.c    what --metrics-listen shows: the figures, health, readiness
+ *                (observe.h: the workers' counters)
  *   merge.c      the merge stage's state (pure), settle.c what --exit-at-eof
  *                waits for (pure), wire.c the formats of keys and marks
  *                (pure): unit-tested without a broker (tests/test_kafka_*.c)
@@ -31,6 +33,7 @@
 #include <stdint.h>
 
 #include "kafka/merge.h"
+#include "kafka/observe.h"
 #include "kafka/run.h"
 #include "kafka/settle.h"
 #include "sink/dead_letter.h"
@@ -94,6 +97,7 @@ typedef struct worker {
   pthread_t thread;
   rd_kafka_queue_t *queue;
   atomic_int stop;
+  worker_counters counters; /* its own cache line: the listener reads them */
   double next_flush;
   /* Held partitions (worker-local, a hint for decoding: the shard's held
    * says); schema lookups due for them, made between batches without the
@@ -140,6 +144,7 @@ enum { TROUBLE_REPORT_SECONDS = 10, TROUBLE_GIVE_UP_SECONDS = 120 };
 typedef struct trouble {
   pthread_mutex_t lock;
   double since, reported; /* first trouble, last report; 0: none yet */
+  double latest;          /* the last trouble (readiness, observe.c) */
   char what[256];
   double progress_at;         /* poll thread: when progress was last seen */
   uint64_t progress_messages; /* poll thread: the count then */
@@ -159,8 +164,9 @@ typedef struct registry_wait {
   double reported;
 } registry_wait;
 
+/* Messages taken are counted per worker (worker_counters: kafka_messages). */
 typedef struct kafka_stats {
-  _Atomic uint64_t messages, partials, totals, marks_read;
+  _Atomic uint64_t partials, totals, marks_read;
   _Atomic double first_message; /* when the first input message came */
   /* snapshots: the pauses they cost, and loads */
   pthread_mutex_t lock;
@@ -188,6 +194,7 @@ struct kafka_mode {
   registry_wait waits;
   atomic_int stage1_done;
   kafka_stats stats;
+  kafka_observe observe; /* --metrics-listen */
 };
 
 /* run.c */

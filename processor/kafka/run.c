@@ -62,6 +62,7 @@
 #include "kafka/mode.h"
 #include "sink/dead_letter_kafka.h"
 #include "util/clock.h"
+#include "util/log.h"
 #include "util/stop.h"
 
 void kafka_fail(kafka_mode *km, const char *why) {
@@ -79,7 +80,10 @@ int kafka_cause_fatal(kafka_mode *km, rd_kafka_t *rk, char *cause, size_t len) {
   /* At start no retry mends it; once the run has worked, the same text may
    * be passing (a broker restarting mid-handshake): trouble, which
    * --exit-at-eof gives up on after TROUBLE_GIVE_UP_SECONDS. */
-  return atomic_load(&km->stats.messages) == 0 && atomic_load(&km->stats.marks_read) == 0;
+  if (kafka_messages(km) || atomic_load(&km->stats.marks_read))
+    return 0;
+  kafka_log_hold();
+  return 1;
 }
 
 void kafka_trouble(kafka_mode *km, const char *what) {
@@ -95,12 +99,13 @@ void kafka_trouble(kafka_mode *km, const char *what) {
   pthread_mutex_lock(&t->lock);
   if (t->since == 0)
     t->since = now;
+  t->latest = now;
   snprintf(t->what, sizeof t->what, "%s", what);
   if (now - t->reported >= TROUBLE_REPORT_SECONDS) {
-    fprintf(stderr,
-            "regstream: Kafka: %s; retrying (check that the brokers at %s are up and "
-            "reachable)\n",
-            what, km->opt->brokers);
+    log_fields(LOG_ERROR, "kafka",
+               json_pack("{s:s,s:s}", "trouble", what, "brokers", km->opt->brokers),
+               "Kafka: %s; retrying (check that the brokers at %s are up and reachable)", what,
+               km->opt->brokers);
     t->reported = now;
   }
   pthread_mutex_unlock(&t->lock);
@@ -118,8 +123,9 @@ int kafka_flush_timeout_ms(kafka_mode *km, int normal) {
 static int outputs_durable(void *opaque) {
   kafka_mode *km = opaque;
   if (rd_kafka_flush(km->clients.producer, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    fprintf(stderr, "regstream: warning: a snapshot was skipped: the dead letters and rows before "
-                    "it were not acknowledged within 60 s\n");
+    log_msg(LOG_WARN, "snapshot",
+            "a snapshot was skipped: the dead letters and rows before it were not acknowledged "
+            "within 60 s");
     return -1;
   }
   return kafka_failed(km) ? -1 : 0; /* a delivery failed: stopping */
@@ -132,7 +138,7 @@ static int outputs_durable(void *opaque) {
 static void trouble_check(kafka_mode *km, double now) {
   trouble *t = &km->trouble;
   /* Progress: messages applied, or (waiting for other instances) marks read. */
-  uint64_t messages = atomic_load(&km->stats.messages) + atomic_load(&km->stats.marks_read);
+  uint64_t messages = kafka_messages(km) + atomic_load(&km->stats.marks_read);
   /* Partitions held for an unavailable schema are registry_check's (its
    * --registry-timeout), not broker trouble. */
   if (t->progress_at == 0 || messages != t->progress_messages || atomic_load(&km->waits.held) > 0) {
@@ -256,12 +262,14 @@ static void registry_check(kafka_mode *km, double now) {
     return;
   }
   if (now - rw->reported >= REGISTRY_REPORT_SECONDS) {
-    fprintf(stderr,
-            "regstream: %s: input partitions %s%s paused, waiting for schema id %" PRIu32
-            "; nothing after them is applied or dead-lettered; retrying with backoff up to "
-            "every %d s%s\n",
-            rw->error, parts, also, schema, RETRY_REPORT_MAX_SECONDS,
-            o->exit_at_eof ? " (--registry-timeout ends this --exit-at-eof run)" : "");
+    log_fields(LOG_ERROR, "registry",
+               json_pack("{s:s,s:s,s:I}", "error", rw->error, "partitions", parts, "schema_id",
+                         (json_int_t)schema),
+               "%s: input partitions %s%s paused, waiting for schema id %" PRIu32
+               "; nothing after them is applied or dead-lettered; retrying with backoff up to "
+               "every %d s%s",
+               rw->error, parts, also, schema, RETRY_REPORT_MAX_SECONDS,
+               o->exit_at_eof ? " (--registry-timeout ends this --exit-at-eof run)" : "");
     rw->reported = now;
   }
   pthread_mutex_unlock(&rw->lock);
@@ -298,20 +306,24 @@ static void print_waiting(kafka_mode *km) {
   const kafka_run_options *o = km->opt;
   int p = settle_waiting_for(&km->settle);
   if (p >= 0)
-    fprintf(stderr,
-            "regstream: at the end of its partitions; waiting for input partition %d to "
-            "be processed to its end (offset %" PRId64 ") by the instance holding it\n",
-            p, km->settle.input_ends[p]);
+    log_fields(LOG_INFO, "kafka",
+               json_pack("{s:i,s:I}", "waiting_for_partition", p, "end_offset",
+                         (json_int_t)km->settle.input_ends[p]),
+               "at the end of its partitions; waiting for input partition %d to be processed to "
+               "its end (offset %" PRId64 ") by the instance holding it",
+               p, km->settle.input_ends[p]);
   else if (p == SETTLE_WAITING_PARTIALS)
-    fprintf(stderr,
-            "regstream: at the end of its partitions; its merge stage holds no partition "
-            "of %s (more instances than its %d partitions): waiting for one\n",
-            o->partials_topic, km->clients.partials_partitions);
+    log_fields(LOG_INFO, "kafka",
+               json_pack("{s:s,s:i}", "partials_topic", o->partials_topic, "partials_partitions",
+                         km->clients.partials_partitions),
+               "at the end of its partitions; its merge stage holds no partition of %s (more "
+               "instances than its %d partitions): waiting for one",
+               o->partials_topic, km->clients.partials_partitions);
   else
-    fprintf(stderr,
-            "regstream: at the end of its partitions; waiting for the merge stage "
-            "to read the partials topic %s\n",
-            o->partials_topic);
+    log_fields(LOG_INFO, "kafka", json_pack("{s:s}", "partials_topic", o->partials_topic),
+               "at the end of its partitions; waiting for the merge stage to read the partials "
+               "topic %s",
+               o->partials_topic);
 }
 
 /* The poll thread: serves rebalances and consumer errors (the messages go
@@ -342,6 +354,7 @@ static void poll_input(kafka_mode *km) {
     }
     rd_kafka_poll(km->clients.producer, 0); /* delivery reports */
     double now = clock_seconds();
+    observe_poll_alive(&km->observe, now);
     if (o->exit_at_eof && rebalance_all_at_eof(km)) {
       /* This instance's partitions are done; the run is when the merge
        * stage has every input partition's partials up to its end. Until
@@ -360,12 +373,16 @@ static void poll_input(kafka_mode *km) {
     registry_check(km, now);
     shard_snapshots_check(km, 0); /* a full disk must not go unnoticed until the next revoke */
     if (!o->quiet && now - last_progress >= o->progress_ms / 1000.0) {
-      uint64_t done = atomic_load(&km->stats.messages);
+      uint64_t done = kafka_messages(km);
       if (done || km->table.assignment_received)
-        fprintf(stderr, "regstream: %" PRIu64 " messages applied, %.2f M/s\n", done,
-                (double)done / 1e6 / (now - started));
+        log_fields(LOG_INFO, "kafka",
+                   json_pack("{s:I,s:o}", "messages", (json_int_t)done, "messages_per_s",
+                             log_real((double)done / (now - started))),
+                   "%" PRIu64 " messages applied, %.2f M/s", done,
+                   (double)done / 1e6 / (now - started));
       else
-        fprintf(stderr, "regstream: joining consumer group %s on %s\n", o->group, o->topic);
+        log_fields(LOG_INFO, "kafka", json_pack("{s:s,s:s}", "group", o->group, "topic", o->topic),
+                   "joining consumer group %s on %s", o->group, o->topic);
       last_progress = now;
     }
   }
@@ -453,10 +470,12 @@ static kafka_mode *mode_new(const kafka_run_options *o) {
     km->waits.offset[p] = -1;
   pthread_mutex_init(&km->stats.lock, NULL);
   settle_init(&km->settle);
+  observe_init(km);
   return km;
 }
 
 static void mode_free(kafka_mode *km) {
+  observe_free(km); /* first: the listener reads what follows */
   /* The workers' queues hold the consumer: they go first, or its
    * rd_kafka_destroy waits for them forever. */
   for (unsigned i = 0; km->workers && i < km->workers_n; i++)
@@ -500,8 +519,8 @@ static int mode_open(kafka_mode *km, char *err, size_t errlen) {
   }
   if (prepare_framing(km, err, errlen) < 0)
     return -1;
-  if (o->snapshots.dir &&
-      !(km->snapshots = snapshotter_start(o->snapshots.dir, outputs_durable, NULL, km))) {
+  if (o->snapshots.dir && !(km->snapshots = snapshotter_start(o->snapshots.dir, outputs_durable,
+                                                              observe_snapshot_done, km))) {
     snprintf(err, errlen, "cannot start the snapshot writer thread");
     return -1;
   }
@@ -517,10 +536,12 @@ static int mode_open(kafka_mode *km, char *err, size_t errlen) {
   if (client_subscribe(km->clients.consumer, o->topic, err, errlen) < 0 ||
       client_subscribe(km->clients.merger, o->partials_topic, err, errlen) < 0)
     return -1;
-  if (!(km->workers = calloc(km->workers_n, sizeof *km->workers))) {
+  /* aligned: each worker's counters have a cache line of their own */
+  if (!(km->workers = aligned_alloc(alignof(worker), km->workers_n * sizeof *km->workers))) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }
+  memset(km->workers, 0, km->workers_n * sizeof *km->workers);
   for (unsigned i = 0; i < km->workers_n; i++)
     if (!(km->workers[i].queue = rd_kafka_queue_new(km->clients.consumer))) {
       snprintf(err, errlen, "out of memory");
@@ -531,7 +552,7 @@ static int mode_open(kafka_mode *km, char *err, size_t errlen) {
 
 static void fill_result(kafka_mode *km, kafka_run_result *result, double started,
                         double input_done) {
-  result->messages = atomic_load(&km->stats.messages);
+  result->messages = kafka_messages(km);
   dead_letter_counts(km->dead, result->rejected);
   result->partials = atomic_load(&km->stats.partials);
   result->totals = atomic_load(&km->stats.totals);
@@ -562,7 +583,7 @@ int kafka_run(const kafka_run_options *o, kafka_run_result *result, char *err, s
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  if (mode_open(km, err, errlen) < 0) {
+  if (observe_open(km, err, errlen) < 0 || mode_open(km, err, errlen) < 0) {
     if (!err[0])
       snprintf(err, errlen, "out of memory");
     mode_free(km);
@@ -584,6 +605,9 @@ int kafka_run(const kafka_run_options *o, kafka_run_result *result, char *err, s
   int merging = pthread_create(&merge_thread, NULL, merger_main, km) == 0;
   if (!merging)
     kafka_fail(km, "cannot start the merge thread");
+  char why[600];
+  if (!kafka_failed(km) && observe_serve(km, why, sizeof why) < 0)
+    kafka_fail(km, why);
 
   if (!kafka_failed(km))
     poll_input(km);

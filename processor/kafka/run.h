@@ -40,6 +40,8 @@ typedef struct kafka_run_options {
   int progress_ms;           /* between progress lines */
   rules_config rules;        /* prepared (rules_config_prepare) */
   snapshot_policy snapshots; /* off when snapshots.dir is NULL */
+
+  const char *metrics_listen; /* --metrics-listen [ADDR:]PORT (metrics/metrics.h); NULL: off */
 } kafka_run_options;
 
 typedef struct kafka_run_result {

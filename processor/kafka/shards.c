@@ -13,6 +13,7 @@
 
 #include "kafka/mode.h"
 #include "util/clock.h"
+#include "util/log.h"
 
 static void snapshot_failed(kafka_mode *km, const char *err);
 static int replayable(kafka_mode *km, int32_t p, int64_t resume, int from_snapshot);
@@ -72,10 +73,13 @@ part_shard *part_shard_open(kafka_mode *km, int32_t p, int64_t *offset) {
     km->stats.loads++;
     km->stats.load_seconds += took;
     if (!o->quiet)
-      fprintf(stderr,
-              "regstream: partition %" PRId32 " resumes at offset %" PRId64
-              " from its snapshot (%" PRIu64 " persons, loaded in %.0f ms)\n",
-              p, meta.position, meta.persons, took * 1000);
+      log_fields(LOG_INFO, "snapshot",
+                 json_pack("{s:i,s:I,s:I,s:o}", "partition", (int)p, "offset",
+                           (json_int_t)meta.position, "persons", (json_int_t)meta.persons,
+                           "load_seconds", log_real(took)),
+                 "partition %" PRId32 " resumes at offset %" PRId64 " from its snapshot (%" PRIu64
+                 " persons, loaded in %.0f ms)",
+                 p, meta.position, meta.persons, took * 1000);
   }
   ps->next_snapshot = clock_seconds() + o->snapshots.seconds;
   return ps;
@@ -160,10 +164,18 @@ void shard_snapshot_now(kafka_mode *km, part_shard *ps) {
   meta_of(km, ps, &meta);
   snapshotter_forget(km->snapshots, meta.shard_id);
   char err[512];
-  if (snapshot_store_write_shard(km->opt->snapshots.dir, &ps->state, &meta, err, sizeof err) < 0) {
+  double started = clock_seconds();
+  snapshot_image *img = snapshot_capture(&ps->state, &meta);
+  size_t bytes = 0;
+  if (!img || snapshot_store_write(km->opt->snapshots.dir, img, &bytes, err, sizeof err) < 0) {
+    if (!img)
+      snprintf(err, sizeof err, "snapshot of %s: out of memory", meta.shard_id);
+    snapshot_image_free(img);
     snapshot_failed(km, err);
     return;
   }
+  snapshot_image_free(img);
+  observe_snapshot(km, ps->partition, bytes, clock_seconds() - started);
   ps->since_snapshot = 0;
 }
 

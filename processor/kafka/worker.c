@@ -32,6 +32,7 @@
 
 #include "kafka/mode.h"
 #include "util/clock.h"
+#include "util/log.h"
 
 /* The why of a message of a held partition that was not decoded. */
 #define NOT_DECODED ((reason)(REASON_COUNT + 1))
@@ -114,8 +115,8 @@ static void hold(kafka_mode *km, worker *w, part_shard *ps, const rd_kafka_messa
   registry_wait_hold(km, ps->partition, m->offset, schema, w->last_error);
 }
 
-/* Apply message m (of a partition below MAX_PARTITIONS), decoded as d. 1
- * when it was taken (applied or dead-lettered), 0 when not ours to apply. */
+/* Apply message m (of a partition below MAX_PARTITIONS), decoded as d. 2
+ * when it was applied, 1 dead-lettered, 0 not ours to apply. */
 static int process_message(kafka_mode *km, worker *w, const rd_kafka_message_t *m, decoded *d) {
   part_shard *ps = km->table.shards[m->partition];
   if (!ps)
@@ -146,16 +147,16 @@ static int process_message(kafka_mode *km, worker *w, const rd_kafka_message_t *
     ps->next_offset = m->offset + 1;
     ps->since_snapshot++; /* rejects too: their dead letters need not be sent again */
   }
-  return 1;
+  return why == REASON_OK ? 2 : 1;
 }
 
 /* A message or event of the worker's queue: partition EOF, an error, or a
  * message to apply. Returns 1 when m was dropped because its partition was
  * revoked while the batch was being taken (the caller re-reads the
  * partition if it is ours again), else 0. Counts a message applied or
- * dead-lettered in *applied. */
+ * dead-lettered in *taken, one applied also in *applied. */
 static int worker_take(worker *w, rd_kafka_message_t *m, decoded *d, uint64_t taken_after,
-                       uint64_t *applied) {
+                       uint64_t *taken, uint64_t *applied) {
   kafka_mode *km = w->km;
   shard_table *tb = &km->table;
   int32_t p = m->partition;
@@ -182,7 +183,9 @@ static int worker_take(worker *w, rd_kafka_message_t *m, decoded *d, uint64_t ta
   } else if (known) {
     if (atomic_load_explicit(&tb->at_eof[p], memory_order_relaxed))
       atomic_store(&tb->at_eof[p], 0);
-    *applied += (uint64_t)process_message(km, w, m, d);
+    int r = process_message(km, w, m, d);
+    *taken += r > 0;
+    *applied += r == 2;
   }
   return 0;
 }
@@ -218,10 +221,12 @@ static void release(kafka_mode *km, worker *w, part_shard *ps) {
   hint_set(w, p, 0);
   registry_wait_release(km, p);
   if (!km->opt->quiet)
-    fprintf(stderr,
-            "regstream: schema id %" PRIu32 " answered: input partition %" PRId32
-            " resumes at offset %" PRId64 "\n",
-            ps->held_schema, p, ps->next_offset);
+    log_fields(LOG_INFO, "registry",
+               json_pack("{s:I,s:i,s:I}", "schema_id", (json_int_t)ps->held_schema, "partition",
+                         (int)p, "offset", (json_int_t)ps->next_offset),
+               "schema id %" PRIu32 " answered: input partition %" PRId32
+               " resumes at offset %" PRId64,
+               ps->held_schema, p, ps->next_offset);
 }
 
 /* Between batches, without the table lock: the lookups due (a registry
@@ -321,19 +326,18 @@ void *worker_main(void *arg) {
     pthread_rwlock_rdlock(&tb->lock);
     int32_t dropped = -1; /* a partition with dropped messages (rare: -2 several) */
     int saw_eof = 0;
-    uint64_t applied = 0; /* added to the shared count once per batch */
+    uint64_t taken_n = 0, applied = 0; /* added to the worker's counters once per batch */
     for (ssize_t i = 0; i < n && i < PREFETCH_DISTANCE; i++)
       prefetch_message(km, taken[i], &w->batch[i]);
     for (ssize_t i = 0; i < n; i++) {
       if (i + PREFETCH_DISTANCE < n)
         prefetch_message(km, taken[i + PREFETCH_DISTANCE], &w->batch[i + PREFETCH_DISTANCE]);
       saw_eof |= taken[i]->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
-      if (worker_take(w, taken[i], &w->batch[i], revokes, &applied))
+      if (worker_take(w, taken[i], &w->batch[i], revokes, &taken_n, &applied))
         dropped = dropped == -1 || dropped == taken[i]->partition ? taken[i]->partition : -2;
       rd_kafka_message_destroy(taken[i]);
     }
-    if (applied)
-      atomic_fetch_add(&km->stats.messages, applied);
+    worker_counters_add(&w->counters, taken_n, applied, clock_seconds());
     if (dropped >= 0) {
       worker_refetch(km, dropped);
     } else if (dropped == -2) {

@@ -39,6 +39,7 @@ struct schema_source {
   entry *all;      /* under mu */
   entry *overflow; /* under mu: answers for ids that found no slot */
   _Atomic uint64_t fetches;
+  _Atomic uint64_t failures; /* fetches answered SCHEMA_UNAVAILABLE */
 };
 
 static int64_t now_ns(void) {
@@ -105,6 +106,7 @@ static schema_source *source_new(int kind, const char *base, const schema_source
   for (int i = 0; i < SCHEMA_SOURCE_SLOTS; i++)
     atomic_init(&s->slots[i], NULL);
   atomic_init(&s->fetches, 0);
+  atomic_init(&s->failures, 0);
   if (!s->base) {
     free(s);
     return NULL;
@@ -192,6 +194,10 @@ const char *schema_source_where(const schema_source *s) {
 
 uint64_t schema_source_fetches(const schema_source *s) {
   return atomic_load(&((schema_source *)s)->fetches);
+}
+
+uint64_t schema_source_failures(const schema_source *s) {
+  return atomic_load(&((schema_source *)s)->failures);
 }
 
 /* ---- fetching ---- */
@@ -496,6 +502,8 @@ static const pm_plan *lookup_slow(schema_source *s, uint32_t id, schema_status *
     fetch_registry(s, e);
   else
     fetch_dir(s, e);
+  if (e->status == SCHEMA_UNAVAILABLE)
+    atomic_fetch_add(&s->failures, 1);
   now = now_ns();
   e->expires_ns =
       now + (e->status == SCHEMA_UNAVAILABLE ? s->opts.retry_ms : s->opts.unknown_ttl_ms) * 1000000;

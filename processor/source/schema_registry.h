@@ -95,6 +95,9 @@ const char *schema_source_where(const schema_source *s);
 
 /* Number of fetches (HTTP requests or file reads) made so far; for tests. */
 uint64_t schema_source_fetches(const schema_source *s);
+/* Of them, those that did not answer (SCHEMA_UNAVAILABLE): the registry
+ * failures a metric counts. Any thread. */
+uint64_t schema_source_failures(const schema_source *s);
 
 const char *schema_status_name(schema_status st);
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "util/fs.h"
+#include "util/log.h"
 
 enum { TEMP_STALE_SECONDS = 600, POSITION_DIGITS = 20 };
 
@@ -371,8 +372,8 @@ int snapshot_store_load_latest(const char *dir, const char *shard_id, uint64_t f
       break;
     }
     if (kind == SNAPSHOT_READ_DAMAGED) {
-      fprintf(stderr, "regstream: warning: snapshot %s is unusable (%s); trying an older one\n",
-              path, why);
+      log_fields(LOG_WARN, "snapshot", json_pack("{s:s,s:s}", "path", path, "why", why),
+                 "snapshot %s is unusable (%s); trying an older one", path, why);
       continue;
     }
     if (kind == SNAPSHOT_READ_REFUSED)

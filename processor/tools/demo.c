@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kafka/client.h"
 #include "kafka/run.h"
 #include "tools/export.h"
 #include "tools/produce.h"
+#include "util/log.h"
 
 enum { DEMO_PARTITIONS = 6 };
 
@@ -19,10 +21,12 @@ int demo_run(const demo_options *o) {
   char err[512];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "log_level", "0", NULL, 0);
+  /* its lines (none at log_level 0, but an error event) go the one way too */
+  kafka_conf_apply(conf, NULL, NULL, 0, err, sizeof err);
   rd_kafka_t *host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
   rd_kafka_mock_cluster_t *mock = host ? rd_kafka_mock_cluster_new(host, 1) : NULL;
   if (!mock) {
-    fprintf(stderr, "regstream demo: cannot start the in-process mock Kafka cluster: %s\n", err);
+    log_cmd(LOG_ERROR, "demo", "cannot start the in-process mock Kafka cluster: %s", err);
     if (host)
       rd_kafka_destroy(host);
     return 1;
@@ -33,7 +37,8 @@ int demo_run(const demo_options *o) {
                                        "dead-letters"};
   for (size_t i = 0; i < sizeof topics / sizeof *topics; i++)
     rd_kafka_mock_topic_create(mock, topics[i], DEMO_PARTITIONS, 1);
-  fprintf(stderr, "regstream demo: mock Kafka cluster at %s (in this process)\n", brokers);
+  log_cmd_fields(LOG_INFO, "demo", json_pack("{s:s}", "brokers", brokers),
+                 "mock Kafka cluster at %s (in this process)", brokers);
 
   int rc = 0;
   produce_options po = {.brokers = brokers,
@@ -47,11 +52,12 @@ int demo_run(const demo_options *o) {
                         .quiet = 1};
   produce_result pr;
   if (produce_run(&po, &pr, err, sizeof err) < 0) {
-    fprintf(stderr, "regstream demo: produce: %s\n", err);
+    log_cmd(LOG_ERROR, "demo", "produce: %s", err);
     rc = 1;
   } else {
-    fprintf(stderr, "regstream demo: produced %llu records to %s\n", (unsigned long long)pr.records,
-            po.topic);
+    log_cmd_fields(LOG_INFO, "demo",
+                   json_pack("{s:I,s:s}", "records", (json_int_t)pr.records, "topic", po.topic),
+                   "produced %llu records to %s", (unsigned long long)pr.records, po.topic);
   }
 
   if (rc == 0) {
@@ -68,17 +74,20 @@ int demo_run(const demo_options *o) {
                             .rules = o->rules};
     kafka_run_result sr;
     if (kafka_run(&ko, &sr, err, sizeof err) < 0) {
-      fprintf(stderr, "regstream demo: run: %s\n", err);
+      log_cmd(LOG_ERROR, "demo", "run: %s", err);
       rc = 1;
     } else {
       uint64_t rejected = 0;
       for (int r = 0; r < REASON_COUNT; r++)
         rejected += sr.rejected[r];
-      fprintf(stderr,
-              "regstream demo: processed %llu messages (%llu rejected to %s), published %llu "
-              "total rows to %s\n",
-              (unsigned long long)sr.messages, (unsigned long long)rejected, topics[3],
-              (unsigned long long)sr.totals, topics[1]);
+      log_cmd_fields(LOG_INFO, "demo",
+                     json_pack("{s:I,s:I,s:s,s:I,s:s}", "messages", (json_int_t)sr.messages,
+                               "rejected", (json_int_t)rejected, "dead_letter_topic", topics[3],
+                               "totals", (json_int_t)sr.totals, "output_topic", topics[1]),
+                     "processed %llu messages (%llu rejected to %s), published %llu total rows "
+                     "to %s",
+                     (unsigned long long)sr.messages, (unsigned long long)rejected, topics[3],
+                     (unsigned long long)sr.totals, topics[1]);
     }
     export_options eo = {.brokers = brokers,
                          .topic = topics[1],
@@ -87,11 +96,13 @@ int demo_run(const demo_options *o) {
                          .quiet = 1};
     export_result er;
     if (rc == 0 && export_run(&eo, &er, err, sizeof err) < 0) {
-      fprintf(stderr, "regstream demo: export: %s\n", err);
+      log_cmd(LOG_ERROR, "demo", "export: %s", err);
       rc = 1;
     } else if (rc == 0) {
-      fprintf(stderr, "regstream demo: exported %zu rows of %s to %s\n", er.rows, topics[1],
-              o->csv_path);
+      log_cmd_fields(LOG_INFO, "demo",
+                     json_pack("{s:I,s:s,s:s}", "rows", (json_int_t)er.rows, "topic", topics[1],
+                               "csv", o->csv_path),
+                     "exported %zu rows of %s to %s", er.rows, topics[1], o->csv_path);
     }
   }
   rd_kafka_mock_cluster_destroy(mock);

@@ -13,6 +13,7 @@
 #include "avro/decode.h"
 #include "avro/ocf.h"
 #include "util/clock.h"
+#include "util/log.h"
 
 /* ---- producing ---- */
 
@@ -36,8 +37,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 static int ensure_topic(rd_kafka_t *rk, const produce_options *o, int *created, char *err,
                         size_t errlen) {
   kafka_topic_spec spec = {o->topic, o->partitions, o->replication_factor, 0};
-  return kafka_topic_ensure(rk, o->brokers, &spec, o->quiet ? NULL : "regstream produce", created,
-                            err, errlen);
+  return kafka_topic_ensure(rk, o->brokers, &spec, o->quiet ? NULL : "produce", created, err,
+                            errlen);
 }
 
 static size_t format_key(int64_t v, char *buf) {
@@ -105,8 +106,11 @@ static int produce_one(producer *p, const uint8_t *datum, size_t len, int64_t pe
     if (now >= p->next_progress) {
       p->next_progress = now + 5;
       if (!p->o->quiet)
-        fprintf(stderr, "regstream produce: %" PRIu64 " records queued, %.0f records/s\n",
-                p->queued, (double)p->queued / (now - p->started));
+        log_cmd_fields(LOG_INFO, "produce",
+                       json_pack("{s:I,s:o}", "records", (json_int_t)p->queued, "records_per_s",
+                                 log_real((double)p->queued / (now - p->started))),
+                       "%" PRIu64 " records queued, %.0f records/s", p->queued,
+                       (double)p->queued / (now - p->started));
     }
   }
   return 0;
@@ -121,18 +125,22 @@ static int produce_file(producer *p, ocf_reader *r, const pm_plan *plan, char *e
   while (rc == 0 && ocf_next_block(r, &b)) {
     if (b.kind == OCF_BLOCK_DAMAGED) {
       p->res->skipped++;
-      fprintf(stderr,
-              "regstream produce: %s: damaged region of %zu bytes at offset %" PRIu64 " skipped\n",
-              ocf_path(r), b.size, b.file_offset);
+      log_cmd_fields(LOG_WARN, "produce",
+                     json_pack("{s:s,s:I,s:I}", "file", ocf_path(r), "bytes", (json_int_t)b.size,
+                               "offset", (json_int_t)b.file_offset),
+                     "%s: damaged region of %zu bytes at offset %" PRIu64 " skipped", ocf_path(r),
+                     b.size, b.file_offset);
       continue;
     }
     const uint8_t *pos = b.data, *end = b.data + b.size;
     if (ocf_reader_codec(r) != OCF_CODEC_NULL) {
       if (ocf_block_decompress(r, &b, &buf, why, sizeof why) < 0) {
         p->res->skipped += (uint64_t)b.count;
-        fprintf(stderr,
-                "regstream produce: %s: block %" PRIu64 " (%" PRId64 " records) skipped: %s\n",
-                ocf_path(r), b.index, b.count, why);
+        log_cmd_fields(LOG_WARN, "produce",
+                       json_pack("{s:s,s:I,s:I,s:s}", "file", ocf_path(r), "block",
+                                 (json_int_t)b.index, "records", (json_int_t)b.count, "why", why),
+                       "%s: block %" PRIu64 " (%" PRId64 " records) skipped: %s", ocf_path(r),
+                       b.index, b.count, why);
         continue;
       }
       pos = buf.data;
@@ -145,10 +153,13 @@ static int produce_file(producer *p, ocf_reader *r, const pm_plan *plan, char *e
        * it is the processor's job. Only lost framing skips. */
       if (pm_decode(plan, &pos, end, &rec) == PM_DECODE_LOST) {
         p->res->skipped += (uint64_t)(b.count - i);
-        fprintf(stderr,
-                "regstream produce: %s: record %" PRIu64 " does not decode; the %" PRId64
-                " record(s) left in its block skipped\n",
-                ocf_path(r), b.first_record + (uint64_t)i, b.count - i);
+        log_cmd_fields(LOG_WARN, "produce",
+                       json_pack("{s:s,s:I,s:I}", "file", ocf_path(r), "record",
+                                 (json_int_t)(b.first_record + (uint64_t)i), "skipped",
+                                 (json_int_t)(b.count - i)),
+                       "%s: record %" PRIu64 " does not decode; the %" PRId64
+                       " record(s) left in its block skipped",
+                       ocf_path(r), b.first_record + (uint64_t)i, b.count - i);
         pos = end;
         break;
       }
@@ -159,10 +170,12 @@ static int produce_file(producer *p, ocf_reader *r, const pm_plan *plan, char *e
     }
     if (rc == 0 && pos != end) {
       p->res->skipped++;
-      fprintf(stderr,
-              "regstream produce: %s: block %" PRIu64 " has %zu bytes after its %" PRId64
-              " records (skipped)\n",
-              ocf_path(r), b.index, (size_t)(end - pos), b.count);
+      log_cmd_fields(LOG_WARN, "produce",
+                     json_pack("{s:s,s:I,s:I,s:I}", "file", ocf_path(r), "block",
+                               (json_int_t)b.index, "bytes", (json_int_t)(end - pos), "records",
+                               (json_int_t)b.count),
+                     "%s: block %" PRIu64 " has %zu bytes after its %" PRId64 " records (skipped)",
+                     ocf_path(r), b.index, (size_t)(end - pos), b.count);
     }
     ocf_release(r, b.file_offset + b.size);
   }

@@ -1,5 +1,6 @@
 /* fs.c — see fs.h. The fault hook is at the top; the calls follow. */
 #include "util/fs.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +43,7 @@ static const struct {
                    {"EROFS", EROFS},   {"EPERM", EPERM}, {"ENOENT", ENOENT}};
 
 static void hook_refuse(const char *spec, const char *why) {
-  fprintf(stderr, "regstream: REGSTREAM_FAULT='%s' (a test hook): %s\n", spec, why);
+  log_msg(LOG_ERROR, "fault", "REGSTREAM_FAULT='%s' (a test hook): %s", spec, why);
   exit(2);
 }
 

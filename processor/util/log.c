@@ -59,18 +59,18 @@ static void now_rfc3339(char *buf, size_t len) {
   snprintf(buf, len, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
 }
 
-static void emit(log_level level, const char *component, const char *text_prefix, json_t *fields,
-                 const char *fmt, va_list ap) {
-  char msg[4096];
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  size_t n = strlen(msg);
-  while (n > 0 && msg[n - 1] == '\n') /* callers' own newlines are ours to add */
-    msg[--n] = 0;
+/* One line: in text, text_prefix + ("warning: " when warn_word and LOG_WARN)
+ * + text; in JSON, message (text when NULL) with the fields. Both are
+ * formatted already; trailing newlines are dropped (the line gets one). */
+static void emit(log_level level, const char *component, const char *text_prefix, int warn_word,
+                 json_t *fields, char *text, const char *message) {
+  size_t n = strlen(text);
+  while (n > 0 && text[n - 1] == '\n') /* callers' own newlines are ours to add */
+    text[--n] = 0;
   if (format == LOG_TEXT) {
     char line[4096 + 128];
-    int len =
-        snprintf(line, sizeof line, "%s%s%s\n", text_prefix,
-                 level == LOG_WARN && !strcmp(text_prefix, "regstream: ") ? "warning: " : "", msg);
+    int len = snprintf(line, sizeof line, "%s%s%s\n", text_prefix,
+                       warn_word && level == LOG_WARN ? "warning: " : "", text);
     if (len > (int)sizeof line - 1) {
       len = (int)sizeof line - 1;
       line[len - 1] = '\n';
@@ -79,16 +79,37 @@ static void emit(log_level level, const char *component, const char *text_prefix
     json_decref(fields);
     return;
   }
+  if (message)
+    n = strlen(message);
+  else
+    message = text;
   char ts[48];
   now_rfc3339(ts, sizeof ts);
   json_t *o = json_object();
   json_object_set_new(o, "time", json_string(ts));
   json_object_set_new(o, "level", json_string(log_level_name(level)));
   json_object_set_new(o, "component", json_string(component ? component : "regstream"));
-  json_object_set_new(o, "message", json_stringn(msg, n));
+  /* json_stringn refuses invalid UTF-8 (a path, a broker's text): then the
+   * bytes above 0x7f are read as Latin-1, not dropped */
+  json_t *m = json_stringn(message, n);
+  if (!m) {
+    char safe[4096 * 2];
+    size_t o2 = 0;
+    for (size_t i = 0; i < n && o2 + 3 < sizeof safe; i++) {
+      unsigned char c = (unsigned char)message[i];
+      if (c < 0x80) {
+        safe[o2++] = (char)c;
+      } else {
+        safe[o2++] = (char)(0xc0 | c >> 6);
+        safe[o2++] = (char)(0x80 | (c & 0x3f));
+      }
+    }
+    m = json_stringn(safe, o2);
+  }
+  json_object_set_new(o, "message", m ? m : json_string("?"));
   if (fields)
     json_object_set_new(o, "fields", fields);
-  char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
   json_decref(o);
   if (!s)
     return;
@@ -98,25 +119,45 @@ static void emit(log_level level, const char *component, const char *text_prefix
   free(s);
 }
 
+#define FORMAT(msg, fmt)                                                                           \
+  char msg[4096];                                                                                  \
+  va_list ap;                                                                                      \
+  va_start(ap, fmt);                                                                               \
+  vsnprintf(msg, sizeof msg, fmt, ap);                                                             \
+  va_end(ap)
+
 void log_msg(log_level level, const char *component, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  emit(level, component, "regstream: ", NULL, fmt, ap);
-  va_end(ap);
+  FORMAT(msg, fmt);
+  emit(level, component, "regstream: ", 1, NULL, msg, NULL);
 }
 
 void log_cmd(log_level level, const char *command, const char *fmt, ...) {
+  FORMAT(msg, fmt);
   char prefix[64];
   snprintf(prefix, sizeof prefix, "regstream %s: ", command);
-  va_list ap;
-  va_start(ap, fmt);
-  emit(level, command, prefix, NULL, fmt, ap);
-  va_end(ap);
+  emit(level, command, prefix, 0, NULL, msg, NULL);
 }
 
 void log_fields(log_level level, const char *component, json_t *fields, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  emit(level, component, "regstream: ", fields, fmt, ap);
-  va_end(ap);
+  FORMAT(msg, fmt);
+  emit(level, component, "regstream: ", 1, fields, msg, NULL);
+}
+
+void log_cmd_fields(log_level level, const char *command, json_t *fields, const char *fmt, ...) {
+  FORMAT(msg, fmt);
+  char prefix[64];
+  snprintf(prefix, sizeof prefix, "regstream %s: ", command);
+  emit(level, command, prefix, 0, fields, msg, NULL);
+}
+
+void log_text_json(log_level level, const char *component, json_t *fields, const char *text,
+                   const char *message) {
+  char line[4096];
+  snprintf(line, sizeof line, "%s", text);
+  emit(level, component, "regstream: ", 0, fields, line, message);
+}
+
+json_t *log_real(double v) {
+  json_t *r = json_real(v); /* NULL for NaN and infinities */
+  return r ? r : json_null();
 }

@@ -35,5 +35,17 @@ void log_cmd(log_level level, const char *command, const char *fmt, ...)
  * released here; NULL for none). Text shows the message only. */
 void log_fields(log_level level, const char *component, json_t *fields, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* log_cmd with fields, as log_fields. */
+void log_cmd_fields(log_level level, const char *command, json_t *fields, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A line that says its level its own way in text (librdkafka's
+ * "librdkafka warning [FAC]: ..."): text: "regstream: " + text as it is (no
+ * "warning: " added); JSON: message (NULL: text) with the fields (taken over). */
+void log_text_json(log_level level, const char *component, json_t *fields, const char *text,
+                   const char *message);
+/* A JSON number for a field (json_real), or null for NaN and infinities
+ * (which json_real refuses, and json_pack with them would fail whole):
+ * for json_pack's "o". */
+json_t *log_real(double v);
 
 #endif
