@@ -10,7 +10,7 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 build=$(cd "${1:?usage: options.sh BUILD_DIR}" && pwd)
-pending=' --metrics-listen --log-format --snapshot-topic '
+pending=' --snapshot-topic '
 passed=0 failed=0
 help=$("$build/regstream" help 2>&1)
 for f in deploy/kubernetes/statefulset.yaml deploy/compose.yaml; do
