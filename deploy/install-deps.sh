@@ -6,7 +6,8 @@
 #   deploy/install-deps.sh            build deps: C toolchain, CMake, Ninja,
 #                                     pkg-config and the libraries (Avro C,
 #                                     librdkafka, zstd, zlib, lzma, snappy,
-#                                     jansson, curl, libmicrohttpd, cmocka)
+#                                     jansson, curl, libmicrohttpd, libpq,
+#                                     cmocka)
 #   deploy/install-deps.sh --test     + test deps: python3 and its Prometheus
 #                                     parser (python3-prometheus-client), clang
 #                                     and its sanitizer/libFuzzer runtimes,
@@ -14,7 +15,9 @@
 #                                     debootstrap and systemd (tests/deploy:
 #                                     the Dockerfile's stages in a bookworm
 #                                     root, systemd-analyze verify of the unit),
-#                                     python3-venv (its pinned PyPI packages)
+#                                     python3-venv (its pinned PyPI packages),
+#                                     postgresql-15 (tests/postgres_*.sh start
+#                                     a private server with its initdb/pg_ctl)
 #   deploy/install-deps.sh --kafka    + Java 17 and Maven for the local Kafka
 #                                     broker (deploy/kafka-local.sh)
 #
@@ -49,7 +52,7 @@ done
 # build-essential; clang needs libclang-rt-14-dev for ASan/UBSan/TSan/libFuzzer.
 packages=(build-essential cmake ninja-build pkg-config
   librdkafka-dev libavro-dev libzstd-dev zlib1g-dev liblzma-dev libsnappy-dev
-  libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libjemalloc-dev ca-certificates)
+  libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libpq-dev libcmocka-dev libjemalloc-dev ca-certificates)
 if [ "$want_test" = 1 ]; then
   # llvm: llvm-symbolizer, so clang's sanitizers (tsan, fuzz) print file:line.
   # python3-prometheus-client: the real Prometheus text parser that
@@ -57,7 +60,10 @@ if [ "$want_test" = 1 ]; then
   # debootstrap, systemd: tests/deploy (dockerfile.sh, systemd.sh); its Python
   # packages (pinned) come from PyPI into a venv of the test's own, so
   # python3-venv (venv with pip; Debian's python3 has no ensurepip without it).
-  packages+=(python3 python3-prometheus-client python3-venv clang libclang-rt-14-dev llvm debootstrap systemd)
+  # postgresql-15: tests/postgres_*.sh run its initdb and pg_ctl on a private
+  # data dir and socket folder (the package's own cluster is not used).
+  packages+=(python3 python3-prometheus-client python3-venv clang libclang-rt-14-dev llvm debootstrap systemd
+    postgresql-15)
 fi
 
 # Java: an already working Java >= 17 plus mvn (however installed) is enough.

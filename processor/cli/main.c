@@ -30,7 +30,10 @@ static void usage(FILE *out) {
         "                [--durable-run-months N] [--quiet] [--progress-ms MS]\n"
         "                [--snapshot-dir DIR [--snapshot-interval RECORDS|SECONDSs]]\n"
         "                [--metrics-listen [ADDR:]PORT [--metrics-linger SECONDS]]\n"
-        "      file mode; --snapshot-dir makes a killed run resume where it was\n"
+        "                [--postgres CONNINFO [--table T]] [--min-cell N]\n"
+        "      file mode; --snapshot-dir makes a killed run resume where it was; --postgres\n"
+        "      also replaces table T's contents with the rows (one transaction); --min-cell N\n"
+        "      withholds rows with 1..N-1 members and suppresses counts 1..N-1 (SPEC section 12)\n"
         "  regstream run --brokers HOST:PORT --topic T --group G --output-topic O\n"
         "                --dead-letter-topic D [--threads N] [--exit-at-eof] [--flush-ms MS]\n"
         "                [--schema FILE | --schema-registry URL | --schema-dir DIR]\n"
@@ -44,6 +47,7 @@ static void usage(FILE *out) {
         "  regstream demo --input FILE.avro... --csv OUT.csv [--threads N] [rule options]\n"
         "      the whole Kafka path (produce, run, export) on an in-process mock cluster\n"
         "  regstream report --csv ROLLUP.csv [--at YYYYMM] [--check [--tolerance POINTS]]\n"
+        "  regstream report --postgres CONNINFO [--table T] [--at YYYYMM] [...]\n"
         "      prints the evaluation report's headline measures (KIB, 2023) next to the\n"
         "      rollup's; --check exits 1 when one is off by more than the tolerance\n"
         "  regstream produce --brokers HOST:PORT --topic T --input FILE.avro [FILE.avro ...]\n"
@@ -54,8 +58,12 @@ static void usage(FILE *out) {
         "      partitions, default 6, if missing); exits 1 if a record could not be read\n"
         "      (unless --keep-going)\n"
         "  regstream export --brokers HOST:PORT --topic O --csv OUT.csv [-X key=value]...\n"
-        "                [--timeout SECONDS] [--quiet] [--config FILE]\n"
+        "                [--timeout SECONDS] [--quiet] [--config FILE] [--min-cell N]\n"
         "      the latest rollup row per key of an output topic, as the rollup CSV\n"
+        "  regstream export --brokers HOST:PORT --topic O --postgres CONNINFO [--table T]\n"
+        "                [--csv OUT.csv] [--follow] [--min-cell N] [options as above]\n"
+        "      the same rows into a PostgreSQL table (default regstream_rollup); --follow\n"
+        "      keeps it up to date, each batch one transaction with its topic offsets\n"
         "  regstream snapshot inspect FILE\n"
         "  regstream version\n"
         "      prints a snapshot's header, counts and sizes and verifies it; exits 1 when it\n"
@@ -208,6 +216,12 @@ static int command_run_file(const replay_options *o) {
     json_object_set_new(fields, "dead_letter", json_string(o->dead_letter_path));
     log_fields(LOG_INFO, "run", fields, "%s; wrote %s (%zu rows) and %s", rejected, o->csv_path,
                res.rows, o->dead_letter_path);
+    if (o->postgres)
+      log_fields(LOG_INFO, "run",
+                 json_pack("{s:s,s:I}", "table", o->postgres_table, "table_rows",
+                           (json_int_t)res.postgres_rows),
+                 "replaced the contents of PostgreSQL table %s (%zu rows)", o->postgres_table,
+                 res.postgres_rows);
   }
   return 0;
 }
@@ -302,17 +316,38 @@ static int run_export(const export_options *o) {
     log_cmd(LOG_ERROR, "export", "%s", err);
     return 1;
   }
-  if (!o->quiet)
+  if (!o->quiet && o->follow)
     log_cmd_fields(LOG_INFO, "export",
-                   json_pack("{s:I,s:I,s:i,s:s,s:I,s:s,s:I,s:o}", "messages",
+                   json_pack("{s:I,s:I,s:I,s:s,s:s}", "messages", (json_int_t)res.messages,
+                             "batches", (json_int_t)res.batches, "changes", (json_int_t)res.changes,
+                             "topic", o->topic, "table", o->postgres_table),
+                   "stopped%s: %llu messages of %s applied to %s in %llu transaction(s) (%llu "
+                   "key changes)",
+                   res.stopped_by == SIGINT ? " by SIGINT"
+                   : res.stopped_by         ? " by SIGTERM"
+                                            : "",
+                   (unsigned long long)res.messages, o->topic, o->postgres_table,
+                   (unsigned long long)res.batches, (unsigned long long)res.changes);
+  else if (!o->quiet) {
+    char wrote[1200];
+    int k = 0;
+    if (o->csv_path)
+      k = snprintf(wrote, sizeof wrote, "wrote %s (%zu rows)", o->csv_path, res.rows);
+    if (o->postgres)
+      snprintf(wrote + k, sizeof wrote - (size_t)k, "%sreplaced table %s (%zu rows)",
+               k ? " and " : "", o->postgres_table, res.postgres_rows);
+    log_cmd_fields(LOG_INFO, "export",
+                   json_pack("{s:I,s:I,s:i,s:s,s:I,s:s?,s:I,s:s?,s:I,s:o}", "messages",
                              (json_int_t)res.messages, "tombstones", (json_int_t)res.tombstones,
                              "partitions", res.partitions, "topic", o->topic, "keys",
                              (json_int_t)res.keys, "csv", o->csv_path, "rows", (json_int_t)res.rows,
-                             "seconds", log_real(res.seconds)),
-                   "%llu messages (%llu tombstones) from %d partition(s) of %s, %zu keys; wrote "
-                   "%s (%zu rows) in %.2f s",
+                             "table", o->postgres_table, "table_rows",
+                             (json_int_t)res.postgres_rows, "seconds", log_real(res.seconds)),
+                   "%llu messages (%llu tombstones) from %d partition(s) of %s, %zu keys; %s in "
+                   "%.2f s",
                    (unsigned long long)res.messages, (unsigned long long)res.tombstones,
-                   res.partitions, o->topic, res.keys, o->csv_path, res.rows, res.seconds);
+                   res.partitions, o->topic, res.keys, wrote, res.seconds);
+  }
   return 0;
 }
 

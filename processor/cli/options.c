@@ -14,8 +14,10 @@
 
 #include "core/period.h"
 #include "kafka/client.h"
-#include "util/log.h"
 #include "metrics/metrics.h"
+#include "sink/postgres.h"
+#include "tools/report_source.h"
+#include "util/log.h"
 
 /* ---- values ---- */
 
@@ -182,7 +184,34 @@ enum {
   OPT_LOG_FORMAT,
   OPT_METRICS_LISTEN,
   OPT_METRICS_LINGER,
+  OPT_POSTGRES,
+  OPT_TABLE,
+  OPT_MIN_CELL,
+  OPT_FOLLOW,
 };
+
+/* --min-cell N (SPEC §12): a whole number >= 1. */
+static int parse_min_cell(const char *text, uint32_t *out, char *err, size_t errlen) {
+  long v;
+  if (option_long("min-cell", "a whole number", text, 1, 1000000000, &v, err, errlen) < 0)
+    return -1;
+  *out = (uint32_t)v;
+  return 0;
+}
+
+/* --postgres CONNINFO [--table T]: both checked (never echoing CONNINFO). */
+static int check_postgres(const char *conninfo, const char **table, char *err, size_t errlen) {
+  if (!conninfo) {
+    if (*table) {
+      snprintf(err, errlen, "--table goes with --postgres CONNINFO");
+      return -1;
+    }
+    return 0;
+  }
+  if (!*table)
+    *table = PG_DEFAULT_TABLE;
+  return pg_check_options(conninfo, *table, err, errlen);
+}
 
 #define LOG_FORMAT_OPTION                                                                          \
   { "log-format", required_argument, NULL, OPT_LOG_FORMAT }
@@ -428,6 +457,9 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
       LOG_FORMAT_OPTION,
       {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
       {"metrics-linger", required_argument, NULL, OPT_METRICS_LINGER},
+      {"postgres", required_argument, NULL, OPT_POSTGRES},
+      {"table", required_argument, NULL, OPT_TABLE},
+      {"min-cell", required_argument, NULL, OPT_MIN_CELL},
       RULE_OPTIONS,
       {NULL, 0, NULL, 0}};
   memset(c, 0, sizeof *c);
@@ -523,6 +555,16 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
                      errlen) < 0)
         return -1;
       break;
+    case OPT_POSTGRES:
+      f->postgres = optarg;
+      break;
+    case OPT_TABLE:
+      f->postgres_table = optarg;
+      break;
+    case OPT_MIN_CELL:
+      if (parse_min_cell(optarg, &f->min_cell, err, errlen) < 0)
+        return -1;
+      break;
     default:
       return unknown_option(argv, err, errlen);
     }
@@ -530,6 +572,15 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
   if (no_arguments_left(argc, argv, err, errlen) < 0)
     return -1;
   c->kafka = k->brokers != NULL;
+  if (c->kafka && (f->postgres || f->postgres_table || f->min_cell)) {
+    snprintf(err, errlen,
+             "--postgres, --table and --min-cell go with file mode (--input); Kafka mode's output "
+             "topic stays exact: 'regstream export --postgres CONNINFO [--follow] [--min-cell N]' "
+             "keeps a table from it");
+    return -1;
+  }
+  if (check_postgres(f->postgres, &f->postgres_table, err, errlen) < 0)
+    return -1;
   if (f->metrics_linger_s && (c->kafka || !k->metrics_listen)) {
     snprintf(err, errlen, "--metrics-linger goes with --metrics-listen in file mode (--input)");
     return -1;
@@ -701,6 +752,10 @@ int options_parse_export(export_command *c, int argc, char **argv, char *err, si
                                           {"quiet", no_argument, NULL, OPT_QUIET},
                                           {"config", required_argument, NULL, OPT_CONFIG},
                                           LOG_FORMAT_OPTION,
+                                          {"postgres", required_argument, NULL, OPT_POSTGRES},
+                                          {"table", required_argument, NULL, OPT_TABLE},
+                                          {"follow", no_argument, NULL, OPT_FOLLOW},
+                                          {"min-cell", required_argument, NULL, OPT_MIN_CELL},
                                           {NULL, 0, NULL, 0}};
   memset(c, 0, sizeof *c);
   export_options *o = &c->opt;
@@ -723,6 +778,19 @@ int options_parse_export(export_command *c, int argc, char **argv, char *err, si
       if (option_int("timeout", "seconds", optarg, 1, 86400, &o->timeout_seconds, err, errlen) < 0)
         return -1;
       break;
+    case OPT_POSTGRES:
+      o->postgres = optarg;
+      break;
+    case OPT_TABLE:
+      o->postgres_table = optarg;
+      break;
+    case OPT_FOLLOW:
+      o->follow = 1;
+      break;
+    case OPT_MIN_CELL:
+      if (parse_min_cell(optarg, &o->min_cell, err, errlen) < 0)
+        return -1;
+      break;
     default:
       return unknown_option(argv, err, errlen);
     }
@@ -731,11 +799,17 @@ int options_parse_export(export_command *c, int argc, char **argv, char *err, si
     return -1;
   o->conf = w->conf;
   o->conf_count = w->conf_count;
-  if (!o->brokers || !o->topic || !o->csv_path) {
-    snprintf(err, errlen, "export needs --brokers HOST:PORT, --topic NAME and --csv OUT.csv");
+  if (!o->brokers || !o->topic || (!o->csv_path && !o->postgres)) {
+    snprintf(err, errlen,
+             "export needs --brokers HOST:PORT, --topic NAME and --csv OUT.csv or --postgres "
+             "CONNINFO");
     return -1;
   }
-  return 0;
+  if (o->follow && (!o->postgres || o->csv_path)) {
+    snprintf(err, errlen, "--follow goes with --postgres CONNINFO (and without --csv)");
+    return -1;
+  }
+  return check_postgres(o->postgres, &o->postgres_table, err, errlen);
 }
 
 /* ---- demo ---- */
@@ -779,7 +853,10 @@ int options_parse_report(report_options *o, int argc, char **argv, char *err, si
                                           {"check", no_argument, NULL, OPT_CHECK},
                                           {"tolerance", required_argument, NULL, OPT_TOLERANCE},
                                           LOG_FORMAT_OPTION,
+                                          {"postgres", required_argument, NULL, OPT_POSTGRES},
+                                          {"table", required_argument, NULL, OPT_TABLE},
                                           {NULL, 0, NULL, 0}};
+  const char *postgres = NULL, *table = NULL;
   memset(o, 0, sizeof *o);
   o->at = REPORT_DEFAULT_AT;
   o->tolerance = 2.0;
@@ -801,6 +878,12 @@ int options_parse_report(report_options *o, int argc, char **argv, char *err, si
     case OPT_CHECK:
       o->check = 1;
       break;
+    case OPT_POSTGRES:
+      postgres = optarg;
+      break;
+    case OPT_TABLE:
+      table = optarg;
+      break;
     case OPT_LOG_FORMAT:
       if (parse_log_option(opt, err, errlen) < 0)
         return -1;
@@ -818,9 +901,17 @@ int options_parse_report(report_options *o, int argc, char **argv, char *err, si
   }
   if (no_arguments_left(argc, argv, err, errlen) < 0)
     return -1;
-  if (!o->csv_path) {
-    snprintf(err, errlen, "report needs --csv ROLLUP.csv");
+  if (!o->csv_path == !postgres) {
+    snprintf(err, errlen, "report needs --csv ROLLUP.csv or --postgres CONNINFO (one of them)");
     return -1;
+  }
+  if (check_postgres(postgres, &table, err, errlen) < 0)
+    return -1;
+  if (postgres) { /* the rows come from the table; the report names it */
+    static char name[200];
+    snprintf(name, sizeof name, "PostgreSQL table %s", table);
+    report_source_postgres(postgres, table);
+    o->csv_path = name;
   }
   return 0;
 }

@@ -25,6 +25,7 @@
 #include "core/fnv.h"
 #include "file/mode.h"
 #include "sink/csv.h"
+#include "sink/postgres.h"
 #include "state/store.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -167,6 +168,33 @@ static void watch_workers(replay *rp, worker *workers, unsigned running, double 
   snapshotter_drain(rp->cut.writer, ignored, sizeof ignored);
 }
 
+/* --postgres: the server reachable, the table there (made) and of the
+ * right shape before any work, waiting up to 30 s for a server that is down. */
+static int replay_postgres_check(const replay_options *cfg, char *err, size_t errlen) {
+  if (!cfg->postgres)
+    return 0;
+  pg_sink *pg = pg_open_wait(cfg->postgres, cfg->postgres_table, 30, err, errlen);
+  pg_close(pg);
+  return pg ? 0 : -1;
+}
+
+/* The final rows replace the table's contents in one transaction (tried a
+ * second time after a transient failure). */
+static int replay_postgres_write(const replay_options *cfg, const rollup *totals, size_t *rows,
+                                 char *err, size_t errlen) {
+  for (int attempt = 0;; attempt++) {
+    pg_sink *pg = pg_open_wait(cfg->postgres, cfg->postgres_table, 30, err, errlen);
+    if (!pg)
+      return -1;
+    int transient = 0;
+    int rc = pg_replace(pg, totals, cfg->min_cell, NULL, NULL, 0, rows, &transient, err, errlen);
+    pg_close(pg);
+    if (rc == 0 || !transient || attempt == 1)
+      return rc;
+    log_msg(LOG_WARN, "postgres", "%s; trying again", err);
+  }
+}
+
 int replay_run(const replay_options *cfg, replay_result *result, char *err, size_t errlen) {
   replay rp = {0};
   rp.cfg = cfg;
@@ -183,7 +211,9 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
   double started = clock_seconds();
   stop_install(); /* a second SIGINT or SIGTERM ends the process at once */
 
-  int rc = replay_metrics_open(&rp, err, errlen);
+  int rc = replay_postgres_check(cfg, err, errlen);
+  if (rc == 0)
+    rc = replay_metrics_open(&rp, err, errlen);
   if (rc == 0)
     rc = open_inputs(&rp, err, errlen);
   if (rc == 0) {
@@ -280,9 +310,11 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
     result->persons += rp.shards[w].persons.count;
     result->state_bytes += personmap_bytes(&rp.shards[w].persons);
   }
-  rc = csv_write_rollup(cfg->csv_path, &totals, &result->rows, err, errlen);
+  rc = csv_write_rollup_min_cell(cfg->csv_path, &totals, cfg->min_cell, &result->rows, err, errlen);
   if (rc < 0)
     cut_append_advice(&rp, errno, err, errlen);
+  else if (cfg->postgres)
+    rc = replay_postgres_write(cfg, &totals, &result->postgres_rows, err, errlen);
   rollup_free(&totals);
   result->seconds = clock_seconds() - started;
   if (rc == 0 && rp.snapshot_dir) {

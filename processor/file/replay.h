@@ -25,6 +25,10 @@ typedef struct replay_options {
 
   const char *metrics_listen; /* --metrics-listen [ADDR:]PORT (metrics/metrics.h); NULL: off */
   int metrics_linger_s;       /* after the input: keep serving the final figures this long */
+
+  uint32_t min_cell;          /* --min-cell N (SPEC §12) on the CSV and the table; 0: off */
+  const char *postgres;       /* --postgres CONNINFO: the final rows also replace this table */
+  const char *postgres_table; /* --table T (default regstream_rollup) */
 } replay_options;
 
 enum { REPLAY_MAX_THREADS = 64 };
@@ -36,6 +40,7 @@ typedef struct replay_result {
   uint64_t persons;                /* distinct valid persons */
   uint64_t state_bytes;            /* bytes of the person maps */
   size_t rows;                     /* CSV rows written */
+  size_t postgres_rows;            /* rows written to the PostgreSQL table (--postgres) */
   double seconds;
   int stopped_by;       /* SIGINT or SIGTERM when the run stopped early (replay_run's 1) */
   int snapshot_written; /* then: a snapshot at records was written to resume from */

@@ -11,13 +11,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/disclosure.h"
 #include "util/fs.h"
 
-enum { CSV_BUFFER = 1 << 16, CSV_LINE_MAX = 512 };
+enum { CSV_BUFFER = 1 << 16 };
 
 typedef struct csv_out {
   int fd;
   size_t rows, used;
+  uint32_t min_cell;
   int error; /* errno of the failed write, 0 while none */
   char buf[CSV_BUFFER];
 } csv_out;
@@ -34,24 +36,46 @@ static int room(csv_out *out) {
   return out->used + CSV_LINE_MAX > sizeof out->buf ? drain(out) : (out->error ? -1 : 0);
 }
 
+size_t csv_format_row(char *line, size_t cap, const rollup_row_view *row, uint32_t min_cell) {
+  if (disclosure_withheld(row->counts, min_cell))
+    return 0;
+  uint32_t mask = disclosure_mask(row->counts, min_cell);
+  cap--; /* room for the newline */
+  int n = snprintf(line, cap, "%d,%d,%s", row->period, row->municipality,
+                   visitation_symbols[row->visitation]);
+  for (int c = 0; c < ROLLUP_COLUMNS; c++)
+    n += mask & (1u << c) ? snprintf(line + n, cap - (size_t)n, ",")
+                          : snprintf(line + n, cap - (size_t)n, ",%u", row->counts[c]);
+  line[n++] = '\n';
+  return (size_t)n;
+}
+
+size_t csv_format_header(char *line, size_t cap) {
+  cap--;
+  int n = snprintf(line, cap, "period,municipality,visitation");
+  for (int c = 0; c < ROLLUP_COLUMNS; c++)
+    n += snprintf(line + n, cap - (size_t)n, ",%s", rollup_column_names[c]);
+  line[n++] = '\n';
+  return (size_t)n;
+}
+
 static int write_row(const rollup_row_view *row, void *ctx) {
   csv_out *out = ctx;
   if (room(out) < 0)
     return -1;
-  char *line = out->buf + out->used;
-  size_t cap = CSV_LINE_MAX - 1;
-  int n = snprintf(line, cap, "%d,%d,%s", row->period, row->municipality,
-                   visitation_symbols[row->visitation]);
-  for (int c = 0; c < ROLLUP_COLUMNS; c++)
-    n += snprintf(line + n, cap - (size_t)n, ",%u", row->counts[c]);
-  line[n++] = '\n';
-  out->used += (size_t)n;
-  out->rows++;
+  size_t n = csv_format_row(out->buf + out->used, CSV_LINE_MAX, row, out->min_cell);
+  out->used += n;
+  out->rows += n > 0;
   return 0;
 }
 
 int csv_write_rollup(const char *path, const rollup *totals, size_t *rows, char *err,
                      size_t errlen) {
+  return csv_write_rollup_min_cell(path, totals, 0, rows, err, errlen);
+}
+
+int csv_write_rollup_min_cell(const char *path, const rollup *totals, uint32_t min_cell,
+                              size_t *rows, char *err, size_t errlen) {
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   csv_out *out = malloc(sizeof *out);
@@ -61,6 +85,7 @@ int csv_write_rollup(const char *path, const rollup *totals, size_t *rows, char 
   }
   out->rows = out->used = 0;
   out->error = 0;
+  out->min_cell = min_cell;
   out->fd = fs_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
   if (out->fd < 0) {
     int e = errno;
@@ -70,11 +95,7 @@ int csv_write_rollup(const char *path, const rollup *totals, size_t *rows, char 
     return -1;
   }
   const char *step = "write";
-  int n = snprintf(out->buf, CSV_LINE_MAX, "period,municipality,visitation");
-  for (int c = 0; c < ROLLUP_COLUMNS; c++)
-    n += snprintf(out->buf + n, CSV_LINE_MAX - (size_t)n, ",%s", rollup_column_names[c]);
-  out->buf[n++] = '\n';
-  out->used = (size_t)n;
+  out->used = csv_format_header(out->buf, CSV_LINE_MAX);
   int rc = rollup_each(totals, write_row, out) == 0 && drain(out) == 0 ? 0 : -1;
   int e = out->error;
   if (rc == 0 && fs_fsync(out->fd) != 0) {

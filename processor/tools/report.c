@@ -17,6 +17,7 @@
 #include "core/municipality.h"
 #include "core/record.h"
 #include "core/rollup.h"
+#include "tools/report_source.h"
 
 /* Counter columns (after period, municipality, visitation), SPEC §4 order. */
 enum {
@@ -133,11 +134,9 @@ static int parse_row(char *line, int at_period, report_data *data) {
 }
 
 static report_data *report_load(const char *csv_path, int at_period, char *err, size_t errlen) {
-  FILE *f = fopen(csv_path, "r");
-  if (!f) {
-    snprintf(err, errlen, "cannot open %s: %s", csv_path, strerror(errno));
+  FILE *f = report_source_open(csv_path, err, errlen); /* --csv, or --postgres */
+  if (!f)
     return NULL;
-  }
   report_data *data = calloc(1, sizeof *data);
   char want[1024], line[1024];
   if (!data || expected_header(want, sizeof want) < 0) {
