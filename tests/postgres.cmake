@@ -15,3 +15,13 @@ set_tests_properties(postgres_sink PROPERTIES LABELS postgres TIMEOUT 300)
 if(REGSTREAM_SANITIZE)
   set_tests_properties(postgres_sink PROPERTIES ENVIRONMENT REGSTREAM_SANITIZED=1)
 endif()
+
+# export --postgres [--follow] against a real local Kafka broker too:
+# equals export --csv; kill -9 rounds of --follow while a Kafka-mode run
+# publishes end equal to file mode with the offsets at the topic's end; a
+# database down at start, stopped and crashed mid-follow is waited for.
+add_test(NAME kafka_postgres COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kafka_postgres.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(kafka_postgres PROPERTIES RUN_SERIAL TRUE LABELS "postgres;kafka" TIMEOUT 600)
+if(REGSTREAM_SANITIZE)
+  set_tests_properties(kafka_postgres PROPERTIES ENVIRONMENT REGSTREAM_SANITIZED=1)
+endif()

@@ -70,7 +70,7 @@ pg_cleanup() {
 pg_start() {
   "${PG_RUN[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_SOCK -c fsync=off -c full_page_writes=off" \
-    start >/dev/null
+    start >/dev/null 2>>"$PG_DIR/pg_ctl.log"
 }
 pg_stop() {
   "${PG_RUN[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 60 stop >/dev/null

@@ -418,7 +418,11 @@ pg_sink *pg_open_wait(const char *conninfo, const char *table, int max_wait_s, c
       log_msg(LOG_WARN, "postgres", "%s; trying again (waiting %.0f s so far)", err, now - start);
       said = now;
     }
-    for (double slept = 0; slept < delay && !stop_requested(); slept += 0.1)
+    /* Sleep the backoff, but wake for the next "every 10 s" line. */
+    double until = now + delay;
+    if (until > said + 10)
+      until = said + 10;
+    while (clock_seconds() < until && !stop_requested())
       nap(0.1);
     if (stop_requested()) {
       char why[700];

@@ -238,7 +238,6 @@ enum { BATCH_MESSAGES = 20000 };
 
 static int export_follow(const export_options *o, rd_kafka_t *rk, int n, export_result *res,
                          char *err, size_t errlen) {
-  stop_install();
   int rc = -1, clear_first = 0, stored_rows = 0;
   batch b = {.partitions = n};
   rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n);
@@ -338,9 +337,9 @@ static int export_follow(const export_options *o, rd_kafka_t *rk, int n, export_
     if (stop)
       break;
   }
-  res->stopped_by = stop_requested();
   rc = 0;
 done:
+  res->stopped_by = stop_requested();
   pg_close(pg);
   rd_kafka_topic_partition_list_destroy(parts);
   table_free(&b.keys);
@@ -363,6 +362,8 @@ int export_run(const export_options *o, export_result *res, char *err, size_t er
   rollup totals;
   rollup_init(&totals);
   double started = clock_seconds();
+  if (o->follow)
+    stop_install(); /* from the start: a signal while connecting ends it cleanly too */
   if (!t) {
     snprintf(err, errlen, "out of memory");
     return -1;
