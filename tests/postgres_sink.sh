@@ -309,6 +309,21 @@ expect_error 1 "a wrong password in a URI" "refused the connection" -- \
 expect_error 1 "a user without CREATE on the schema" "refused creating the table.*grant" -- \
   "$RS" "${run_args[@]}" --postgres "host=127.0.0.1 port=$PG_PORT dbname=postgres user=bi password=Right-pass-42" \
   --table bi_rollup
+# Tables made beforehand and granted: a user without CREATE writes them.
+"$RS" run --input "$TMP/b.avro" --csv "$TMP/g.csv" --dead-letter "$TMP/g.jsonl" --postgres "$PG_CONN" \
+  --table granted --quiet
+pg_sql -c "GRANT SELECT, INSERT, UPDATE, DELETE ON granted, regstream_offsets TO bi"
+bi_conn="host=127.0.0.1 port=$PG_PORT dbname=postgres user=bi password=Right-pass-42"
+if "$RS" run --input "$TMP/a.avro" --csv "$TMP/g2.csv" --dead-letter "$TMP/g2.jsonl" --postgres "$bi_conn" \
+  --table granted --quiet 2>"$TMP/g2.log" && pg_table_csv granted | cmp -s "$TMP/a.csv" -; then
+  ok "a user without CREATE but with SELECT, INSERT, UPDATE, DELETE on tables made beforehand writes them"
+else
+  bad "granted tables: $(cat "$TMP/g2.log")"
+fi
+expect_error 1 "report --postgres of a table that does not exist" "table no_such at .* does not exist" -- \
+  "$RS" report --postgres "$bi_conn" --table no_such
+[ "$(pg_sql -c "SELECT to_regclass('no_such') IS NULL")" = t ] && ok "report made no table" ||
+  bad "report made a table"
 expect_error 1 "an unknown database" "refused the connection.*does not exist" -- \
   "$RS" "${run_args[@]}" --postgres "host=$PG_SOCK port=$PG_PORT dbname=nosuch user=regstream"
 # No server there: waited for 30 s, said every 10 s, then one clear error.

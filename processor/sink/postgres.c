@@ -34,21 +34,29 @@ struct pg_sink {
 /* ---------------------------------------------------------------- texts */
 
 /* Replaces every occurrence of secret in s (in place, s of size cap) by
- * "[hidden]". */
+ * "[hidden]" (left to right, never looking into what it put there). */
 static void hide(char *s, size_t cap, const char *secret) {
   size_t n = strlen(secret);
   if (n == 0)
     return;
-  static const char mark[] = "[hidden]";
-  char *at;
-  while ((at = strstr(s, secret)) != NULL) {
-    size_t tail = strlen(at + n);
-    if ((size_t)(at - s) + sizeof mark - 1 + tail + 1 > cap)
-      tail = cap - (size_t)(at - s) - sizeof mark;
-    memmove(at + sizeof mark - 1, at + n, tail);
-    memcpy(at, mark, sizeof mark - 1);
-    at[sizeof mark - 1 + tail] = 0;
+  char *copy = strdup(s);
+  if (!copy) {
+    snprintf(s, cap, "[message hidden]");
+    return;
   }
+  size_t o = 0;
+  for (const char *p = copy; *p && o + 1 < cap;) {
+    if (!strncmp(p, secret, n)) {
+      o += (size_t)snprintf(s + o, cap - o, "[hidden]");
+      if (o >= cap)
+        o = cap - 1;
+      p += n;
+    } else {
+      s[o++] = *p++;
+    }
+  }
+  s[o] = 0;
+  free(copy);
 }
 
 /* libpq's message as one line, without the password (of the connection
@@ -331,8 +339,23 @@ static int login_refused(const char *msg) {
   return 0;
 }
 
-pg_sink *pg_open(const char *conninfo, const char *table, int *transient, char *err,
-                 size_t errlen) {
+/* 1 in *missing when no relation has that name. 0, or -1. */
+static int table_missing(pg_sink *pg, const char *name, int *missing, int *transient, char *err,
+                         size_t errlen) {
+  const char *values[1] = {name};
+  PGresult *r =
+      PQexecParams(pg->conn, "SELECT to_regclass($1) IS NULL", 1, NULL, values, NULL, NULL, 0);
+  if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+    return statement_failed(pg, r, "looking the table up", transient, err, errlen);
+  *missing = PQgetvalue(r, 0, 0)[0] == 't';
+  PQclear(r);
+  return 0;
+}
+
+/* pg_open; create 0: for reading only (nothing made, no statements
+ * prepared; a missing table is an error). */
+static pg_sink *open_sink(const char *conninfo, const char *table, int create, int *transient,
+                          char *err, size_t errlen) {
   *transient = 0;
   if (pg_check_options(conninfo, table, err, errlen) < 0)
     return NULL;
@@ -376,15 +399,35 @@ pg_sink *pg_open(const char *conninfo, const char *table, int *transient, char *
       "CREATE TABLE IF NOT EXISTS %s (tbl text NOT NULL, topic text NOT NULL, \"partition\" "
       "integer NOT NULL, next_offset bigint NOT NULL, PRIMARY KEY (tbl, topic, \"partition\"))",
       pg->offsets);
+  int missing = 0, offsets_missing = 0;
   if (exec(pg, "SET client_min_messages = warning", "setting up the session", transient, err,
            errlen) < 0 ||
-      exec(pg, sql, "creating the table", transient, err, errlen) < 0 ||
-      exec(pg, offsets_sql, "creating the offsets table", transient, err, errlen) < 0 ||
-      check_shape(pg, transient, err, errlen) < 0 || prepare_all(pg, transient, err, errlen) < 0) {
+      table_missing(pg, pg->table, &missing, transient, err, errlen) < 0 ||
+      table_missing(pg, pg->offsets, &offsets_missing, transient, err, errlen) < 0)
+    goto fail;
+  if (missing && !create) {
+    snprintf(err, errlen,
+             "%s does not exist (regstream run --postgres or export --postgres make it)",
+             pg->describe);
+    goto fail;
+  }
+  /* CREATE only what is missing: IF NOT EXISTS alone would ask for CREATE on
+   * the schema even when the table is there. */
+  if ((missing && exec(pg, sql, "creating the table", transient, err, errlen) < 0) ||
+      (create && offsets_missing &&
+       exec(pg, offsets_sql, "creating the offsets table", transient, err, errlen) < 0) ||
+      check_shape(pg, transient, err, errlen) < 0 ||
+      (create && prepare_all(pg, transient, err, errlen) < 0)) {
+  fail:
     pg_close(pg);
     return NULL;
   }
   return pg;
+}
+
+pg_sink *pg_open(const char *conninfo, const char *table, int *transient, char *err,
+                 size_t errlen) {
+  return open_sink(conninfo, table, 1, transient, err, errlen);
 }
 
 static void nap(double seconds) {
@@ -393,12 +436,12 @@ static void nap(double seconds) {
     ;
 }
 
-pg_sink *pg_open_wait(const char *conninfo, const char *table, int max_wait_s, char *err,
-                      size_t errlen) {
+static pg_sink *open_wait(const char *conninfo, const char *table, int create, int max_wait_s,
+                          char *err, size_t errlen) {
   double start = clock_seconds(), said = -1, delay = 0.5;
   for (;;) {
     int transient = 0;
-    pg_sink *pg = pg_open(conninfo, table, &transient, err, errlen);
+    pg_sink *pg = open_sink(conninfo, table, create, &transient, err, errlen);
     if (pg) {
       if (said >= 0)
         log_msg(LOG_INFO, "postgres", "PostgreSQL is back after %.0f s: %s",
@@ -432,6 +475,11 @@ pg_sink *pg_open_wait(const char *conninfo, const char *table, int max_wait_s, c
     }
     delay = delay * 2 > 5 ? 5 : delay * 2;
   }
+}
+
+pg_sink *pg_open_wait(const char *conninfo, const char *table, int max_wait_s, char *err,
+                      size_t errlen) {
+  return open_wait(conninfo, table, 1, max_wait_s, err, errlen);
 }
 
 void pg_close(pg_sink *pg) {
@@ -616,7 +664,7 @@ fail:
 /* ---------------------------------------------------------------- reading */
 
 FILE *pg_read_rollup_csv(const char *conninfo, const char *table, char *err, size_t errlen) {
-  pg_sink *pg = pg_open_wait(conninfo, table, 30, err, errlen);
+  pg_sink *pg = open_wait(conninfo, table, 0, 30, err, errlen);
   if (!pg)
     return NULL;
   FILE *f = tmpfile();

@@ -96,7 +96,8 @@ int pg_apply(pg_sink *pg, int clear_first, const pg_change *changes, size_t n, u
 
 /* The table as the SPEC §4 CSV (header, rows ORDER BY period, municipality,
  * visitation; NULL counts as empty fields), in a temporary file rewound for
- * reading: what `regstream report` reads instead of --csv. NULL with a
+ * reading: what `regstream report` reads instead of --csv. Makes nothing
+ * (a missing table is an error); SELECT is all it needs. NULL with a
  * reason (waits for a server that is down for up to 30 s). */
 FILE *pg_read_rollup_csv(const char *conninfo, const char *table, char *err, size_t errlen);
 

@@ -174,8 +174,8 @@ static int batch_commit(const export_options *o, pg_sink **pg, batch *b, int *cl
     for (int c = 0; s->present && c < ROLLUP_COLUMNS; c++) {
       if (s->counts[c] < 0 || s->counts[c] > (int64_t)UINT32_MAX) {
         snprintf(err, errlen, "row %d,%d,%s: %s = %" PRId64 " is outside 0..4294967295",
-                 changes[i].period, changes[i].municipality, visitation_symbols[key % 6],
-                 rollup_column_names[c], s->counts[c]);
+                 changes[i].period, changes[i].municipality,
+                 visitation_symbols[key % VISITATION_COUNT], rollup_column_names[c], s->counts[c]);
         goto done;
       }
       counts[i][c] = (uint32_t)s->counts[c];
