@@ -120,7 +120,7 @@ for line in lines[1:]:
     out.append(",".join("" if i in sup else x for i, x in enumerate(f)))
 print("\n".join(out))
 PY
-"$GEN" --profile random --seed 23 --persons $((persons / 5)) --months 18 --out "$TMP/s.avro" >/dev/null 2>&1
+"$GEN" --profile random --seed 23 --persons 300 --months 18 --out "$TMP/s.avro" >/dev/null 2>&1
 "$RS" run --input "$TMP/s.avro" --csv "$TMP/s.csv" --dead-letter "$TMP/s.jsonl" --quiet
 for n in 3 5; do
   if "$RS" run --input "$TMP/s.avro" --csv "$TMP/s$n.csv" --dead-letter "$TMP/s$n.jsonl" \
