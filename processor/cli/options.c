@@ -14,8 +14,8 @@
 
 #include "core/period.h"
 #include "kafka/client.h"
-#include "util/log.h"
 #include "metrics/metrics.h"
+#include "util/log.h"
 
 /* ---- values ---- */
 
@@ -182,6 +182,8 @@ enum {
   OPT_LOG_FORMAT,
   OPT_METRICS_LISTEN,
   OPT_METRICS_LINGER,
+  OPT_HTML,
+  OPT_MIN_CELL,
 };
 
 #define LOG_FORMAT_OPTION                                                                          \
@@ -778,6 +780,8 @@ int options_parse_report(report_options *o, int argc, char **argv, char *err, si
                                           {"at", required_argument, NULL, OPT_AT},
                                           {"check", no_argument, NULL, OPT_CHECK},
                                           {"tolerance", required_argument, NULL, OPT_TOLERANCE},
+                                          {"html", required_argument, NULL, OPT_HTML},
+                                          {"min-cell", required_argument, NULL, OPT_MIN_CELL},
                                           LOG_FORMAT_OPTION,
                                           {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
@@ -800,6 +804,16 @@ int options_parse_report(report_options *o, int argc, char **argv, char *err, si
       break;
     case OPT_CHECK:
       o->check = 1;
+      break;
+    case OPT_HTML:
+      o->html_path = optarg;
+      break;
+    case OPT_MIN_CELL:
+      if (parse_long(optarg, 0, 1000000, &v) < 0) {
+        snprintf(err, errlen, "--min-cell needs a count 0..1000000 (0: off), got '%s'", optarg);
+        return -1;
+      }
+      o->min_cell = (uint32_t)v;
       break;
     case OPT_LOG_FORMAT:
       if (parse_log_option(opt, err, errlen) < 0)
