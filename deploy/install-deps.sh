@@ -14,7 +14,9 @@
 #                                     debootstrap and systemd (tests/deploy:
 #                                     the Dockerfile's stages in a bookworm
 #                                     root, systemd-analyze verify of the unit),
-#                                     python3-venv (its pinned PyPI packages)
+#                                     python3-venv (its pinned PyPI packages),
+#                                     chromium (tests/report_html.sh: the
+#                                     figures page in a headless browser)
 #   deploy/install-deps.sh --kafka    + Java 17 and Maven for the local Kafka
 #                                     broker (deploy/kafka-local.sh)
 #
@@ -57,7 +59,9 @@ if [ "$want_test" = 1 ]; then
   # debootstrap, systemd: tests/deploy (dockerfile.sh, systemd.sh); its Python
   # packages (pinned) come from PyPI into a venv of the test's own, so
   # python3-venv (venv with pip; Debian's python3 has no ensurepip without it).
-  packages+=(python3 python3-prometheus-client python3-venv clang libclang-rt-14-dev llvm debootstrap systemd)
+  # chromium: tests/report_html.sh loads the report's page headless.
+  packages+=(python3 python3-prometheus-client python3-venv clang libclang-rt-14-dev llvm debootstrap systemd
+    chromium)
 fi
 
 # Java: an already working Java >= 17 plus mvn (however installed) is enough.
