@@ -68,7 +68,7 @@ int report_add_row(report_data *d, int32_t period, int32_t code, int visitation,
   int month = period_to_month(period);
   if (disclosure_withheld(counts, d->min_cell)) {
     d->withheld_all++;
-    d->withheld += period == d->at_period;
+    d->withheld_in[month]++;
     return 0;
   }
   if (!d->month[month]) {
@@ -84,7 +84,7 @@ int report_add_row(report_data *d, int32_t period, int32_t code, int visitation,
   report_count *cell = (*d->month[month])[m][visitation];
   for (int c = 0; c < ROLLUP_COLUMNS; c++)
     cell[c] = report_plus(cell[c], mask & (1u << c) ? REPORT_SUPPRESSED : counts[c]);
-  d->rows += period == d->at_period;
+  d->rows_in[month]++;
   return 0;
 }
 
@@ -195,7 +195,7 @@ report_data *report_load(const report_options *o, char *err, size_t errlen) {
     report_free(d);
     return NULL;
   }
-  if (o->at == 0) { /* the latest month; its rows were not counted yet */
+  if (o->at == 0) { /* the latest month with published rows */
     if (d->last < 0) {
       snprintf(err, errlen, "%s: no rows%s", o->csv_path,
                d->withheld_all ? " published (all withheld under --min-cell)" : "");
@@ -203,12 +203,15 @@ report_data *report_load(const report_options *o, char *err, size_t errlen) {
       return NULL;
     }
     d->at_period = period_from_month(d->last);
-    for (int m = 0; m < MUNICIPALITY_COUNT; m++)
-      for (int v = 0; v < VISITATION_COUNT; v++)
-        d->rows += (*d->month[d->last])[m][v][ROLLUP_MEMBERS] > 0;
-    d->withheld = 0; /* not known per month for the latest: said in the totals */
+  }
+  if (!period_valid(d->at_period)) {
+    snprintf(err, errlen, "no such month %d", d->at_period);
+    report_free(d);
+    return NULL;
   }
   d->at = period_to_month(d->at_period);
+  d->rows = d->rows_in[d->at];
+  d->withheld = d->withheld_in[d->at];
   if (d->rows == 0) {
     snprintf(err, errlen, "%s: no rows for period %d%s", o->csv_path, d->at_period,
              d->withheld ? " published (all withheld under --min-cell)" : "");

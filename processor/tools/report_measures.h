@@ -36,10 +36,10 @@ struct report_data {
   int at;                             /* month index of the measurement point */
   int at_period;                      /* yyyymm */
   uint32_t min_cell;                  /* 0: off */
-  size_t rows;                        /* rows read at the measurement point (published) */
-  size_t withheld;                    /* rows withheld at the measurement point */
+  size_t rows, withheld;              /* published and withheld rows at the measurement point */
   size_t withheld_all;                /* rows withheld over all months */
-  const char *source;                 /* what was read, for the heading */
+  uint32_t rows_in[PERIOD_MONTHS], withheld_in[PERIOD_MONTHS]; /* the same per month */
+  const char *source;                                          /* what was read, for the heading */
 };
 
 /* One rollup row into d (every source calls this per row it reads):
