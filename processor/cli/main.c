@@ -32,10 +32,12 @@ static void usage(FILE *out) {
         "                --dead-letter-topic D [--threads N] [--exit-at-eof] [--flush-ms MS]\n"
         "                [--schema FILE | --schema-registry URL | --schema-dir DIR]\n"
         "                [--registry-timeout SECONDS]\n"
-        "                [--snapshot-dir DIR [--snapshot-interval RECORDS|SECONDSs]]\n"
+        "                [--snapshot-dir DIR | --snapshot-topic T]\n"
+        "                [--snapshot-interval RECORDS|SECONDSs]\n"
         "                [--partials-topic P] [--replication-factor R] [--quiet]\n"
         "                [--progress-ms MS] [rule options] [--config FILE] [-X key=value]...\n"
-        "      Kafka mode; with --snapshot-dir a partition resumes from its snapshot\n"
+        "      Kafka mode; with --snapshot-dir (a folder) or --snapshot-topic (a compacted\n"
+        "      topic, made when missing) a partition resumes from its snapshot\n"
         "  regstream demo --input FILE.avro... --csv OUT.csv [--threads N] [rule options]\n"
         "      the whole Kafka path (produce, run, export) on an in-process mock cluster\n"
         "  regstream report --csv ROLLUP.csv [--at YYYYMM] [--check [--tolerance POINTS]]\n"
@@ -103,7 +105,7 @@ static int command_run_kafka(const kafka_run_options *o) {
     fprintf(stderr, "; published %llu partial rows to %s and %llu total rows to %s\n",
             (unsigned long long)res.partials, o->partials_topic, (unsigned long long)res.totals,
             o->output_topic);
-    if (o->snapshots.dir)
+    if (o->snapshots.dir || o->snapshots.topic)
       fprintf(stderr,
               "regstream: snapshots: %llu shard(s) resumed (%.0f ms loading), %llu written "
               "(%.1f MiB), capture pause max %.1f ms, mean %.1f ms\n",
