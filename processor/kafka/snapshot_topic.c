@@ -692,8 +692,11 @@ static int read_partition(topic_store *ts, int32_t p, gen_data **out, int *out_n
     k->read = 1;
     k->max_gen = max_gen;
     for (int i = 0; i < n && rc == 0; i++) {
-      if (!gens[i].highest && gens[i].manifest == 0)
-        continue; /* nothing of it is live */
+      /* A manifest tombstoned is a generation pruned (its chunks'
+       * tombstones follow it); chunks without a manifest are a save cut
+       * short, to be pruned. */
+      if (gens[i].pruned || (!gens[i].highest && gens[i].manifest == 0))
+        continue;
       known_gen *g = known_find(k, gens[i].gen, 1);
       if (!g) {
         snprintf(err, errlen, "out of memory");
