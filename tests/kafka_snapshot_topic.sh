@@ -2,8 +2,9 @@
 # tests/kafka_snapshot_topic.sh — the promises of SPEC §6 with the state in
 # Kafka only (--snapshot-topic, issue 11), against a real local Kafka 4.3.1
 # broker (tests/kafka_common.sh). Every run works in a directory of its own
-# and none has a snapshot folder. On one generated stream with repeats,
-# corrections, late and invalid records:
+# and none has a snapshot folder. --snapshot-dir with --snapshot-topic, and
+# --snapshot-topic in file mode, are usage errors (exit 2). On one generated
+# stream with repeats, corrections, late and invalid records:
 #   1. kill -9 at random moments until $REGSTREAM_KILL_TRIALS kills (default
 #      6) have landed mid-processing, in rounds of up to 4 kills, each round
 #      ended by a run to the end: its exported CSV equals the file-mode CSV;
@@ -47,6 +48,17 @@ IN=("$TMP/in.000.avro" "$TMP/in.001.avro")
   { bad "file mode (first half) failed"; finish; }
 records=$(sed -n 's/^regstream-gen: \([0-9]*\) records (.*/\1/p' "$TMP/gen.log")
 ok "file mode: $(($(wc -l <"$TMP/file.csv") - 1)) rows from $records records"
+
+# The command line: a folder or a topic, not both; no topic in file mode.
+out=$("$RS" run --brokers "$B" --topic pm --group g --output-topic o --dead-letter-topic d \
+  --snapshot-dir "$TMP/nowhere" --snapshot-topic s 2>&1)
+rc=$?
+[ $rc = 2 ] && echo "$out" | grep -q 'either --snapshot-dir DIR or --snapshot-topic T' &&
+  ok "--snapshot-dir with --snapshot-topic: a usage error: $out" || bad "both stores: exit $rc: $out"
+out=$("$RS" run --input "${IN[0]}" --csv "$TMP/x.csv" --dead-letter "$TMP/x.jsonl" --snapshot-topic s 2>&1)
+rc=$?
+[ $rc = 2 ] && echo "$out" | grep -q 'snapshot-topic goes with --brokers' && [ ! -e "$TMP/x.csv" ] &&
+  ok "file mode refuses --snapshot-topic: $out" || bad "file mode with --snapshot-topic: exit $rc: $out"
 
 timeout 120 "$RS" produce --brokers "$B" --topic pm --input "${IN[@]}" --partitions 4 --quiet \
   -X linger.ms=5 -X batch.num.messages=100 || { bad "produce failed"; finish; }

@@ -77,6 +77,12 @@ static void put(part *pt, const void *key, size_t klen, const void *value, size_
   }
 }
 
+static void part_free(part *pt) {
+  for (int i = 0; i < pt->n; i++)
+    free(pt->recs[i].value);
+  free(pt->recs);
+}
+
 static void read_part(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const char *topic, int32_t p,
                       part *pt) {
   int64_t low, high;
@@ -166,7 +172,10 @@ int main(int argc, char **argv) {
       for (int i = 0; i < pt.n; i++)
         live += pt.recs[i].value != NULL;
       printf("live %d %d\n", p, live);
+      part_free(&pt);
     }
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(rk);
     return 0;
   }
   int32_t p = atoi(argv[4]);
@@ -175,6 +184,7 @@ int main(int argc, char **argv) {
   int n = manifests(&pt, p, ms, 256);
   if (n < 2) {
     fprintf(stderr, "tool: partition %d has %d snapshots\n", p, n);
+    part_free(&pt);
     return 1;
   }
   const snaptopic_manifest *m = &ms[n - 1];
@@ -187,6 +197,7 @@ int main(int argc, char **argv) {
       chunk = &pt.recs[i];
   if (!chunk) {
     fprintf(stderr, "tool: chunk %s not found\n", key);
+    part_free(&pt);
     return 1;
   }
   unsigned char *value = NULL;
@@ -210,5 +221,6 @@ int main(int argc, char **argv) {
   rd_kafka_topic_destroy(rkt);
   rd_kafka_destroy(rk);
   free(value);
+  part_free(&pt);
   return 0;
 }
