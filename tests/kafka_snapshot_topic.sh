@@ -206,7 +206,7 @@ b_before=$(grep -c 'resumes at offset' "$TMP/scale_b.log")
 kill -TERM "$a"
 wait "$a"
 rc=$?
-[ $rc = 0 ] && ok "instance A stopped cleanly while B runs" || bad "instance A exited $rc"
+[ $rc = 0 ] && ok "instance A stopped cleanly while B runs" || bad "instance A exited $rc: $(tail -3 "$TMP/scale_a.log" | tr "\n" " ")"
 converged=0
 converges 90 scale out_scale "$TMP/file.csv" && converged=1
 took_over=$(($(grep -c 'resumes at offset' "$TMP/scale_b.log") - b_before))
