@@ -618,10 +618,14 @@ static int read_partition(topic_store *ts, int32_t p, gen_data **out, int *out_n
   const char *brokers = ts->km->opt->brokers;
   int64_t low = -1, high = -1;
   rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
-  for (int tries = 0; tries < 3; tries++) {
+  /* A topic just made, or a leader moving in a rebalance, answers "not
+   * leader" for a moment: ask again for up to about 10 s. */
+  for (int tries = 0; tries < 20; tries++) {
     e = rd_kafka_query_watermark_offsets(ts->producer, ts->topic, p, &low, &high, 10000);
-    if (!e)
+    if (!e || e == RD_KAFKA_RESP_ERR__TIMED_OUT)
       break;
+    struct timespec pause = {0, 500 * 1000 * 1000};
+    nanosleep(&pause, NULL);
   }
   if (e) {
     snprintf(err, errlen,
