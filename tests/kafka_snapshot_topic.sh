@@ -11,8 +11,8 @@
 #      the snapshot topic was made compacted with the input's 4 partitions,
 #      holds at most 3 snapshots per partition (older ones tombstoned), and
 #      the runs left no file behind them;
-#   2. the newest snapshot of partition 1 with a corrupt chunk and that of
-#      partition 2 with a missing chunk (tests/kafka_snapshot_topic_tool.c):
+#   2. the newest snapshot of one partition with a corrupt chunk and that of
+#      another with a missing chunk (tests/kafka_snapshot_topic_tool.c):
 #      a warning naming each, both resume at the previous one's offset, the
 #      result still exact;
 #   3. another rule configuration over the same topic: refused, exit 1, one
@@ -146,25 +146,28 @@ most=$(awk '$1 == "snapshot" {n[$2]++} END {m = 0; for (p in n) if (n[p] > m) m 
   bad "live snapshots per partition: $most (want 2 or 3): $(tr '\n' ' ' <"$TMP/list.txt")"
 
 # ---- 2. a damaged newest snapshot ----
+# In two partitions that hold two snapshots or more (most do).
 ST=snap_kill$round
 out_kill=out_kill$round
-corrupt=$("$TOOL" damage "$B" "$ST" 1 corrupt 2>"$TMP/damage1.log")
-missing=$("$TOOL" damage "$B" "$ST" 2 missing 2>"$TMP/damage2.log")
+read -r pc pm < <(awk '$1 == "snapshot" {n[$2]++} END {for (p in n) if (n[p] >= 2) print p}' \
+  "$TMP/list.txt" | sort -n | head -2 | tr '\n' ' ')
+corrupt=$("$TOOL" damage "$B" "$ST" "${pc:-1}" corrupt 2>"$TMP/damage1.log")
+missing=$("$TOOL" damage "$B" "$ST" "${pm:-2}" missing 2>"$TMP/damage2.log")
 if [ -n "$corrupt" ] && [ -n "$missing" ]; then
   read -r gen1 prev1 <<<"$corrupt"
   read -r gen2 prev2 <<<"$missing"
   if timeout 300 "$RS" run "${run_args[@]}" >"$TMP/corrupt.log" 2>&1 &&
-    grep -q "warning: snapshot 1/$gen1 in topic $ST is unusable (chunk 0 of [0-9]*: checksum mismatch)" "$TMP/corrupt.log" &&
-    grep -q "warning: snapshot 2/$gen2 in topic $ST is unusable (chunk [0-9]* of [0-9]* is missing)" "$TMP/corrupt.log" &&
-    grep -q "partition 1 resumes at offset $prev1 " "$TMP/corrupt.log" &&
-    grep -q "partition 2 resumes at offset $prev2 " "$TMP/corrupt.log" &&
+    grep -q "warning: snapshot $pc/$gen1 in topic $ST is unusable (chunk 0 of [0-9]*: checksum mismatch)" "$TMP/corrupt.log" &&
+    grep -q "warning: snapshot $pm/$gen2 in topic $ST is unusable (chunk [0-9]* of [0-9]* is missing)" "$TMP/corrupt.log" &&
+    grep -q "partition $pc resumes at offset $prev1 " "$TMP/corrupt.log" &&
+    grep -q "partition $pm resumes at offset $prev2 " "$TMP/corrupt.log" &&
     export_equals corrupt "$out_kill" "$TMP/file.csv"; then
-    ok "a corrupt and a missing chunk: warned ($(grep -m1 'unusable' "$TMP/corrupt.log" | cut -c1-110)), partitions 1 and 2 resumed from the previous snapshots at $prev1 and $prev2, CSV still equal"
+    ok "a corrupt and a missing chunk: warned ($(grep -m1 'unusable' "$TMP/corrupt.log" | cut -c1-110)), partitions $pc and $pm resumed from the previous snapshots at $prev1 and $prev2, CSV still equal"
   else
     bad "damaged newest snapshots: $(grep -E 'unusable|resumes' "$TMP/corrupt.log" | tr '\n' ' ') $(tail -2 "$TMP/corrupt.log" | tr '\n' ' ')"
   fi
 else
-  bad "cannot damage the newest snapshots: $(cat "$TMP/damage1.log" "$TMP/damage2.log" | tr '\n' ' ')"
+  bad "cannot damage the newest snapshots of two partitions: $(cat "$TMP/list.txt" "$TMP/damage1.log" "$TMP/damage2.log" | tr '\n' ' ')"
 fi
 
 # ---- 3. an incompatible configuration ----
