@@ -36,11 +36,13 @@ static void usage(FILE *out) {
         "                --dead-letter-topic D [--threads N] [--exit-at-eof] [--flush-ms MS]\n"
         "                [--schema FILE | --schema-registry URL | --schema-dir DIR]\n"
         "                [--registry-timeout SECONDS]\n"
-        "                [--snapshot-dir DIR [--snapshot-interval RECORDS|SECONDSs]]\n"
+        "                [--snapshot-dir DIR | --snapshot-topic T]\n"
+        "                [--snapshot-interval RECORDS|SECONDSs]\n"
         "                [--partials-topic P] [--replication-factor R] [--quiet]\n"
         "                [--progress-ms MS] [rule options] [--config FILE] [-X key=value]...\n"
         "                [--metrics-listen [ADDR:]PORT]\n"
-        "      Kafka mode; with --snapshot-dir a partition resumes from its snapshot;\n"
+        "      Kafka mode; with --snapshot-dir (a folder) or --snapshot-topic (a compacted\n"
+        "      topic, made when missing) a partition resumes from its snapshot;\n"
         "      --metrics-listen serves /metrics, /healthz and /readyz (a bare port: 127.0.0.1)\n"
         "  regstream demo --input FILE.avro... --csv OUT.csv [--threads N] [rule options]\n"
         "      the whole Kafka path (produce, run, export) on an in-process mock cluster\n"
@@ -142,7 +144,7 @@ static int command_run_kafka(const kafka_run_options *o) {
                "%s; published %llu partial rows to %s and %llu total rows to %s", rejected,
                (unsigned long long)res.partials, o->partials_topic, (unsigned long long)res.totals,
                o->output_topic);
-    if (o->snapshots.dir) {
+    if (o->snapshots.dir || o->snapshots.topic) {
       double mean =
           res.snapshot_captures ? res.snapshot_pause_total / (double)res.snapshot_captures : 0.0;
       log_fields(LOG_INFO, "snapshot",

@@ -172,6 +172,7 @@ enum {
   OPT_PROGRESS_MS,
   OPT_SNAPSHOT_DIR,
   OPT_SNAPSHOT_INTERVAL,
+  OPT_SNAPSHOT_TOPIC,
   OPT_PARTITIONS,
   OPT_REPLICATION,
   OPT_FRAMING,
@@ -425,6 +426,7 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
       {"progress-ms", required_argument, NULL, OPT_PROGRESS_MS},
       {"snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR},
       {"snapshot-interval", required_argument, NULL, OPT_SNAPSHOT_INTERVAL},
+      {"snapshot-topic", required_argument, NULL, OPT_SNAPSHOT_TOPIC},
       {"config", required_argument, NULL, OPT_CONFIG},
       {"replication-factor", required_argument, NULL, OPT_REPLICATION},
       LOG_FORMAT_OPTION,
@@ -495,6 +497,9 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
       break;
     case OPT_SNAPSHOT_DIR:
       k->snapshots.dir = optarg;
+      break;
+    case OPT_SNAPSHOT_TOPIC:
+      k->snapshots.topic = optarg;
       break;
     case OPT_SNAPSHOT_INTERVAL:
       if (parse_interval(optarg, &k->snapshots) < 0) {
@@ -580,11 +585,27 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
     }
   }
   snapshot_policy *sp = &k->snapshots;
-  if ((sp->records || sp->seconds) && !sp->dir) {
-    snprintf(err, errlen, "--snapshot-interval needs --snapshot-dir DIR");
+  if (sp->topic && !c->kafka) {
+    snprintf(err, errlen,
+             "--snapshot-topic goes with --brokers (Kafka mode); file mode keeps its snapshots "
+             "in --snapshot-dir DIR");
     return -1;
   }
-  if (sp->dir && !sp->records && !sp->seconds)
+  if (sp->topic && sp->dir) {
+    snprintf(err, errlen,
+             "give either --snapshot-dir DIR or --snapshot-topic T (where snapshots are kept), "
+             "not both");
+    return -1;
+  }
+  if (sp->topic && !*sp->topic) {
+    snprintf(err, errlen, "--snapshot-topic needs a topic name");
+    return -1;
+  }
+  if ((sp->records || sp->seconds) && !sp->dir && !sp->topic) {
+    snprintf(err, errlen, "--snapshot-interval needs --snapshot-dir DIR or --snapshot-topic T");
+    return -1;
+  }
+  if ((sp->dir || sp->topic) && !sp->records && !sp->seconds)
     sp->seconds = SNAPSHOT_DEFAULT_SECONDS;
   if (prepare_rules(&k->rules, err, errlen) < 0)
     return -1;
