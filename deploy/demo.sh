@@ -10,6 +10,8 @@
 #                           mock cluster: produce the file to a topic, run
 #                           the Kafka mode to its end, export the upsert
 #                           topic of rollups to a CSV
+#                           and write the report's figures as a page
+#                           beside it (rollup.html, as report --html)
 #   3. regstream report     the report's headline measures at 2023-02 next to
 #                           the rollup's
 #
@@ -69,3 +71,4 @@ say "headline report at 2023-02"
 build/regstream report --csv "$dir/rollup.csv" --at 202302
 
 say "files: $dir/kib.avro (input), $dir/rollup.csv (rollups exported from the output topic)"
+say "page:  $dir/rollup.html (the report's figures 1-5 and 7-10 and the monthly series; open it in a browser)"

@@ -16,6 +16,8 @@
 #                                     the Dockerfile's stages in a bookworm
 #                                     root, systemd-analyze verify of the unit),
 #                                     python3-venv (its pinned PyPI packages),
+#                                     chromium (tests/report_html.sh: the
+#                                     figures page in a headless browser),
 #                                     postgresql-15 (tests/postgres_*.sh start
 #                                     a private server with its initdb/pg_ctl)
 #   deploy/install-deps.sh --kafka    + Java 17 and Maven for the local Kafka
@@ -60,10 +62,11 @@ if [ "$want_test" = 1 ]; then
   # debootstrap, systemd: tests/deploy (dockerfile.sh, systemd.sh); its Python
   # packages (pinned) come from PyPI into a venv of the test's own, so
   # python3-venv (venv with pip; Debian's python3 has no ensurepip without it).
+  # chromium: tests/report_html.sh loads the report's page headless.
   # postgresql-15: tests/postgres_*.sh run its initdb and pg_ctl on a private
   # data dir and socket folder (the package's own cluster is not used).
   packages+=(python3 python3-prometheus-client python3-venv clang libclang-rt-14-dev llvm debootstrap systemd
-    postgresql-15)
+    chromium postgresql-15)
 fi
 
 # Java: an already working Java >= 17 plus mvn (however installed) is enough.

@@ -2,7 +2,8 @@
 # tests/demo_mock.sh — `regstream demo` (produce, Kafka-mode run, export on
 # librdkafka's in-process mock cluster, the README's embedded default) gives
 # the same CSV as file mode, on a stream with repeats, corrections, late and
-# invalid records. Only a check of the demo's wiring: the proof of the Kafka
+# invalid records, and writes the report's figures page beside the CSV.
+# Only a check of the demo's wiring: the proof of the Kafka
 # path is tests/kafka_run.sh against a real broker.
 # Usage: tests/demo_mock.sh BUILD_DIR
 set -uo pipefail
@@ -28,6 +29,16 @@ if grep -q "($rejects rejected to dead-letters)" "$TMP/demo.log"; then
 else
   failed=$((failed + 1))
   echo "FAIL: demo rejects differ from file mode's $rejects: $(grep processed "$TMP/demo.log")"
+fi
+# ... and wrote the report's figures page beside its CSV, private, and said where last.
+if [ -s "$TMP/demo.html" ] && [ "$(stat -c %a "$TMP/demo.html")" = 600 ] &&
+  grep -q '</html>' "$TMP/demo.html" &&
+  tail -1 "$TMP/demo.log" | grep -qF "wrote the report's figures as a page to $TMP/demo.html"; then
+  passed=$((passed + 1))
+  echo "ok: demo wrote the report page $TMP/demo.html (0600) and said so in its last line"
+else
+  failed=$((failed + 1))
+  echo "FAIL: no report page beside the demo CSV, or not said: $(tail -1 "$TMP/demo.log")"
 fi
 echo "demo_mock: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -59,3 +59,16 @@ set_tests_properties(kafka_trimmed PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEO
 # after, a port in use, loopback only; file mode's final figures.
 add_test(NAME kafka_metrics COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kafka_metrics.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(kafka_metrics PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 600)
+
+# Looks into and damages a --snapshot-topic (its keys and manifests) for the
+# test below.
+add_executable(kafka_snapshot_topic_tool ${CMAKE_CURRENT_SOURCE_DIR}/kafka_snapshot_topic_tool.c)
+target_link_libraries(kafka_snapshot_topic_tool PRIVATE regstream_app)
+
+# The same crash-exact promises with --snapshot-topic and no snapshot folder:
+# kill -9 at random moments, a damaged newest snapshot (a corrupt chunk, a
+# missing chunk), another configuration refused, 1 -> 2 -> 1 instances in
+# separate working directories handing partitions over through the topic.
+add_test(NAME kafka_snapshot_topic
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kafka_snapshot_topic.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(kafka_snapshot_topic PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 900)

@@ -2,6 +2,7 @@
  *
  *   regstream run --input FILE.avro... --csv OUT.csv --dead-letter DLQ.jsonl [options]
  *   regstream report --csv ROLLUP.csv [--at YYYYMM] [--check [--tolerance POINTS]]
+ *                    [--html OUT.html] [--min-cell N]
  *   regstream produce --brokers B --topic T --input FILE.avro... [options]   (produce.h)
  *   regstream export --brokers B --topic O --csv OUT.csv [options]           (export.h)
  *   regstream snapshot inspect FILE                                           (snapshot.h)
@@ -38,18 +39,23 @@ static void usage(FILE *out) {
         "                --dead-letter-topic D [--threads N] [--exit-at-eof] [--flush-ms MS]\n"
         "                [--schema FILE | --schema-registry URL | --schema-dir DIR]\n"
         "                [--registry-timeout SECONDS]\n"
-        "                [--snapshot-dir DIR [--snapshot-interval RECORDS|SECONDSs]]\n"
+        "                [--snapshot-dir DIR | --snapshot-topic T]\n"
+        "                [--snapshot-interval RECORDS|SECONDSs]\n"
         "                [--partials-topic P] [--replication-factor R] [--quiet]\n"
         "                [--progress-ms MS] [rule options] [--config FILE] [-X key=value]...\n"
         "                [--metrics-listen [ADDR:]PORT]\n"
-        "      Kafka mode; with --snapshot-dir a partition resumes from its snapshot;\n"
+        "      Kafka mode; with --snapshot-dir (a folder) or --snapshot-topic (a compacted\n"
+        "      topic, made when missing) a partition resumes from its snapshot;\n"
         "      --metrics-listen serves /metrics, /healthz and /readyz (a bare port: 127.0.0.1)\n"
         "  regstream demo --input FILE.avro... --csv OUT.csv [--threads N] [rule options]\n"
         "      the whole Kafka path (produce, run, export) on an in-process mock cluster\n"
         "  regstream report --csv ROLLUP.csv [--at YYYYMM] [--check [--tolerance POINTS]]\n"
-        "  regstream report --postgres CONNINFO [--table T] [--at YYYYMM] [...]\n"
+        "                [--html OUT.html] [--min-cell N]\n"
+        "  regstream report --postgres CONNINFO [--table T] [--at YYYYMM] [...as above]\n"
         "      prints the evaluation report's headline measures (KIB, 2023) next to the\n"
-        "      rollup's; --check exits 1 when one is off by more than the tolerance\n"
+        "      rollup's; --check exits 1 when one is off by more than the tolerance;\n"
+        "      --html also writes the report's figures as one self-contained page;\n"
+        "      --min-cell N withholds rows and suppresses counts below N (shown as ..)\n"
         "  regstream produce --brokers HOST:PORT --topic T --input FILE.avro [FILE.avro ...]\n"
         "                [--partitions N] [--replication-factor R]\n"
         "                [--framing plain|confluent --schema-id ID] [-X key=value]...\n"
@@ -146,7 +152,7 @@ static int command_run_kafka(const kafka_run_options *o) {
                "%s; published %llu partial rows to %s and %llu total rows to %s", rejected,
                (unsigned long long)res.partials, o->partials_topic, (unsigned long long)res.totals,
                o->output_topic);
-    if (o->snapshots.dir) {
+    if (o->snapshots.dir || o->snapshots.topic) {
       double mean =
           res.snapshot_captures ? res.snapshot_pause_total / (double)res.snapshot_captures : 0.0;
       log_fields(LOG_INFO, "snapshot",
@@ -241,23 +247,21 @@ static int command_report(int argc, char **argv) {
   char err[512];
   if (options_parse_report(&o, argc, argv, err, sizeof err) < 0)
     return usage_error("report", err);
-  if (report_print(stdout, o.csv_path, o.at, err, sizeof err) < 0) {
+  report_data *d = report_load(&o, err, sizeof err);
+  if (!d || report_print(stdout, d, err, sizeof err) < 0 ||
+      (o.html_path && report_write_html(d, o.html_path, err, sizeof err) < 0)) {
     log_cmd(LOG_ERROR, "report", "%s", err);
+    report_free(d);
     return 1;
   }
-  if (o.check) {
-    int off = report_check(o.csv_path, o.at, o.tolerance, err, sizeof err);
-    if (off < 0) {
-      log_cmd(LOG_ERROR, "report", "%s", err);
-      return 1;
-    }
-    if (off > 0) {
-      log_cmd_fields(
-          LOG_ERROR, "report",
-          json_pack("{s:i,s:o}", "measures_off", off, "tolerance_points", log_real(o.tolerance)),
-          "%d measure(s) differ from the report by more than %.1f points", off, o.tolerance);
-      return 1;
-    }
+  int off = o.check ? report_check(d, o.tolerance, err, sizeof err) : 0;
+  report_free(d);
+  if (off > 0) {
+    log_cmd_fields(
+        LOG_ERROR, "report",
+        json_pack("{s:i,s:o}", "measures_off", off, "tolerance_points", log_real(o.tolerance)),
+        "%d measure(s) differ from the report by more than %.1f points", off, o.tolerance);
+    return 1;
   }
   return 0;
 }

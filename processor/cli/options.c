@@ -174,6 +174,7 @@ enum {
   OPT_PROGRESS_MS,
   OPT_SNAPSHOT_DIR,
   OPT_SNAPSHOT_INTERVAL,
+  OPT_SNAPSHOT_TOPIC,
   OPT_PARTITIONS,
   OPT_REPLICATION,
   OPT_FRAMING,
@@ -184,9 +185,10 @@ enum {
   OPT_LOG_FORMAT,
   OPT_METRICS_LISTEN,
   OPT_METRICS_LINGER,
+  OPT_HTML,
+  OPT_MIN_CELL,
   OPT_POSTGRES,
   OPT_TABLE,
-  OPT_MIN_CELL,
   OPT_FOLLOW,
 };
 
@@ -452,6 +454,7 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
       {"progress-ms", required_argument, NULL, OPT_PROGRESS_MS},
       {"snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR},
       {"snapshot-interval", required_argument, NULL, OPT_SNAPSHOT_INTERVAL},
+      {"snapshot-topic", required_argument, NULL, OPT_SNAPSHOT_TOPIC},
       {"config", required_argument, NULL, OPT_CONFIG},
       {"replication-factor", required_argument, NULL, OPT_REPLICATION},
       LOG_FORMAT_OPTION,
@@ -525,6 +528,9 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
       break;
     case OPT_SNAPSHOT_DIR:
       k->snapshots.dir = optarg;
+      break;
+    case OPT_SNAPSHOT_TOPIC:
+      k->snapshots.topic = optarg;
       break;
     case OPT_SNAPSHOT_INTERVAL:
       if (parse_interval(optarg, &k->snapshots) < 0) {
@@ -629,11 +635,27 @@ int options_parse_run(run_command *c, int argc, char **argv, char *err, size_t e
     }
   }
   snapshot_policy *sp = &k->snapshots;
-  if ((sp->records || sp->seconds) && !sp->dir) {
-    snprintf(err, errlen, "--snapshot-interval needs --snapshot-dir DIR");
+  if (sp->topic && !c->kafka) {
+    snprintf(err, errlen,
+             "--snapshot-topic goes with --brokers (Kafka mode); file mode keeps its snapshots "
+             "in --snapshot-dir DIR");
     return -1;
   }
-  if (sp->dir && !sp->records && !sp->seconds)
+  if (sp->topic && sp->dir) {
+    snprintf(err, errlen,
+             "give either --snapshot-dir DIR or --snapshot-topic T (where snapshots are kept), "
+             "not both");
+    return -1;
+  }
+  if (sp->topic && !*sp->topic) {
+    snprintf(err, errlen, "--snapshot-topic needs a topic name");
+    return -1;
+  }
+  if ((sp->records || sp->seconds) && !sp->dir && !sp->topic) {
+    snprintf(err, errlen, "--snapshot-interval needs --snapshot-dir DIR or --snapshot-topic T");
+    return -1;
+  }
+  if ((sp->dir || sp->topic) && !sp->records && !sp->seconds)
     sp->seconds = SNAPSHOT_DEFAULT_SECONDS;
   if (prepare_rules(&k->rules, err, errlen) < 0)
     return -1;
@@ -852,6 +874,8 @@ int options_parse_report(report_options *o, int argc, char **argv, char *err, si
                                           {"at", required_argument, NULL, OPT_AT},
                                           {"check", no_argument, NULL, OPT_CHECK},
                                           {"tolerance", required_argument, NULL, OPT_TOLERANCE},
+                                          {"html", required_argument, NULL, OPT_HTML},
+                                          {"min-cell", required_argument, NULL, OPT_MIN_CELL},
                                           LOG_FORMAT_OPTION,
                                           {"postgres", required_argument, NULL, OPT_POSTGRES},
                                           {"table", required_argument, NULL, OPT_TABLE},
@@ -883,6 +907,16 @@ int options_parse_report(report_options *o, int argc, char **argv, char *err, si
       break;
     case OPT_TABLE:
       table = optarg;
+      break;
+    case OPT_HTML:
+      o->html_path = optarg;
+      break;
+    case OPT_MIN_CELL:
+      if (parse_long(optarg, 0, 1000000, &v) < 0) {
+        snprintf(err, errlen, "--min-cell needs a count 0..1000000 (0: off), got '%s'", optarg);
+        return -1;
+      }
+      o->min_cell = (uint32_t)v;
       break;
     case OPT_LOG_FORMAT:
       if (parse_log_option(opt, err, errlen) < 0)

@@ -585,6 +585,12 @@ static int create_topic(rd_kafka_t *rk, const kafka_topic_spec *o, char *err, si
     rd_kafka_NewTopic_destroy(nt);
     return -1;
   }
+  for (const char *const *kv = o->config; kv && kv[0] && kv[1]; kv += 2)
+    if (rd_kafka_NewTopic_set_config(nt, kv[0], kv[1]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      snprintf(err, errlen, "cannot create topic %s: %s rejected", o->name, kv[0]);
+      rd_kafka_NewTopic_destroy(nt);
+      return -1;
+    }
   rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
   rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
   rd_kafka_AdminOptions_set_operation_timeout(ao, 10000, why, sizeof why);
@@ -841,9 +847,9 @@ int client_prepare_topics(kafka_mode *km, char *err, size_t errlen) {
     return -1;
   }
   int rf = o->replication_factor ? o->replication_factor : -1;
-  const kafka_topic_spec specs[] = {{o->partials_topic, OUTPUT_PARTITIONS, rf, 1},
-                                    {o->output_topic, OUTPUT_PARTITIONS, rf, 1},
-                                    {o->dead_letter_topic, OUTPUT_PARTITIONS, rf, 0}};
+  const kafka_topic_spec specs[] = {{o->partials_topic, OUTPUT_PARTITIONS, rf, 1, NULL},
+                                    {o->output_topic, OUTPUT_PARTITIONS, rf, 1, NULL},
+                                    {o->dead_letter_topic, OUTPUT_PARTITIONS, rf, 0, NULL}};
   for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
     int created;
     if (kafka_topic_ensure(rk, o->brokers, &specs[i], NULL, &created, err, errlen) < 0)
@@ -861,6 +867,7 @@ int client_prepare_topics(kafka_mode *km, char *err, size_t errlen) {
     return -1;
   }
   km->clients.partials_partitions = partials;
+  km->clients.input_partitions = inputs;
   return 0;
 }
 

@@ -87,8 +87,9 @@ int kafka_conf_add(const char **items, int *count, const char *item, char *err, 
 typedef struct kafka_topic_spec {
   const char *name;
   int partitions;
-  int replication_factor; /* -1: the broker's default (default.replication.factor) */
-  int compacted;          /* cleanup.policy=compact: a keyed upsert topic */
+  int replication_factor;    /* -1: the broker's default (default.replication.factor) */
+  int compacted;             /* cleanup.policy=compact: a keyed upsert topic */
+  const char *const *config; /* more topic settings: "key", "value", ..., NULL; may be NULL */
 } kafka_topic_spec;
 
 /* Make the topic when missing and wait until every partition has a leader.

@@ -11,6 +11,8 @@
  *   partials.c   partial rows and progress marks of a shard, published
  *   shards.c     one input partition's shard: opened (from its snapshot),
  *                snapshotted, freed
+ *   snapshot_topic.c  the snapshot store on a compacted topic
+ *                (--snapshot-topic): chunks, manifests, loading, pruning
  *   rebalance.c  the input consumer's rebalances: which shards exist; kept,
  *                revoked, handed over
  *   merger.c     the merge stage's thread and rebalances (librdkafka side)
@@ -115,7 +117,8 @@ typedef struct worker {
 typedef struct kafka_clients {
   rd_kafka_t *producer, *consumer, *merger;
   int partials_partitions;
-  int unclosed; /* a consumer could not leave its group (the brokers did not answer) */
+  int input_partitions; /* of --topic at the start (client_prepare_topics) */
+  int unclosed;         /* a consumer could not leave its group (the brokers did not answer) */
 } kafka_clients;
 
 /* The input partitions' shards. */
@@ -188,7 +191,8 @@ struct kafka_mode {
   merge_state *merge; /* the merger thread's */
   settle settle;
   dead_letter *dead;      /* onto --dead-letter-topic */
-  snapshotter *snapshots; /* NULL without snapshots */
+  snapshot_store *store;  /* --snapshot-dir or --snapshot-topic; NULL without snapshots */
+  snapshotter *snapshots; /* its writer; NULL without snapshots */
   latch failure;          /* the first failure stops the run */
   trouble trouble;
   registry_wait waits;

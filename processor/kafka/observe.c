@@ -15,7 +15,7 @@
  *
  * Threads: observe_stats and observe_rebalance_input run on the poll thread
  * (librdkafka serves both from rd_kafka_consumer_poll), observe_snapshot_done
- * on the snapshot writer, observe_snapshot on the poll thread (revokes),
+ * on the snapshot writer or (snapshotter_write_now: revokes) the poll thread,
  * render/health/ready on the listener's thread. */
 #include <inttypes.h>
 #include <jansson.h>
@@ -153,7 +153,7 @@ void observe_rebalance_input(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- snapshots ---- */
 
-void observe_snapshot(kafka_mode *km, int32_t p, size_t bytes, double seconds) {
+static void observe_snapshot(kafka_mode *km, int32_t p, size_t bytes, double seconds) {
   kafka_observe *o = &km->observe;
   if (p < 0 || p >= WIRE_MAX_INPUTS)
     return;

@@ -95,10 +95,10 @@ int observe_client_conf(kafka_mode *km, rd_kafka_conf_t *conf, char *err, size_t
  * the assignment noted. */
 void observe_rebalance_input(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                              rd_kafka_topic_partition_list_t *parts, void *opaque);
-/* A snapshot of input partition p made durable: by the snapshot writer
- * (observe_snapshot_done, its done callback) or at once (shards.c). */
+/* A snapshot of an input partition made durable, in either store: the
+ * snapshot writer's done callback, for interval snapshots and for those
+ * written at once (a revoke, the stop: snapshotter_write_now). */
 void observe_snapshot_done(void *ctx, const snapshot_meta *meta, int written, size_t bytes,
                            double seconds, const char *err);
-void observe_snapshot(kafka_mode *km, int32_t p, size_t bytes, double seconds);
 
 #endif

@@ -8,15 +8,16 @@
  * the poll thread only serves rebalances and errors. Workers decode
  * (framing.c), validate, apply the rules and dead-letter rejects, with no
  * lock per message. A newly assigned partition starts from its newest valid
- * snapshot in --snapshot-dir and resumes at the offset recorded in it (the snapshot, not the
- * group's committed offset, is the truth), or without one from the beginning of its log:
- * correctness never depends on who held it before. Snapshots are taken every --snapshot-interval
- * (records or seconds) by capturing the shard on its worker (a copy: the only pause) and writing it
- * on the snapshotter thread, and synchronously when the partition is revoked or the instance stops,
- * before the partition is handed over. After a crash the messages past the snapshot's offset are
- * applied again: the same states and rows come out, while their dead letters are published again
- * (the dead-letter topic is at-least-once; its source headers identify duplicates). The group's
- * committed offsets (auto-committed as workers take messages) are for lag monitoring only. Every
+ * snapshot in --snapshot-dir (or --snapshot-topic) and resumes at the offset recorded in it (the
+ * snapshot, not the group's committed offset, is the truth), or without one from the beginning of
+ * its log: correctness never depends on who held it before. Snapshots are taken every
+ * --snapshot-interval (records or seconds) by capturing the shard on its worker (a copy: the only
+ * pause) and writing it on the snapshotter thread, and synchronously when the partition is revoked
+ * or the instance stops, before the partition is handed over. After a crash the messages past the
+ * snapshot's offset are applied again: the same states and rows come out, while their dead letters
+ * are published again (the dead-letter topic is at-least-once; its source headers identify
+ * duplicates). The group's committed offsets (auto-committed as workers take messages) are for lag
+ * monitoring only. Every
  * --flush-ms each worker publishes the rows its shards changed as partial
  * rows on the partials topic: key "PERIOD,MUNICIPALITY,VISITATION@P" (P the
  * input partition), the partials partition chosen from the row key alone so
@@ -60,6 +61,7 @@
 #include "avro/schemas.h"
 #include "kafka/client.h"
 #include "kafka/mode.h"
+#include "kafka/snapshot_topic.h"
 #include "sink/dead_letter_kafka.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -502,6 +504,7 @@ static void mode_free(kafka_mode *km) {
   if (km->schemas)
     schema_source_free(km->schemas);
   snapshotter_stop(km->snapshots);
+  snapshot_store_free(km->store);
   pthread_rwlock_destroy(&km->table.lock);
   latch_destroy(&km->failure);
   pthread_mutex_destroy(&km->trouble.lock);
@@ -519,14 +522,26 @@ static int mode_open(kafka_mode *km, char *err, size_t errlen) {
   }
   if (prepare_framing(km, err, errlen) < 0)
     return -1;
-  if (o->snapshots.dir && !(km->snapshots = snapshotter_start(o->snapshots.dir, outputs_durable,
-                                                              observe_snapshot_done, km))) {
+  /* The topic store's clients are made before any broker answers, as the
+   * run's own producer is: their notes on -X items of other roles stay
+   * quiet. */
+  if (o->snapshots.topic && !(km->store = snapshot_topic_open(km, err, errlen)))
+    return -1;
+  if (!(km->clients.producer = client_new(km, CLIENT_PRODUCER, err, errlen)) ||
+      client_prepare_topics(km, err, errlen) < 0)
+    return -1;
+  if (o->snapshots.topic && snapshot_topic_prepare(km->store, err, errlen) < 0)
+    return -1;
+  if (o->snapshots.dir && !(km->store = snapshot_store_dir(o->snapshots.dir))) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  if (km->store && !(km->snapshots = snapshotter_start_store(km->store, outputs_durable,
+                                                             observe_snapshot_done, km))) {
     snprintf(err, errlen, "cannot start the snapshot writer thread");
     return -1;
   }
-  if (!(km->clients.producer = client_new(km, CLIENT_PRODUCER, err, errlen)) ||
-      client_prepare_topics(km, err, errlen) < 0 ||
-      !(km->clients.consumer = client_new(km, CLIENT_INPUT, err, errlen)) ||
+  if (!(km->clients.consumer = client_new(km, CLIENT_INPUT, err, errlen)) ||
       !(km->clients.merger = client_new(km, CLIENT_MERGER, err, errlen)))
     return -1;
   if (!(km->dead = dead_letter_open_topic(km->clients.producer, o->dead_letter_topic))) {

@@ -4,7 +4,8 @@
  * log; snapshotted every --snapshot-interval by a capture on its worker
  * (the only pause) written by the snapshot writer thread, and at once when
  * it is revoked or the run stops; freed. Which shards exist is
- * kafka/rebalance.c's; the snapshot files are state/'s. */
+ * kafka/rebalance.c's; where snapshots are kept is the snapshot store's
+ * (state/store.h: a folder, or the topic of kafka/snapshot_topic.c). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +45,7 @@ part_shard *part_shard_open(kafka_mode *km, int32_t p, int64_t *offset) {
   ps->marked = -1;
   rollup_init(&ps->sent);
   *offset = RD_KAFKA_OFFSET_BEGINNING;
-  if (!o->snapshots.dir) {
+  if (!km->store) {
     if (replayable(km, p, 0, 0) < 0) {
       part_shard_free(ps);
       return NULL;
@@ -55,8 +56,8 @@ part_shard *part_shard_open(kafka_mode *km, int32_t p, int64_t *offset) {
   char id[SNAPSHOT_SHARD_ID_MAX], err[700];
   shard_id_of(km, p, id);
   double started = clock_seconds();
-  int loaded = snapshot_store_load_latest(o->snapshots.dir, id, km->fingerprint, &ps->state, &meta,
-                                          err, sizeof err);
+  int loaded =
+      snapshot_store_load(km->store, id, km->fingerprint, &ps->state, &meta, err, sizeof err);
   double took = clock_seconds() - started;
   if (loaded < 0) { /* refused: this shard must never run */
     kafka_fail(km, err);
@@ -111,13 +112,14 @@ static int replayable(kafka_mode *km, int32_t p, int64_t resume, int from_snapsh
     snprintf(where, sizeof where, "its newest snapshot resumes at offset %" PRId64, resume);
   else
     snprintf(where, sizeof where, "no snapshot covers it, so it would be replayed from offset 0");
-  latch_setf(&km->failure,
-             "input topic %s partition %" PRId32 " starts at offset %" PRId64 " (the records "
-             "before it were removed by retention or DeleteRecords) but %s: it cannot be "
-             "replayed exactly, and nothing is published for it. Restore this partition's "
-             "snapshots into --snapshot-dir, or reprocess from the container files with "
-             "regstream run --input FILE.avro ...",
-             o->topic, p, start, where);
+  latch_setf(
+      &km->failure,
+      "input topic %s partition %" PRId32 " starts at offset %" PRId64 " (the records "
+      "before it were removed by retention or DeleteRecords) but %s: it cannot be "
+      "replayed exactly, and nothing is published for it. Restore this partition's "
+      "snapshots (--snapshot-dir or --snapshot-topic), or reprocess from the container files with "
+      "regstream run --input FILE.avro ...",
+      o->topic, p, start, where);
   return -1;
 }
 
@@ -162,25 +164,23 @@ void shard_snapshot_now(kafka_mode *km, part_shard *ps) {
     return;
   snapshot_meta meta;
   meta_of(km, ps, &meta);
-  snapshotter_forget(km->snapshots, meta.shard_id);
-  char err[512];
-  double started = clock_seconds();
   snapshot_image *img = snapshot_capture(&ps->state, &meta);
-  size_t bytes = 0;
-  if (!img || snapshot_store_write(km->opt->snapshots.dir, img, &bytes, err, sizeof err) < 0) {
-    if (!img)
-      snprintf(err, sizeof err, "snapshot of %s: out of memory", meta.shard_id);
-    snapshot_image_free(img);
+  if (!img) {
+    kafka_fail(km, "out of memory while capturing a snapshot");
+    return;
+  }
+  char err[512];
+  if (snapshotter_write_now(km->snapshots, img, err, sizeof err) < 0) {
     snapshot_failed(km, err);
     return;
   }
-  snapshot_image_free(img);
-  observe_snapshot(km, ps->partition, bytes, clock_seconds() - started);
-  ps->since_snapshot = 0;
+  ps->since_snapshot = 0; /* img is the writer's now (freed there) */
 }
 
-/* A snapshot that could not be written stops the run: what it should have
- * kept would be lost at the next crash. */
+/* A snapshot that could not be written stops the run, with either store:
+ * what it should have kept would be lost at the next crash. (A topic that
+ * does not acknowledge is broker trouble, not bad data: its message says
+ * so, and the restart resumes from the snapshots acknowledged before.) */
 static void snapshot_failed(kafka_mode *km, const char *err) {
   latch_setf(&km->failure, "cannot write a snapshot: %s", err);
 }

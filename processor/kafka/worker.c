@@ -175,7 +175,8 @@ static int worker_take(worker *w, rd_kafka_message_t *m, decoded *d, uint64_t ta
     snprintf(why, sizeof why,
              "partition %" PRId32 ": %s. The offset to resume at is not in the log (the topic "
              "was recreated, or retention removed records a snapshot had not seen): remove that "
-             "partition's snapshots from --snapshot-dir to rebuild it from the log",
+             "partition's snapshots (--snapshot-dir, or a new --snapshot-topic) to rebuild it from "
+             "the log",
              p, rd_kafka_message_errstr(m));
     kafka_fail(km, why);
   } else if (m->err) {

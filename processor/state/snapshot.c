@@ -1118,21 +1118,25 @@ typedef struct read_info {
  * holds another shard id or position than want's is damaged; with
  * fingerprint non-NULL a different fingerprint is refused; both before the
  * payload is decoded. */
-static read_kind read_snapshot(const char *path, const snapshot_meta *want,
-                               const uint64_t *fingerprint, shard *s, read_info *info,
-                               unsigned char **payload_out, char *err, size_t errlen) {
+static read_kind read_snapshot(const char *path, const unsigned char *mem, size_t mem_size,
+                               const snapshot_meta *want, const uint64_t *fingerprint, shard *s,
+                               read_info *info, unsigned char **payload_out, char *err,
+                               size_t errlen) {
   memset(info, 0, sizeof *info);
   if (payload_out)
     *payload_out = NULL;
-  unsigned char *data;
-  size_t size;
-  read_kind kind = slurp(path, &data, &size, err, errlen);
+  unsigned char *data = NULL;
+  size_t size = mem_size;
+  read_kind kind = READ_OK;
+  if (path)
+    kind = slurp(path, &data, &size, err, errlen);
   if (kind != READ_OK)
     return kind;
+  const unsigned char *bytes = path ? data : mem; /* data: ours to free (NULL from memory) */
   info->file_bytes = size;
   info->file_read = 1;
   header *h = &info->h;
-  kind = header_get(data, size, h, err, errlen);
+  kind = header_get(bytes, size, h, err, errlen);
   if (kind != READ_OK) {
     free(data);
     return kind;
@@ -1155,14 +1159,14 @@ static read_kind read_snapshot(const char *path, const snapshot_meta *want,
     return READ_REFUSED;
   }
   size_t hb = h->header_bytes, cb = (size_t)h->compressed;
-  uint32_t crc = crc_of(data, hb + cb);
-  if (get32(data + hb + cb) != crc) {
+  uint32_t crc = crc_of(bytes, hb + cb);
+  if (get32(bytes + hb + cb) != crc) {
     set_err(err, errlen, "checksum mismatch (the file is damaged)");
     free(data);
     return READ_CORRUPT;
   }
   unsigned char *raw;
-  kind = decompress(data + hb, h, &raw, err, errlen);
+  kind = decompress(bytes + hb, h, &raw, err, errlen);
   free(data);
   if (kind != READ_OK)
     return kind;
@@ -1201,7 +1205,7 @@ static read_kind read_snapshot(const char *path, const snapshot_meta *want,
 int snapshot_read(const char *path, shard *s, snapshot_meta *meta, char *err, size_t errlen) {
   read_info info;
   char why[384];
-  read_kind kind = read_snapshot(path, NULL, NULL, s, &info, NULL, why, sizeof why);
+  read_kind kind = read_snapshot(path, NULL, 0, NULL, NULL, s, &info, NULL, why, sizeof why);
   if (kind != READ_OK) {
     set_err(err, errlen, "snapshot %s: %s", path, why);
     return -1;
@@ -1219,7 +1223,23 @@ snapshot_read_kind snapshot_read_checked(const char *path, const char *shard_id,
   memset(&want, 0, sizeof want);
   snprintf(want.shard_id, sizeof want.shard_id, "%s", shard_id);
   want.position = position;
-  read_kind kind = read_snapshot(path, &want, &fingerprint, s, &info, NULL, err, errlen);
+  read_kind kind = read_snapshot(path, NULL, 0, &want, &fingerprint, s, &info, NULL, err, errlen);
+  if (kind == READ_OK && meta)
+    *meta = info.h.meta;
+  return kind;
+}
+
+snapshot_read_kind snapshot_read_checked_mem(const unsigned char *data, size_t size,
+                                             const char *shard_id, int64_t position,
+                                             uint64_t fingerprint, shard *s, snapshot_meta *meta,
+                                             char *err, size_t errlen) {
+  read_info info;
+  snapshot_meta want;
+  memset(&want, 0, sizeof want);
+  snprintf(want.shard_id, sizeof want.shard_id, "%s", shard_id);
+  want.position = position;
+  read_kind kind =
+      read_snapshot(NULL, data, size, &want, &fingerprint, s, &info, NULL, err, errlen);
   if (kind == READ_OK && meta)
     *meta = info.h.meta;
   return kind;
@@ -1242,7 +1262,7 @@ int snapshot_inspect(const char *path, FILE *out, char *err, size_t errlen) {
   char why[384];
   unsigned char *raw = NULL;
   double t0 = clock_seconds();
-  read_kind kind = read_snapshot(path, NULL, NULL, NULL, &info, &raw, why, sizeof why);
+  read_kind kind = read_snapshot(path, NULL, 0, NULL, NULL, NULL, &info, &raw, why, sizeof why);
   double secs = clock_seconds() - t0;
   const header *h = &info.h;
   const snapshot_meta *m = &h->meta;

@@ -24,9 +24,12 @@ enum {
 };
 
 /* Where and how often a run snapshots its shards (SPEC §6): every records
- * records, or (records 0) every seconds seconds. dir NULL: no snapshots. */
+ * records, or (records 0) every seconds seconds. Into the folder dir or
+ * (Kafka mode) the compacted topic topic, at most one of them; both NULL:
+ * no snapshots. */
 typedef struct snapshot_policy {
   const char *dir;
+  const char *topic;
   uint64_t records;
   double seconds;
 } snapshot_policy;
@@ -90,6 +93,13 @@ typedef enum snapshot_read_kind {
 snapshot_read_kind snapshot_read_checked(const char *path, const char *shard_id, int64_t position,
                                          uint64_t fingerprint, shard *s, snapshot_meta *meta,
                                          char *err, size_t errlen);
+
+/* snapshot_read_checked of a snapshot held in memory (size bytes at data,
+ * the same bytes as a file's), for a store that keeps no files. */
+snapshot_read_kind snapshot_read_checked_mem(const unsigned char *data, size_t size,
+                                             const char *shard_id, int64_t position,
+                                             uint64_t fingerprint, shard *s, snapshot_meta *meta,
+                                             char *err, size_t errlen);
 
 /* `regstream snapshot inspect FILE`: header, counts, sizes, validity, as
  * text on out. 0 when the file is valid, else -1 with a reason in err. */

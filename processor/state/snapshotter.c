@@ -1,7 +1,8 @@
 /* snapshotter.c — the background writer of snapshot images: a bounded queue
  * guarded by one mutex (touched once per snapshot, never per record) and one
- * thread that encodes, compresses and writes through the snapshot store.
- * What a snapshot holds and where it goes are snapshot.c's and store.c's. */
+ * thread that encodes, compresses and writes through the snapshot store
+ * (store.h: a directory or a topic, the same for this file). What a
+ * snapshot holds and where it goes are snapshot.c's and the store's. */
 #include "state/snapshotter.h"
 #include "util/clock.h"
 #include "util/latch.h"
@@ -15,7 +16,8 @@
 enum { QUEUE_MAX = 8 };
 
 struct snapshotter {
-  char *dir;
+  snapshot_store *store;
+  int owned; /* store made by snapshotter_start, freed with it */
   snapshotter_gate gate;
   snapshotter_done done;
   void *gate_ctx;
@@ -29,6 +31,25 @@ struct snapshotter {
   latch failure; /* the first write failure */
   snapshotter_stats stats;
 };
+
+/* Write img through the store (any thread), count it and tell done. */
+static int write_one(snapshotter *sn, const snapshot_image *img, char *err, size_t errlen) {
+  size_t bytes = 0;
+  double started = clock_seconds();
+  int rc = snapshot_store_save(sn->store, img, &bytes, err, errlen);
+  double took = clock_seconds() - started;
+  if (sn->done)
+    sn->done(sn->gate_ctx, snapshot_image_meta(img), rc < 0 ? -1 : 1, bytes, took,
+             rc < 0 ? err : NULL);
+  if (rc == 0) {
+    pthread_mutex_lock(&sn->lock);
+    sn->stats.written++;
+    sn->stats.bytes += bytes;
+    sn->stats.seconds += took;
+    pthread_mutex_unlock(&sn->lock);
+  }
+  return rc;
+}
 
 static void *writer_main(void *arg) {
   snapshotter *sn = arg;
@@ -46,30 +67,18 @@ static void *writer_main(void *arg) {
     pthread_mutex_unlock(&sn->lock);
 
     char err[512];
-    size_t bytes = 0;
-    double started = clock_seconds();
     int gated = sn->gate && sn->gate(sn->gate_ctx) < 0;
-    int rc = gated ? 0 : snapshot_store_write(sn->dir, img, &bytes, err, sizeof err);
-    double took = clock_seconds() - started;
-    if (sn->done)
-      sn->done(sn->gate_ctx, snapshot_image_meta(img),
-               gated    ? 0
-               : rc < 0 ? -1
-                        : 1,
-               bytes, took, rc < 0 ? err : NULL);
+    int rc = gated ? 0 : write_one(sn, img, err, sizeof err);
+    if (gated && sn->done)
+      sn->done(sn->gate_ctx, snapshot_image_meta(img), 0, 0, 0, NULL);
 
     pthread_mutex_lock(&sn->lock);
     sn->writing = NULL; /* freed under the lock: snapshotter_forget reads it */
     snapshot_image_free(img);
-    if (rc < 0) {
+    if (rc < 0)
       latch_set(&sn->failure, err);
-    } else if (gated) {
+    else if (gated)
       sn->stats.gated++;
-    } else if (rc == 0) {
-      sn->stats.written++;
-      sn->stats.bytes += bytes;
-      sn->stats.seconds += took;
-    }
     pthread_cond_broadcast(&sn->changed);
   }
   pthread_mutex_unlock(&sn->lock);
@@ -78,11 +87,22 @@ static void *writer_main(void *arg) {
 
 snapshotter *snapshotter_start(const char *dir, snapshotter_gate gate, snapshotter_done done,
                                void *ctx) {
-  snapshotter *sn = calloc(1, sizeof *sn);
-  if (!sn || !(sn->dir = strdup(dir))) {
-    free(sn);
+  snapshot_store *store = snapshot_store_dir(dir);
+  snapshotter *sn = store ? snapshotter_start_store(store, gate, done, ctx) : NULL;
+  if (!sn) {
+    snapshot_store_free(store);
     return NULL;
   }
+  sn->owned = 1;
+  return sn;
+}
+
+snapshotter *snapshotter_start_store(snapshot_store *store, snapshotter_gate gate,
+                                     snapshotter_done done, void *ctx) {
+  snapshotter *sn = calloc(1, sizeof *sn);
+  if (!sn)
+    return NULL;
+  sn->store = store;
   sn->gate = gate;
   sn->done = done;
   sn->gate_ctx = ctx;
@@ -93,7 +113,6 @@ snapshotter *snapshotter_start(const char *dir, snapshotter_gate gate, snapshott
     pthread_mutex_destroy(&sn->lock);
     pthread_cond_destroy(&sn->changed);
     latch_destroy(&sn->failure);
-    free(sn->dir);
     free(sn);
     return NULL;
   }
@@ -154,6 +173,13 @@ void snapshotter_forget(snapshotter *sn, const char *shard_id) {
   pthread_mutex_unlock(&sn->lock);
 }
 
+int snapshotter_write_now(snapshotter *sn, snapshot_image *img, char *err, size_t errlen) {
+  snapshotter_forget(sn, snapshot_image_meta(img)->shard_id);
+  int rc = write_one(sn, img, err, errlen);
+  snapshot_image_free(img);
+  return rc;
+}
+
 snapshotter_stats snapshotter_get_stats(snapshotter *sn) {
   pthread_mutex_lock(&sn->lock);
   snapshotter_stats s = sn->stats;
@@ -172,6 +198,7 @@ void snapshotter_stop(snapshotter *sn) {
   pthread_mutex_destroy(&sn->lock);
   pthread_cond_destroy(&sn->changed);
   latch_destroy(&sn->failure);
-  free(sn->dir);
+  if (sn->owned)
+    snapshot_store_free(sn->store);
   free(sn);
 }

@@ -38,6 +38,10 @@ typedef void (*snapshotter_done)(void *ctx, const snapshot_meta *meta, int writt
  * not done is given. */
 snapshotter *snapshotter_start(const char *dir, snapshotter_gate gate, snapshotter_done done,
                                void *ctx);
+/* The same for any store (a directory or a topic), which stays the
+ * caller's: free it after snapshotter_stop. */
+snapshotter *snapshotter_start_store(snapshot_store *store, snapshotter_gate gate,
+                                     snapshotter_done done, void *ctx);
 
 /* Queue img (ownership passes). Waits while the queue is full. */
 void snapshotter_submit(snapshotter *sn, snapshot_image *img);
@@ -52,6 +56,12 @@ int snapshotter_check(snapshotter *sn, char *err, size_t errlen);
 /* Drop queued images of shard_id (its owner is about to write a newer one
  * itself), then wait for one of it being written right now. */
 void snapshotter_forget(snapshotter *sn, const char *shard_id);
+
+/* Write img (ownership passes) on the calling thread, at once, after
+ * dropping the queued images of its shard (snapshotter_forget), without the
+ * gate; counted and told to done as the writer thread's are, but a failure
+ * is the caller's to handle (it is not kept). 0, or -1 with the reason. */
+int snapshotter_write_now(snapshotter *sn, snapshot_image *img, char *err, size_t errlen);
 
 snapshotter_stats snapshotter_get_stats(snapshotter *sn);
 

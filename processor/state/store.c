@@ -1,6 +1,7 @@
 /* store.c — the snapshot store (see store.h): file names, listing, atomic
- * writes, pruning, the newest valid snapshot. What a snapshot holds is
- * state/snapshot.c's. */
+ * writes, pruning, the newest valid snapshot; the store interface and its
+ * directory back end. What a snapshot holds is state/snapshot.c's; the
+ * topic back end is kafka/snapshot_topic.c. */
 #include "state/store.h"
 
 #include <dirent.h>
@@ -256,8 +257,9 @@ static int open_temp(const char *dir, const snapshot_meta *m, char *path, size_t
   return -1;
 }
 
-int snapshot_store_write(const char *dir, const snapshot_image *img, size_t *bytes, char *err,
-                         size_t errlen) {
+/* The atomic write of snapshot_store_write, without the pruning. */
+static int write_atomic(const char *dir, const snapshot_image *img, size_t *bytes, char *err,
+                        size_t errlen) {
   const snapshot_meta *m = snapshot_image_meta(img);
   char eb[128], tmp[PATH_MAX], final[PATH_MAX], why[PATH_MAX + 256];
   if (!snapshot_shard_id_valid(m->shard_id)) {
@@ -313,7 +315,6 @@ int snapshot_store_write(const char *dir, const snapshot_image *img, size_t *byt
   }
   if (bytes)
     *bytes = (size_t)size;
-  prune(dir, m->shard_id);
   return 0;
 fail:
   e = errno;
@@ -323,6 +324,14 @@ fail:
   snprintf(err, errlen, "snapshot of %s into %s: %s", m->shard_id, dir, why);
   errno = e;
   return -1;
+}
+
+int snapshot_store_write(const char *dir, const snapshot_image *img, size_t *bytes, char *err,
+                         size_t errlen) {
+  if (write_atomic(dir, img, bytes, err, errlen) < 0)
+    return -1;
+  prune(dir, snapshot_image_meta(img)->shard_id);
+  return 0;
 }
 
 int snapshot_store_write_shard(const char *dir, const shard *s, const snapshot_meta *meta,
@@ -388,4 +397,62 @@ int snapshot_store_load_latest(const char *dir, const char *shard_id, uint64_t f
   }
   free(files);
   return rc;
+}
+
+/* ---- the store interface, and its directory back end ---- */
+
+typedef struct dir_store {
+  snapshot_store base;
+  char *dir;
+} dir_store;
+
+static int dir_save(snapshot_store *st, const snapshot_image *img, size_t *bytes, char *err,
+                    size_t errlen) {
+  return write_atomic(((dir_store *)st)->dir, img, bytes, err, errlen);
+}
+
+static int dir_load(snapshot_store *st, const char *shard_id, uint64_t fingerprint, shard *s,
+                    snapshot_meta *meta, char *err, size_t errlen) {
+  return snapshot_store_load_latest(((dir_store *)st)->dir, shard_id, fingerprint, s, meta, err,
+                                    errlen);
+}
+
+static void dir_prune(snapshot_store *st, const char *shard_id) {
+  prune(((dir_store *)st)->dir, shard_id);
+}
+
+static void dir_free(snapshot_store *st) {
+  free(((dir_store *)st)->dir);
+  free(st);
+}
+
+static const snapshot_store_ops dir_ops = {dir_save, dir_load, dir_prune, dir_free};
+
+snapshot_store *snapshot_store_dir(const char *dir) {
+  dir_store *d = calloc(1, sizeof *d);
+  if (!d || !(d->dir = strdup(dir))) {
+    free(d);
+    return NULL;
+  }
+  d->base.ops = &dir_ops;
+  d->base.what = "--snapshot-dir";
+  return &d->base;
+}
+
+int snapshot_store_save(snapshot_store *st, const snapshot_image *img, size_t *bytes, char *err,
+                        size_t errlen) {
+  if (st->ops->save(st, img, bytes, err, errlen) < 0)
+    return -1;
+  st->ops->prune(st, snapshot_image_meta(img)->shard_id);
+  return 0;
+}
+
+int snapshot_store_load(snapshot_store *st, const char *shard_id, uint64_t fingerprint, shard *s,
+                        snapshot_meta *meta, char *err, size_t errlen) {
+  return st->ops->load_latest(st, shard_id, fingerprint, s, meta, err, errlen);
+}
+
+void snapshot_store_free(snapshot_store *st) {
+  if (st)
+    st->ops->free(st);
 }

@@ -11,7 +11,13 @@
  * rename, directory fsync; then all but the newest SNAPSHOT_KEEP snapshots
  * of the shard are deleted, and so are its temporary files left by a crash.
  * What a shard id means (kafka.<topic>.<partition>, file.<k>of<n>) is the
- * modes'. */
+ * modes'.
+ *
+ * The same three steps (save, load the newest valid, prune) have another
+ * back end in Kafka mode, the compacted topic of --snapshot-topic
+ * (kafka/snapshot_topic.c): snapshot_store below is the interface both
+ * implement, and the snapshot writer (snapshotter.h) and the Kafka mode's
+ * shards use only it. */
 #ifndef REGSTREAM_STATE_STORE_H
 #define REGSTREAM_STATE_STORE_H
 
@@ -64,5 +70,38 @@ void snapshot_store_remove(const char *dir, const char *shard_id, int64_t positi
 /* Delete every snapshot and temporary file of the shards whose id starts
  * with prefix. Best effort. */
 void snapshot_store_remove_all(const char *dir, const char *prefix);
+
+/* ---- the store interface: a directory (here) or a topic (kafka/) ---- */
+
+typedef struct snapshot_store snapshot_store;
+typedef struct snapshot_store_ops {
+  /* Encode img and keep it durably: 0 once it exists (the directory's
+   * rename, the topic's acknowledged manifest), *bytes its size; -1 with a
+   * one-line reason (nothing of the snapshot's contents in it). */
+  int (*save)(snapshot_store *st, const snapshot_image *img, size_t *bytes, char *err,
+              size_t errlen);
+  /* As snapshot_store_load_latest: 1 loaded, 0 none usable (damaged ones
+   * warned about and skipped), -1 refused (another configuration) or
+   * failed, reason in err. */
+  int (*load_latest)(snapshot_store *st, const char *shard_id, uint64_t fingerprint, shard *s,
+                     snapshot_meta *meta, char *err, size_t errlen);
+  /* Drop all but the newest SNAPSHOT_KEEP snapshots of shard_id and the
+   * leftovers of failed saves. Best effort. */
+  void (*prune)(snapshot_store *st, const char *shard_id);
+  void (*free)(snapshot_store *st);
+} snapshot_store_ops;
+struct snapshot_store {
+  const snapshot_store_ops *ops;
+  const char *what; /* "--snapshot-dir" or "--snapshot-topic", for messages */
+};
+
+/* The directory back end on dir (a copy is kept). NULL when memory is short. */
+snapshot_store *snapshot_store_dir(const char *dir);
+/* Save img, then prune its shard (both back ends do it in this order). */
+int snapshot_store_save(snapshot_store *st, const snapshot_image *img, size_t *bytes, char *err,
+                        size_t errlen);
+int snapshot_store_load(snapshot_store *st, const char *shard_id, uint64_t fingerprint, shard *s,
+                        snapshot_meta *meta, char *err, size_t errlen);
+void snapshot_store_free(snapshot_store *st);
 
 #endif

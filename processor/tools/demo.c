@@ -1,6 +1,7 @@
 /* demo.c — `regstream demo`: produce -> Kafka-mode run -> export, against a
  * mock Kafka cluster living inside this process (see demo.h). It reuses the
- * three real commands unchanged; only the brokers differ. Its options are
+ * three real commands unchanged; only the brokers differ; then it writes the
+ * report's figures page (report --html) next to the CSV. Its options are
  * parsed by cli/options.c and filled into the three commands' own. */
 #include "tools/demo.h"
 
@@ -13,9 +14,37 @@
 #include "kafka/run.h"
 #include "tools/export.h"
 #include "tools/produce.h"
+#include "tools/report.h"
 #include "util/log.h"
 
 enum { DEMO_PARTITIONS = 6 };
+
+/* The report's figures page next to the CSV (OUT.csv -> OUT.html), at the
+ * report's measurement point when the rollup has it, else at its latest
+ * month. 0, or 1 (said). */
+static int write_report_page(const char *csv_path) {
+  char html[4096], err[512];
+  size_t n = strlen(csv_path);
+  if (n > 4 && !strcmp(csv_path + n - 4, ".csv"))
+    snprintf(html, sizeof html, "%.*s.html", (int)(n - 4), csv_path);
+  else
+    snprintf(html, sizeof html, "%s.html", csv_path);
+  report_options ro = {.csv_path = csv_path, .at = REPORT_DEFAULT_AT};
+  report_data *d = report_load(&ro, err, sizeof err);
+  if (!d) {
+    ro.at = 0;
+    d = report_load(&ro, err, sizeof err);
+  }
+  if (!d || report_write_html(d, html, err, sizeof err) < 0) {
+    log_cmd(LOG_ERROR, "demo", "report page: %s", err);
+    report_free(d);
+    return 1;
+  }
+  report_free(d);
+  log_cmd_fields(LOG_INFO, "demo", json_pack("{s:s}", "html", html),
+                 "wrote the report's figures as a page to %s (open it in a browser)", html);
+  return 0;
+}
 
 int demo_run(const demo_options *o) {
   char err[512];
@@ -103,6 +132,7 @@ int demo_run(const demo_options *o) {
                      json_pack("{s:I,s:s,s:s}", "rows", (json_int_t)er.rows, "topic", topics[1],
                                "csv", o->csv_path),
                      "exported %zu rows of %s to %s", er.rows, topics[1], o->csv_path);
+      rc = write_report_page(o->csv_path);
     }
   }
   rd_kafka_mock_cluster_destroy(mock);

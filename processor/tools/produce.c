@@ -36,7 +36,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 static int ensure_topic(rd_kafka_t *rk, const produce_options *o, int *created, char *err,
                         size_t errlen) {
-  kafka_topic_spec spec = {o->topic, o->partitions, o->replication_factor, 0};
+  kafka_topic_spec spec = {o->topic, o->partitions, o->replication_factor, 0, NULL};
   return kafka_topic_ensure(rk, o->brokers, &spec, o->quiet ? NULL : "produce", created, err,
                             errlen);
 }

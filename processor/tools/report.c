@@ -1,11 +1,15 @@
 /* report.c — the KIB evaluation report's headline measures from a rollup CSV.
  *
- * Reads the SPEC §4 CSV, sums the rows of one period by entry visitation and
- * entry municipality, and derives the figures of the report's section 3.1
- * (SPEC §8): entry visitation shares, accumulated goals over the project,
- * durable employment by goal, the aktivitetsparat share of the five named
- * municipalities, and status at the measurement point. Loading is I/O; each
- * measure is a small pure function of the sums. */
+ * Reads the SPEC §4 CSV (load_csv: the one place that reads rows; every
+ * row goes through report_add_row, which applies --min-cell), sums the rows
+ * of every period by entry visitation and entry municipality, and derives
+ * the figures of the report's section 3.1 (SPEC §8): entry visitation
+ * shares, accumulated goals over the project, durable employment by goal,
+ * the aktivitetsparat share of the five named municipalities, and status at
+ * the measurement point. Each measure is computed once, here
+ * (report_compute), for the text table below and for the HTML page
+ * (report_html.c, which draws them). Loading is I/O; each measure is a small
+ * pure function of the sums. */
 #include "tools/report.h"
 
 #include <errno.h>
@@ -14,51 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/disclosure.h"
 #include "core/municipality.h"
 #include "core/record.h"
 #include "core/rollup.h"
+#include "core/rules.h"
+#include "tools/report_measures.h"
 #include "tools/report_source.h"
-
-/* Counter columns (after period, municipality, visitation), SPEC §4 order. */
-enum {
-  COL_MEMBERS = ROLLUP_MEMBERS,
-  COL_ACC_G1 = ROLLUP_ACC,
-  COL_ACC_G2,
-  COL_ACC_G3,
-  COL_FULL_G1 = ROLLUP_DURABLE_FULL,
-  COL_FULL_G2,
-  COL_FULL_G3,
-  COL_FULL_NONE,
-  COL_PART_G1 = ROLLUP_DURABLE_PARTIAL,
-  COL_PART_G2,
-  COL_PART_G3,
-  COL_PART_NONE,
-  COL_ST_EDUCATION = ROLLUP_STATUS,
-  COL_ST_FULL,
-  COL_ST_PART,
-  COL_ST_FLEX,
-  COL_ST_DP,
-  COL_ST_PLACEMENT,
-  COL_ST_BENEFIT,
-  COL_ST_SELF,
-};
-
-typedef uint64_t counts[ROLLUP_COLUMNS];
-
-/* The rows of one period, summed per (municipality, visitation). */
-typedef struct report_data {
-  counts cell[MUNICIPALITY_COUNT][VISITATION_COUNT];
-  size_t rows;
-} report_data;
-
-enum { MAX_MEASURES = 48, LABEL_LEN = 96 };
-
-typedef struct measure {
-  const char *section; /* starts a section when non-NULL */
-  char label[LABEL_LEN];
-  double value;  /* percent; NAN when it cannot be computed */
-  double report; /* percent; NAN when the report gives no figure */
-} measure;
 
 /* ---------------------------------------------------------------- loading */
 
@@ -95,8 +61,36 @@ static int visitation_of(const char *s, size_t n) {
   return -1;
 }
 
-/* One data row into data when its period is at_period. 0, or -1 (malformed). */
-static int parse_row(char *line, int at_period, report_data *data) {
+int report_add_row(report_data *d, int32_t period, int32_t code, int visitation,
+                   const uint32_t *counts) {
+  int m = municipality_index(code);
+  if (!period_valid(period) || m < 0 || visitation < 0 || visitation >= VISITATION_COUNT)
+    return -1;
+  int month = period_to_month(period);
+  if (disclosure_withheld(counts, d->min_cell)) {
+    d->withheld_all++;
+    d->withheld_in[month]++;
+    return 0;
+  }
+  if (!d->month[month]) {
+    d->month[month] = calloc(1, sizeof(report_block));
+    if (!d->month[month])
+      return -2;
+  }
+  if (d->first < 0 || month < d->first)
+    d->first = month;
+  if (month > d->last)
+    d->last = month;
+  uint32_t mask = disclosure_mask(counts, d->min_cell);
+  report_count *cell = (*d->month[month])[m][visitation];
+  for (int c = 0; c < ROLLUP_COLUMNS; c++)
+    cell[c] = report_plus(cell[c], mask & (1u << c) ? REPORT_SUPPRESSED : counts[c]);
+  d->rows_in[month]++;
+  return 0;
+}
+
+/* One data row into d. 0, -1 (malformed) or -2 (out of memory). */
+static int parse_row(char *line, report_data *d) {
   const char *field[3 + ROLLUP_COLUMNS], *field_end[3 + ROLLUP_COLUMNS];
   int nf = 0;
   char *p = line;
@@ -114,244 +108,355 @@ static int parse_row(char *line, int at_period, report_data *data) {
   if (nf != 3 + ROLLUP_COLUMNS)
     return -1;
   uint64_t period, code;
-  if (parse_u64(field[0], field_end[0], &period) < 0 ||
+  if (parse_u64(field[0], field_end[0], &period) < 0 || period > PERIOD_LAST ||
       parse_u64(field[1], field_end[1], &code) < 0 || code > 999)
     return -1;
-  int m = municipality_index((int32_t)code);
   int v = visitation_of(field[2], (size_t)(field_end[2] - field[2]));
-  if (m < 0 || v < 0)
-    return -1;
-  counts row;
-  for (int c = 0; c < ROLLUP_COLUMNS; c++)
-    if (parse_u64(field[3 + c], field_end[3 + c], &row[c]) < 0)
+  uint32_t row[ROLLUP_COLUMNS];
+  for (int c = 0; c < ROLLUP_COLUMNS; c++) {
+    uint64_t x;
+    /* the rollup's counters are 32-bit */
+    if (parse_u64(field[3 + c], field_end[3 + c], &x) < 0 || x > UINT32_MAX)
       return -1;
-  if (period != (uint64_t)at_period)
-    return 0;
-  for (int c = 0; c < ROLLUP_COLUMNS; c++)
-    data->cell[m][v][c] += row[c];
-  data->rows++;
-  return 0;
+    row[c] = (uint32_t)x;
+  }
+  return report_add_row(d, (int32_t)period, (int32_t)code, v, row);
 }
 
-static report_data *report_load(const char *csv_path, int at_period, char *err, size_t errlen) {
-  FILE *f = report_source_open(csv_path, err, errlen); /* --csv, or --postgres */
+/* Every row of the CSV at path into d. 0, or -1 with a reason. */
+static int load_csv(const char *path, report_data *d, char *err, size_t errlen) {
+  FILE *f = report_source_open(path, err, errlen); /* --csv, or --postgres */
   if (!f)
-    return NULL;
-  report_data *data = calloc(1, sizeof *data);
+    return -1;
   char want[1024], line[1024];
-  if (!data || expected_header(want, sizeof want) < 0) {
+  if (expected_header(want, sizeof want) < 0) {
     snprintf(err, errlen, "out of memory");
-    fclose(f);
-    free(data);
-    return NULL;
+    goto fail;
   }
   if (!fgets(line, sizeof line, f)) {
-    snprintf(err, errlen, "%s: empty file, no header", csv_path);
+    snprintf(err, errlen, "%s: empty file, no header", path);
     goto fail;
   }
   strip_eol(line);
   if (strcmp(line, want) != 0) {
-    snprintf(err, errlen, "%s: bad header (not a SPEC section 4 rollup CSV)", csv_path);
+    snprintf(err, errlen, "%s: bad header (not a SPEC section 4 rollup CSV)", path);
     goto fail;
   }
   for (long lineno = 2; fgets(line, sizeof line, f); lineno++) {
     size_t n = strlen(line);
     if (n == sizeof line - 1 && line[n - 1] != '\n') {
-      snprintf(err, errlen, "%s:%ld: line too long", csv_path, lineno);
+      snprintf(err, errlen, "%s:%ld: line too long", path, lineno);
       goto fail;
     }
     strip_eol(line);
     if (!line[0])
       continue;
-    if (parse_row(line, at_period, data) < 0) {
-      snprintf(err, errlen, "%s:%ld: malformed row", csv_path, lineno);
+    int rc = parse_row(line, d);
+    if (rc == -2) {
+      snprintf(err, errlen, "out of memory");
+      goto fail;
+    }
+    if (rc < 0) {
+      snprintf(err, errlen, "%s:%ld: malformed row", path, lineno);
       goto fail;
     }
   }
   if (ferror(f)) {
-    snprintf(err, errlen, "%s: read error", csv_path);
+    snprintf(err, errlen, "%s: read error", path);
     goto fail;
   }
   fclose(f);
-  if (data->rows == 0) {
-    snprintf(err, errlen, "%s: no rows for period %d", csv_path, at_period);
-    free(data);
-    return NULL;
-  }
-  return data;
+  return 0;
 fail:
   fclose(f);
-  free(data);
-  return NULL;
+  return -1;
+}
+
+void report_free(report_data *d) {
+  if (!d)
+    return;
+  for (int i = 0; i < PERIOD_MONTHS; i++)
+    free(d->month[i]);
+  free(d);
+}
+
+report_data *report_load(const report_options *o, char *err, size_t errlen) {
+  report_data *d = calloc(1, sizeof *d);
+  if (!d) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  d->first = d->last = -1;
+  d->min_cell = o->min_cell;
+  d->at_period = o->at;
+  d->source = o->csv_path;
+  if (load_csv(o->csv_path, d, err, errlen) < 0) {
+    report_free(d);
+    return NULL;
+  }
+  if (o->at == 0) { /* the latest month with published rows */
+    if (d->last < 0) {
+      snprintf(err, errlen, "%s: no rows%s", o->csv_path,
+               d->withheld_all ? " published (all withheld under --min-cell)" : "");
+      report_free(d);
+      return NULL;
+    }
+    d->at_period = period_from_month(d->last);
+  }
+  if (!period_valid(d->at_period)) {
+    snprintf(err, errlen, "no such month %d", d->at_period);
+    report_free(d);
+    return NULL;
+  }
+  d->at = period_to_month(d->at_period);
+  d->rows = d->rows_in[d->at];
+  d->withheld = d->withheld_in[d->at];
+  if (d->rows == 0) {
+    snprintf(err, errlen, "%s: no rows for period %d%s", o->csv_path, d->at_period,
+             d->withheld ? " published (all withheld under --min-cell)" : "");
+    report_free(d);
+    return NULL;
+  }
+  return d;
 }
 
 /* ---------------------------------------------------------------- arithmetic */
 
-static double percent(uint64_t part, uint64_t whole) {
+report_count report_plus(report_count a, report_count b) {
+  return a == REPORT_SUPPRESSED || b == REPORT_SUPPRESSED ? REPORT_SUPPRESSED : a + b;
+}
+
+double report_share(report_count part, report_count whole) {
+  if (part == REPORT_SUPPRESSED || whole == REPORT_SUPPRESSED)
+    return REPORT_SHARE_SUPPRESSED;
   return whole ? 100.0 * (double)part / (double)whole : NAN;
 }
 
-/* Column c summed over the cells selected by municipality (-1: all) and
- * visitation (-1: all). */
-static uint64_t sum_col(const report_data *d, int m, int v, int c) {
-  uint64_t s = 0;
+int report_share_suppressed(double share) {
+  return share == REPORT_SHARE_SUPPRESSED;
+}
+
+report_count report_sum(const report_data *d, int month, int m, unsigned vmask, int c) {
+  if (month < 0 || month >= PERIOD_MONTHS || !d->month[month])
+    return 0;
+  const report_block *b = d->month[month];
+  report_count s = 0;
   for (int i = 0; i < MUNICIPALITY_COUNT; i++) {
     if (m >= 0 && i != m)
       continue;
     for (int j = 0; j < VISITATION_COUNT; j++)
-      if (v < 0 || j == v)
-        s += d->cell[i][j][c];
+      if (vmask & REPORT_VIS(j))
+        s = report_plus(s, (*b)[i][j][c]);
   }
   return s;
 }
 
-/* Column c over the municipalities with the given codes (0-terminated). */
-static uint64_t sum_codes(const report_data *d, const int *codes, int v, int c) {
-  uint64_t s = 0;
+report_count report_sum_codes(const report_data *d, int month, const int *codes, unsigned vmask,
+                              int c) {
+  if (!codes)
+    return report_sum(d, month, -1, vmask, c);
+  report_count s = 0;
   for (; *codes; codes++) {
     int m = municipality_index(*codes);
     if (m >= 0)
-      s += sum_col(d, m, v, c);
+      s = report_plus(s, report_sum(d, month, m, vmask, c));
   }
   return s;
 }
 
-static uint64_t durable_full_all(const report_data *d, int m, int v) {
-  return sum_col(d, m, v, COL_FULL_G1) + sum_col(d, m, v, COL_FULL_G2) +
-         sum_col(d, m, v, COL_FULL_G3) + sum_col(d, m, v, COL_FULL_NONE);
+report_count report_members(const report_data *d, int month, const int *codes, unsigned vmask) {
+  return report_sum_codes(d, month, codes, vmask, ROLLUP_MEMBERS);
 }
 
-static uint64_t goal12(const report_data *d, int m, int v) {
-  return sum_col(d, m, v, COL_ACC_G1) + sum_col(d, m, v, COL_ACC_G2);
+report_count report_goal12(const report_data *d, int month, const int *codes, unsigned vmask) {
+  return report_plus(report_sum_codes(d, month, codes, vmask, ROLLUP_ACC + REPORT_GOAL1),
+                     report_sum_codes(d, month, codes, vmask, ROLLUP_ACC + REPORT_GOAL2));
 }
 
-static uint64_t edu_or_employed(const report_data *d, int v) {
-  return sum_col(d, -1, v, COL_ST_EDUCATION) + sum_col(d, -1, v, COL_ST_FULL) +
-         sum_col(d, -1, v, COL_ST_PART);
+report_count report_durable_all(const report_data *d, int month, const int *codes, unsigned vmask,
+                                int full) {
+  int first = full ? ROLLUP_DURABLE_FULL : ROLLUP_DURABLE_PARTIAL;
+  report_count s = 0;
+  for (int g = 0; g < REPORT_GOALS; g++)
+    s = report_plus(s, report_sum_codes(d, month, codes, vmask, first + g));
+  return s;
 }
 
-/* Lowest (want_max 0) or highest goal 1+2 share among municipalities with
- * members; *which gets the municipality index. */
-static double goal12_extreme(const report_data *d, int want_max, int *which) {
-  double best = NAN;
-  *which = -1;
-  for (int m = 0; m < MUNICIPALITY_COUNT; m++) {
-    uint64_t members = sum_col(d, m, -1, COL_MEMBERS);
-    if (!members)
-      continue;
-    double s = percent(goal12(d, m, -1), members);
-    if (*which < 0 || (want_max ? s > best : s < best)) {
-      best = s;
-      *which = m;
-    }
-  }
-  return best;
+report_count report_edu_or_employed(const report_data *d, int month, const int *codes,
+                                    unsigned vmask) {
+  report_count s = 0;
+  for (int st = STATUS_EDUCATION; st <= STATUS_EMPLOYED_PART; st++)
+    s = report_plus(s, report_sum_codes(d, month, codes, vmask, ROLLUP_STATUS + st));
+  return s;
 }
 
-static measure *add(measure *ms, int *n, const char *section, const char *label, double value,
-                    double report) {
-  measure *x = &ms[(*n)++];
+/* ---------------------------------------------------------------- measures */
+
+const report_municipality_set report_five[5] = {{"Brøndby", {153, 0, 0}, 66},
+                                                {"Esbjerg/Fanø", {561, 563, 0}, 77},
+                                                {"Aalborg", {851, 0, 0}, 85},
+                                                {"Hvidovre", {167, 0, 0}, 91},
+                                                {"Aarhus", {751, 0, 0}, 93}};
+
+static void set(report_measures *r, measure_id id, const char *section, const char *label,
+                report_count part, report_count whole, double report) {
+  measure *x = &r->m[id];
   x->section = section;
   snprintf(x->label, sizeof x->label, "%s", label);
-  x->value = value;
+  x->part = part;
+  x->whole = whole;
+  x->value = report_share(part, whole);
   x->report = report;
-  return x;
+  x->municipality = -1;
 }
 
-/* All measures, in table order. Returns how many. */
-static int compute_measures(const report_data *d, int at_period, measure *ms,
-                            char sections[3][64]) {
-  int n = 0;
-  const int AKT = VISITATION_AKTIVITETSPARAT;
-  uint64_t members = sum_col(d, -1, -1, COL_MEMBERS);
-  uint64_t akt = sum_col(d, -1, AKT, COL_MEMBERS);
-  uint64_t oevrig = sum_col(d, -1, VISITATION_OEVRIG, COL_MEMBERS) +
-                    sum_col(d, -1, VISITATION_UDDANNELSESPARAT, COL_MEMBERS);
+/* The lowest (want_max 0) or highest goal 1+2 share among municipalities
+ * with members into x; suppressed when any municipality's share is. */
+static void goal12_extreme(const report_data *d, int want_max, measure *x) {
+  double best = NAN;
+  int which = -1, suppressed = 0;
+  for (int m = 0; m < MUNICIPALITY_COUNT; m++) {
+    int code[2] = {municipality_codes[m], 0};
+    report_count members = report_members(d, d->at, code, REPORT_VIS_ALL);
+    if (!members)
+      continue;
+    double s = report_share(report_goal12(d, d->at, code, REPORT_VIS_ALL), members);
+    if (report_share_suppressed(s)) {
+      suppressed = 1;
+      continue;
+    }
+    if (which < 0 || (want_max ? s > best : s < best)) {
+      best = s;
+      which = m;
+    }
+  }
+  x->municipality = suppressed ? -1 : which;
+  snprintf(x->label, sizeof x->label, "goal 1 or 2, %s municipality (%s)",
+           want_max ? "highest" : "lowest",
+           suppressed   ? ".."
+           : which >= 0 ? municipality_names[which]
+                        : "-");
+  if (suppressed) {
+    x->part = x->whole = REPORT_SUPPRESSED;
+    x->value = REPORT_SHARE_SUPPRESSED;
+  } else if (which >= 0) {
+    int code[2] = {municipality_codes[which], 0};
+    x->part = report_goal12(d, d->at, code, REPORT_VIS_ALL);
+    x->whole = report_members(d, d->at, code, REPORT_VIS_ALL);
+    x->value = best;
+  } else {
+    x->part = x->whole = 0;
+    x->value = NAN;
+  }
+}
 
-  add(ms, &n, "Entry visitation (share of participants)", "aktivitetsparat", percent(akt, members),
-      60);
-  add(ms, &n, NULL, "jobparat", percent(sum_col(d, -1, VISITATION_JOBPARAT, COL_MEMBERS), members),
-      25);
-  add(ms, &n, NULL, "selvforsørgende",
-      percent(sum_col(d, -1, VISITATION_SELVFORSOERGENDE, COL_MEMBERS), members), 7);
-  add(ms, &n, NULL, "øvrig ydelse (øvrig + uddannelsesparat)", percent(oevrig, members), 8);
-  add(ms, &n, NULL, "  of these uddannelsesparat (education order)",
-      percent(sum_col(d, -1, VISITATION_UDDANNELSESPARAT, COL_MEMBERS), oevrig), 33);
+void report_compute(const report_data *d, report_measures *r) {
+  const int at = d->at, A = VISITATION_AKTIVITETSPARAT;
+  const unsigned ALL = REPORT_VIS_ALL, AKT = REPORT_VIS(A);
+  report_count members = report_members(d, at, NULL, ALL);
+  report_count akt = report_members(d, at, NULL, AKT);
+  report_count oevrig = report_members(d, at, NULL, REPORT_VIS_OEVRIG);
+  const char *sec;
 
-  uint64_t g1 = sum_col(d, -1, -1, COL_ACC_G1), g2 = sum_col(d, -1, -1, COL_ACC_G2);
-  uint64_t g3 = sum_col(d, -1, -1, COL_ACC_G3);
-  add(ms, &n, "Accumulated goal over the project (share of participants)", "goal 1 reached",
-      percent(g1, members), 38);
-  add(ms, &n, NULL, "goal 2 reached", percent(g2, members), 12);
-  add(ms, &n, NULL, "goal 3 reached", percent(g3, members), 22);
-  add(ms, &n, NULL, "goal 1 or 2", percent(g1 + g2, members), 50);
-  add(ms, &n, NULL, "goal 1 or 2, aktivitetsparate", percent(goal12(d, -1, AKT), akt), 33);
-  int lo_m, hi_m;
-  double lo = goal12_extreme(d, 0, &lo_m), hi = goal12_extreme(d, 1, &hi_m);
-  char label[LABEL_LEN];
-  snprintf(label, sizeof label, "goal 1 or 2, lowest municipality (%s)",
-           lo_m >= 0 ? municipality_names[lo_m] : "-");
-  add(ms, &n, NULL, label, lo, 36);
-  snprintf(label, sizeof label, "goal 1 or 2, highest municipality (%s)",
-           hi_m >= 0 ? municipality_names[hi_m] : "-");
-  add(ms, &n, NULL, label, hi, 55);
+  sec = "Entry visitation (share of participants)";
+  set(r, M_VIS_AKT, sec, "aktivitetsparat", akt, members, 60);
+  set(r, M_VIS_JOB, NULL, "jobparat", report_members(d, at, NULL, REPORT_VIS(VISITATION_JOBPARAT)),
+      members, 25);
+  set(r, M_VIS_SELV, NULL, "selvforsørgende",
+      report_members(d, at, NULL, REPORT_VIS(VISITATION_SELVFORSOERGENDE)), members, 7);
+  set(r, M_VIS_OEVRIG, NULL, "øvrig ydelse (øvrig + uddannelsesparat)", oevrig, members, 8);
+  set(r, M_VIS_UDD_OF_OEVRIG, NULL, "  of these uddannelsesparat (education order)",
+      report_members(d, at, NULL, REPORT_VIS(VISITATION_UDDANNELSESPARAT)), oevrig, 33);
 
-  snprintf(sections[0], 64, "Durable employment at %04d-%02d (share of goal group)",
-           at_period / 100, at_period % 100);
-  add(ms, &n, sections[0], "goal 1: durable full-time",
-      percent(sum_col(d, -1, -1, COL_FULL_G1), g1), 47);
-  add(ms, &n, NULL, "goal 1: durable part-time", percent(sum_col(d, -1, -1, COL_PART_G1), g1), 20);
-  add(ms, &n, NULL, "goal 2: durable full-time", percent(sum_col(d, -1, -1, COL_FULL_G2), g2), 2);
-  add(ms, &n, NULL, "goal 2: durable part-time", percent(sum_col(d, -1, -1, COL_PART_G2), g2), 33);
-  add(ms, &n, NULL, "goal 3: durable full-time", percent(sum_col(d, -1, -1, COL_FULL_G3), g3), 0);
-  add(ms, &n, NULL, "goal 3: durable part-time", percent(sum_col(d, -1, -1, COL_PART_G3), g3), 0);
+  report_count g[3];
+  for (int k = 0; k < 3; k++)
+    g[k] = report_sum(d, at, -1, ALL, ROLLUP_ACC + k);
+  sec = "Accumulated goal over the project (share of participants)";
+  set(r, M_GOAL1, sec, "goal 1 reached", g[0], members, 38);
+  set(r, M_GOAL2, NULL, "goal 2 reached", g[1], members, 12);
+  set(r, M_GOAL3, NULL, "goal 3 reached", g[2], members, 22);
+  set(r, M_GOAL12, NULL, "goal 1 or 2", report_goal12(d, at, NULL, ALL), members, 50);
+  set(r, M_GOAL12_AKT, NULL, "goal 1 or 2, aktivitetsparate", report_goal12(d, at, NULL, AKT), akt,
+      33);
+  set(r, M_GOAL12_LOWEST, NULL, "", 0, 0, 36);
+  goal12_extreme(d, 0, &r->m[M_GOAL12_LOWEST]);
+  set(r, M_GOAL12_HIGHEST, NULL, "", 0, 0, 55);
+  goal12_extreme(d, 1, &r->m[M_GOAL12_HIGHEST]);
+
+  snprintf(r->sections[0], REPORT_SECTION_LEN,
+           "Durable employment at %04d-%02d (share of goal group)", d->at_period / 100,
+           d->at_period % 100);
+  static const double dur_report[3][2] = {{47, 20}, {2, 33}, {0, 0}};
+  static const char *const dur_label[3][2] = {
+      {"goal 1: durable full-time", "goal 1: durable part-time"},
+      {"goal 2: durable full-time", "goal 2: durable part-time"},
+      {"goal 3: durable full-time", "goal 3: durable part-time"}};
+  for (int k = 0; k < 3; k++)
+    for (int full = 1; full >= 0; full--)
+      set(r, (measure_id)(M_DUR_G1_FULL + 2 * k + !full), k == 0 && full ? r->sections[0] : NULL,
+          dur_label[k][!full],
+          report_sum(d, at, -1, ALL, (full ? ROLLUP_DURABLE_FULL : ROLLUP_DURABLE_PARTIAL) + k),
+          g[k], dur_report[k][!full]);
   static const int aarhus[] = {751, 0}, hvidovre[] = {167, 0};
-  int ma = municipality_index(751), mh = municipality_index(167);
-  add(ms, &n, NULL, "Aarhus: durable full-time (share of members)",
-      percent(durable_full_all(d, ma, -1), sum_codes(d, aarhus, -1, COL_MEMBERS)), 22);
-  add(ms, &n, NULL, "Hvidovre: durable full-time (share of members)",
-      percent(durable_full_all(d, mh, -1), sum_codes(d, hvidovre, -1, COL_MEMBERS)), 11);
+  set(r, M_AARHUS_FULL, NULL, "Aarhus: durable full-time (share of members)",
+      report_durable_all(d, at, aarhus, ALL, 1), report_members(d, at, aarhus, ALL), 22);
+  set(r, M_HVIDOVRE_FULL, NULL, "Hvidovre: durable full-time (share of members)",
+      report_durable_all(d, at, hvidovre, ALL, 1), report_members(d, at, hvidovre, ALL), 11);
 
-  static const struct {
-    const char *name;
-    int codes[3];
-    double report;
-  } five[5] = {{"Brøndby", {153, 0, 0}, 66},
-               {"Esbjerg/Fanø", {561, 563, 0}, 77},
-               {"Aalborg", {851, 0, 0}, 85},
-               {"Hvidovre", {167, 0, 0}, 91},
-               {"Aarhus", {751, 0, 0}, 93}};
   for (int i = 0; i < 5; i++)
-    add(ms, &n,
+    set(r, (measure_id)(M_AKT_FIVE + i),
         i == 0 ? "Aktivitetsparat share of entries, the report's five municipalities" : NULL,
-        five[i].name,
-        percent(sum_codes(d, five[i].codes, AKT, COL_MEMBERS),
-                sum_codes(d, five[i].codes, -1, COL_MEMBERS)),
-        five[i].report);
+        report_five[i].name, report_members(d, at, report_five[i].codes, AKT),
+        report_members(d, at, report_five[i].codes, ALL), report_five[i].akt_report);
 
-  snprintf(sections[1], 64, "Status at %04d-%02d, all participants", at_period / 100,
-           at_period % 100);
-  add(ms, &n, sections[1], "education or employment", percent(edu_or_employed(d, -1), members), 32);
-  add(ms, &n, NULL, "flex job", percent(sum_col(d, -1, -1, COL_ST_FLEX), members), 2);
-  add(ms, &n, NULL, "disability pension", percent(sum_col(d, -1, -1, COL_ST_DP), members), 5);
-  add(ms, &n, NULL, "on benefit", percent(sum_col(d, -1, -1, COL_ST_BENEFIT), members), 51);
-  add(ms, &n, NULL, "self-supporting (the rest)", percent(sum_col(d, -1, -1, COL_ST_SELF), members),
-      10);
-  add(ms, &n, NULL, "company placement (no report figure)",
-      percent(sum_col(d, -1, -1, COL_ST_PLACEMENT), members), NAN);
+  snprintf(r->sections[1], REPORT_SECTION_LEN, "Status at %04d-%02d, all participants",
+           d->at_period / 100, d->at_period % 100);
+  set(r, M_ST_EDU_EMP, r->sections[1], "education or employment",
+      report_edu_or_employed(d, at, NULL, ALL), members, 32);
+  set(r, M_ST_FLEX, NULL, "flex job", report_sum(d, at, -1, ALL, ROLLUP_STATUS + STATUS_FLEXJOB),
+      members, 2);
+  set(r, M_ST_DP, NULL, "disability pension",
+      report_sum(d, at, -1, ALL, ROLLUP_STATUS + STATUS_DISABILITY_PENSION), members, 5);
+  set(r, M_ST_BENEFIT, NULL, "on benefit",
+      report_sum(d, at, -1, ALL, ROLLUP_STATUS + STATUS_ON_BENEFIT), members, 51);
+  set(r, M_ST_SELF, NULL, "self-supporting (the rest)",
+      report_sum(d, at, -1, ALL, ROLLUP_STATUS + STATUS_SELF_SUPPORTING), members, 10);
+  set(r, M_ST_PLACEMENT, NULL, "company placement (no report figure)",
+      report_sum(d, at, -1, ALL, ROLLUP_STATUS + STATUS_COMPANY_PLACEMENT), members, NAN);
 
-  snprintf(sections[2], 64, "Status at %04d-%02d, aktivitetsparate", at_period / 100,
-           at_period % 100);
-  add(ms, &n, sections[2], "education or employment", percent(edu_or_employed(d, AKT), akt), 22);
-  add(ms, &n, NULL, "flex job", percent(sum_col(d, -1, AKT, COL_ST_FLEX), akt), 3);
-  add(ms, &n, NULL, "disability pension", percent(sum_col(d, -1, AKT, COL_ST_DP), akt), 9);
-  return n;
+  snprintf(r->sections[2], REPORT_SECTION_LEN, "Status at %04d-%02d, aktivitetsparate",
+           d->at_period / 100, d->at_period % 100);
+  set(r, M_AKT_ST_EDU_EMP, r->sections[2], "education or employment",
+      report_edu_or_employed(d, at, NULL, AKT), akt, 22);
+  set(r, M_AKT_ST_FLEX, NULL, "flex job",
+      report_sum(d, at, -1, AKT, ROLLUP_STATUS + STATUS_FLEXJOB), akt, 3);
+  set(r, M_AKT_ST_DP, NULL, "disability pension",
+      report_sum(d, at, -1, AKT, ROLLUP_STATUS + STATUS_DISABILITY_PENSION), akt, 9);
+}
+
+const char *report_format_share(char *buf, size_t len, double share) {
+  if (report_share_suppressed(share))
+    snprintf(buf, len, "..");
+  else if (isnan(share))
+    snprintf(buf, len, "n/a");
+  else
+    snprintf(buf, len, "%.1f", share);
+  return buf;
+}
+
+const char *report_format_count(char *buf, size_t len, report_count n) {
+  if (n == REPORT_SUPPRESSED)
+    snprintf(buf, len, "..");
+  else
+    snprintf(buf, len, "%llu", (unsigned long long)n);
+  return buf;
 }
 
 static int off(const measure *x, double tolerance) {
   if (isnan(x->report))
     return 0;
-  return isnan(x->value) || fabs(x->value - x->report) > tolerance;
+  return isnan(x->value) || report_share_suppressed(x->value) ||
+         fabs(x->value - x->report) > tolerance;
 }
 
 /* ---------------------------------------------------------------- output */
@@ -375,15 +480,15 @@ enum { LABEL_WIDTH = 52 };
 static void print_measure(FILE *out, const measure *x) {
   fputs("  ", out);
   put_padded(out, x->label, LABEL_WIDTH);
-  if (isnan(x->value))
-    fprintf(out, "%9s  ", "n/a");
+  if (isnan(x->value) || report_share_suppressed(x->value))
+    fprintf(out, "%9s  ", isnan(x->value) ? "n/a" : "..");
   else
     fprintf(out, "%7.1f %%", x->value);
   if (isnan(x->report))
     fprintf(out, "%9s", "-");
   else
     fprintf(out, "%6.0f %%", x->report);
-  if (isnan(x->value) || isnan(x->report))
+  if (isnan(x->value) || report_share_suppressed(x->value) || isnan(x->report))
     fprintf(out, "%12s\n", "-");
   else {
     double diff = x->value - x->report;
@@ -391,53 +496,51 @@ static void print_measure(FILE *out, const measure *x) {
   }
 }
 
-int report_print(FILE *out, const char *csv_path, int at_period, char *err, size_t errlen) {
-  report_data *d = report_load(csv_path, at_period, err, errlen);
-  if (!d)
-    return -1;
-  measure ms[MAX_MEASURES];
-  char sections[3][64];
-  int n = compute_measures(d, at_period, ms, sections);
+int report_print(FILE *out, const report_data *d, char *err, size_t errlen) {
+  report_measures r;
+  report_compute(d, &r);
   int municipalities = 0;
   for (int m = 0; m < MUNICIPALITY_COUNT; m++)
-    municipalities += sum_col(d, m, -1, COL_MEMBERS) > 0;
+    municipalities += report_sum(d, d->at, m, REPORT_VIS_ALL, ROLLUP_MEMBERS) > 0;
   fprintf(out,
           "KIB evaluation (2023), headline measures at %04d-%02d from %s\n"
-          "%llu participants in %d municipalities (%zu rollup rows)\n\n",
-          at_period / 100, at_period % 100, csv_path,
-          (unsigned long long)sum_col(d, -1, -1, COL_MEMBERS), municipalities, d->rows);
+          "%llu participants in %d municipalities (%zu rollup rows)\n",
+          d->at_period / 100, d->at_period % 100, d->source,
+          (unsigned long long)report_members(d, d->at, NULL, REPORT_VIS_ALL), municipalities,
+          d->rows);
+  if (d->min_cell > 1)
+    fprintf(out,
+            "--min-cell %u: %zu rows withheld at this period (left out of every sum); a share "
+            "of a sum with a suppressed count is shown as ..\n",
+            (unsigned)d->min_cell, d->withheld);
+  fputc('\n', out);
   put_padded(out, "measure", LABEL_WIDTH + 2);
   fprintf(out, "%9s%8s%12s\n", "regstream", "report", "diff (pts)");
-  for (int i = 0; i < n; i++) {
-    if (ms[i].section)
-      fprintf(out, "%s\n", ms[i].section);
-    print_measure(out, &ms[i]);
+  for (int i = 0; i < M_COUNT; i++) {
+    if (r.m[i].section)
+      fprintf(out, "%s\n", r.m[i].section);
+    print_measure(out, &r.m[i]);
   }
-  free(d);
   return ferror(out) ? (snprintf(err, errlen, "write error"), -1) : 0;
 }
 
-int report_check(const char *csv_path, int at_period, double tolerance_points, char *err,
-                 size_t errlen) {
-  report_data *d = report_load(csv_path, at_period, err, errlen);
-  if (!d)
-    return -1;
-  measure ms[MAX_MEASURES];
-  char sections[3][64];
-  int n = compute_measures(d, at_period, ms, sections);
-  free(d);
+int report_check(const report_data *d, double tolerance_points, char *err, size_t errlen) {
+  report_measures r;
+  report_compute(d, &r);
   int bad = 0;
   size_t used = 0;
   if (errlen)
     err[0] = 0;
-  for (int i = 0; i < n; i++) {
-    if (!off(&ms[i], tolerance_points))
+  for (int i = 0; i < M_COUNT; i++) {
+    const measure *x = &r.m[i];
+    if (!off(x, tolerance_points))
       continue;
     bad++;
     if (used < errlen) {
-      const char *label = ms[i].label + strspn(ms[i].label, " ");
-      int k = snprintf(err + used, errlen - used, "%s%s %.1f vs %.0f", used ? "; " : "", label,
-                       ms[i].value, ms[i].report);
+      const char *label = x->label + strspn(x->label, " ");
+      char v[32];
+      int k = snprintf(err + used, errlen - used, "%s%s %s vs %.0f", used ? "; " : "", label,
+                       report_format_share(v, sizeof v, x->value), x->report);
       if (k > 0)
         used += (size_t)k;
     }

@@ -2,15 +2,11 @@
 # tests/deploy/options.sh — every --option that deploy/kubernetes/statefulset.yaml
 # (the container's args) and deploy/compose.yaml (regstream's command) pass
 # to `regstream run` is one that `regstream help` of BUILD_DIR lists, so a
-# renamed or misspelt option fails here, not on a cluster. Options the other
-# parts of issue 11 are adding at the same time are named in `pending` and
-# reported as notes while this build does not list them (remove the list once
-# they are in). Usage: tests/deploy/options.sh BUILD_DIR
+# renamed or misspelt option fails here, not on a cluster. Usage: tests/deploy/options.sh BUILD_DIR
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 build=$(cd "${1:?usage: options.sh BUILD_DIR}" && pwd)
-pending=' --snapshot-topic '
 passed=0 failed=0
 help=$("$build/regstream" help 2>&1)
 for f in deploy/kubernetes/statefulset.yaml deploy/compose.yaml; do
@@ -24,8 +20,6 @@ for f in deploy/kubernetes/statefulset.yaml deploy/compose.yaml; do
     if grep -q -- "$opt\b" <<<"$help"; then
       passed=$((passed + 1))
       echo "ok: $f: $opt is in \`regstream help\`"
-    elif [[ "$pending" == *" $opt "* ]]; then
-      echo "note: $f: $opt is not in this build's \`regstream help\` yet (issue 11, another part)"
     else
       failed=$((failed + 1))
       echo "FAIL: $f: $opt is unknown to \`regstream help\`"
