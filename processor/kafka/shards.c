@@ -174,8 +174,7 @@ void shard_snapshot_now(kafka_mode *km, part_shard *ps) {
     snapshot_failed(km, err);
     return;
   }
-  snapshot_image_free(img);
-  ps->since_snapshot = 0;
+  ps->since_snapshot = 0; /* img is the writer's now (freed there) */
 }
 
 /* A snapshot that could not be written stops the run, with either store:
