@@ -5,9 +5,14 @@
 # chromium) loads each page: no console message, a screenshot kept here
 # (screenshot.png, a non-blank 1280x4000 PNG), and the DOM after load checked
 # by tests/report_html.py against the text report (every measure, the same
-# value) and against the CSV (every count cell recomputed there, with the
-# disclosure rule of its own; every share from its cells; ".." where the rule
-# says). Also: the page is 0600 and references nothing outside itself, an
+# value) and against the CSV (every count cell recomputed there from the
+# exact rows, then the disclosure rule applied to what the page shows, by an
+# implementation of its own; every share from its cells; ".." where the rule
+# says, cell by cell). Under --min-cell 5 the headline national figures are
+# shown while small cells are "..". Then a CSV suppressed upstream (written
+# here by report_html.py --suppress-csv as a CSV sink under --min-cell 5
+# would: no `run --min-cell` on main yet): sums with an unknown cell are "..".
+# Also: the page is 0600 and references nothing outside itself, an
 # unwritable --html fails in one line, and negative controls show that the
 # console check and the DOM check do fail when they should.
 # usage: report_html.sh REGSTREAM-GEN REGSTREAM WORKDIR
@@ -64,9 +69,16 @@ browse() {
 # naming it; chromium's own D-Bus complaints on a machine without D-Bus aside.
 console_of() { grep -E ':CONSOLE|ERROR:.*file://' "$1.log"; }
 
-for mc in 0 5; do
+python3 "$check" --suppress-csv rollup.csv suppressed.csv 5 >suppress.txt &&
+  ok "$(cat suppress.txt)" || bad "no suppressed CSV: $(cat suppress.txt)"
+
+# page0/page5: the exact CSV without and with --min-cell 5; pageS5: the CSV
+# suppressed upstream, with --min-cell 5.
+for mc in 0 5 S5; do
   page=page$mc.html
-  if "$regstream" report --csv rollup.csv --at 202302 --min-cell "$mc" --html "$page" \
+  src=rollup.csv n=$mc
+  case $mc in S*) src=suppressed.csv n=${mc#S} ;; esac
+  if "$regstream" report --csv "$src" --at 202302 --min-cell "$n" --html "$page" \
     >report$mc.txt 2>report$mc.err && [ -s "$page" ]; then
     ok "report --min-cell $mc --html wrote $page ($(wc -c <"$page") bytes)"
   else
@@ -91,9 +103,12 @@ for mc in 0 5; do
     bad "chromium --dump-dom of $page failed: $(tail -3 dom$mc.log)"
     continue
   fi
-  expect=""
-  [ "$mc" = 0 ] || expect=--expect-suppressed
-  if out=$(python3 "$check" dom$mc.dom report$mc.txt rollup.csv "$mc" $expect); then
+  case $mc in
+  0) expect=--expect-headline ;;
+  5) expect="--expect-suppressed --expect-headline" ;;
+  *) expect="--expect-suppressed --expect-unknown" ;;
+  esac
+  if out=$(python3 "$check" dom$mc.dom report$mc.txt "$src" "$n" $expect); then
     ok "$out"
   else
     bad "DOM of $page: $out"
@@ -124,6 +139,37 @@ if [ -s dom0.dom ] && [ -s report5.txt ]; then
   python3 "$check" dom0.dom report0.txt changed.csv 0 >neg2.txt 2>&1 &&
     bad "negative control: a changed CSV passed the DOM check" ||
     ok "negative control: the DOM check fails on a CSV with one count changed"
+fi
+if [ -s dom0.dom ] && [ -s dom5.dom ]; then
+  # the unsuppressed page checked under the rule (small cells shown), the
+  # suppressed page checked without it, and the suppressed page without its
+  # groups: each must fail
+  python3 "$check" dom0.dom report0.txt rollup.csv 5 >neg3.txt 2>&1 &&
+    bad "negative control: a page without the rule passed as --min-cell 5" ||
+    ok "negative control: the DOM check fails on small cells shown under --min-cell 5"
+  python3 "$check" dom5.dom report5.txt rollup.csv 0 >neg4.txt 2>&1 &&
+    bad "negative control: a suppressed page passed as --min-cell 0" ||
+    ok "negative control: the DOM check fails on '..' without the rule"
+  grep -v '<span class="group"' dom5.dom >nogroups.dom
+  python3 "$check" nogroups.dom report5.txt rollup.csv 5 >neg5.txt 2>&1 &&
+    bad "negative control: a page without its groups passed" ||
+    ok "negative control: the DOM check fails on a page without the groups the rule needs"
+  # a complement suppression undone (one '..' of a group shown as its
+  # number): the check must see it
+  python3 - dom5.dom rollup.csv >undone.dom <<'PY' || bad "negative control: no suppressed durable_partial_goal2 cell in page5 to undo"
+import csv, re, sys
+dom = open(sys.argv[1], encoding="utf-8").read()
+# fig4's goal-2 durable part-time count: the complement of the small full-time one
+m = re.search(r'(<td class="n supp" id="(c\d+)" data-period="(\d+)" data-cols="durable_partial_goal2">)\.\.(</td>)', dom)
+if not m:
+    sys.exit(1)
+period = int(m.group(3))
+total = sum(int(r["durable_partial_goal2"]) for r in csv.DictReader(open(sys.argv[2])) if int(r["period"]) == period)
+print(dom[: m.start()] + m.group(1) + str(total) + m.group(4) + dom[m.end():], end="")
+PY
+  [ -s undone.dom ] && python3 "$check" undone.dom report5.txt rollup.csv 5 >neg6.txt 2>&1 &&
+    bad "negative control: a complement shown passed the DOM check" ||
+    ok "negative control: the DOM check fails when a group's complement is shown"
 fi
 
 # An output that cannot be written: exit 1, one line, no page.

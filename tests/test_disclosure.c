@@ -3,7 +3,8 @@
  * whose masks must hold the rule's properties (every count in [1, N)
  * suppressed, zeros published, no group that sums to members with exactly
  * one suppressed cell, each extra suppression the smallest other non-zero
- * cell of a group that had a single one). */
+ * cell of a group that had a single one); and the group helper the mask is
+ * made of (disclosure_group_mask: given cells, the rest of a total). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -94,6 +95,63 @@ static void large_counts_are_published(void **state) {
   assert_int_equal(disclosure_mask(r, 11), BIT(ROLLUP_NOW) | BIT(ROLLUP_NOW + 1));
 }
 
+/* The group helper on its own: a table's parts and their shown total. */
+static void group_helper(void **state) {
+  (void)state;
+  /* off: given passes through, nothing added */
+  assert_int_equal(disclosure_group_mask((uint64_t[]){1, 2, 3}, 3, 6, 0, 1), 0);
+  assert_int_equal(disclosure_group_mask((uint64_t[]){1, 2, 3}, 3, 6, BIT(1), 0), BIT(1));
+  /* one small cell takes the smallest other non-zero one (the first of 7s) */
+  assert_int_equal(disclosure_group_mask((uint64_t[]){9, 0, 3, 7, 7}, 5, 26, 0, 5),
+                   BIT(2) | BIT(3));
+  /* two small cells: nothing more */
+  assert_int_equal(disclosure_group_mask((uint64_t[]){9, 1, 3, 7}, 4, 20, 0, 5), BIT(1) | BIT(2));
+  /* nothing small: nothing */
+  assert_int_equal(disclosure_group_mask((uint64_t[]){9, 5, 0, 7}, 4, 21, 0, 5), 0);
+  /* a given cell (unknown, or by another group) counts as suppressed */
+  assert_int_equal(disclosure_group_mask((uint64_t[]){9, 50, 6, 7}, 4, 72, BIT(1), 5),
+                   BIT(1) | BIT(2));
+  assert_int_equal(disclosure_group_mask((uint64_t[]){9, 50, 6, 7}, 4, 72, BIT(1) | BIT(3), 5),
+                   BIT(1) | BIT(3));
+  /* the rest (total - sum, not shown) takes part as bit k: a small rest
+   * makes the smallest shown cell suppressed */
+  assert_int_equal(disclosure_group_mask((uint64_t[]){40, 30, 20}, 3, 93, 0, 5), BIT(2) | BIT(3));
+  /* a small shown cell can take the rest as its complement (nothing more
+   * shown is lost), when the rest is the smallest */
+  assert_int_equal(disclosure_group_mask((uint64_t[]){40, 2, 20}, 3, 70, 0, 5), BIT(1) | BIT(3));
+  /* ... and a larger rest leaves the smallest shown one to go */
+  assert_int_equal(disclosure_group_mask((uint64_t[]){40, 2, 20}, 3, 162, 0, 5), BIT(1) | BIT(2));
+  /* the rest's bit given from an earlier call: two suppressed, nothing more */
+  assert_int_equal(disclosure_group_mask((uint64_t[]){40, 2, 20}, 3, 70, BIT(3), 5),
+                   BIT(1) | BIT(3));
+  /* total = sum: no rest, as in a row */
+  assert_int_equal(disclosure_group_mask((uint64_t[]){40, 2, 20}, 3, 62, 0, 5), BIT(1) | BIT(2));
+  /* 0 is published, also as the only other cell */
+  assert_int_equal(disclosure_group_mask((uint64_t[]){3, 0}, 2, 3, 0, 5), BIT(0));
+  /* counts beyond 32 bits */
+  assert_int_equal(
+      disclosure_group_mask((uint64_t[]){6000000000ull, 4, 7000000000ull}, 3, 13000000004ull, 0, 5),
+      BIT(0) | BIT(1));
+}
+
+/* disclosure_mask is the group helper on each group of the row: the same
+ * masks, row by row. */
+static void mask_is_the_helper_per_group(void **state) {
+  (void)state;
+  static const int groups[3][2] = {{ROLLUP_NOW, 4}, {ROLLUP_ACC, 4}, {ROLLUP_STATUS, 8}};
+  uint32_t r[ROLLUP_COLUMNS];
+  row_set(r, (uint32_t[]){0, 3, 15, 2}, (uint32_t[]){4, 16, 0, 0},
+          (uint32_t[]){1, 6, 0, 7, 0, 6, 0, 0});
+  uint32_t mask = disclosure_mask(r, 5);
+  for (int g = 0; g < 3; g++) {
+    uint64_t cells[8], sum = 0;
+    for (int i = 0; i < groups[g][1]; i++)
+      sum += cells[i] = r[groups[g][0] + i];
+    uint32_t want = disclosure_group_mask(cells, groups[g][1], sum, 0, 5);
+    assert_int_equal((mask >> groups[g][0]) & ((1u << groups[g][1]) - 1), want);
+  }
+}
+
 static uint64_t rng_state = 7;
 static uint32_t rng(uint32_t below) {
   uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
@@ -181,6 +239,8 @@ int main(void) {
       cmocka_unit_test(small_counts_and_their_complements),
       cmocka_unit_test(large_counts_are_published),
       cmocka_unit_test(random_rows_hold_the_rule),
+      cmocka_unit_test(group_helper),
+      cmocka_unit_test(mask_is_the_helper_per_group),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

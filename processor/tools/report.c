@@ -1,15 +1,20 @@
 /* report.c — the KIB evaluation report's headline measures from a rollup CSV.
  *
  * Reads the SPEC §4 CSV (load_csv: the one place that reads rows; every
- * row goes through report_add_row, which applies --min-cell), sums the rows
+ * row goes through report_add_row; an empty count field is a count
+ * suppressed upstream, unknown here), sums the rows
  * of every period by entry visitation and entry municipality, and derives
  * the figures of the report's section 3.1 (SPEC §8): entry visitation
  * shares, accumulated goals over the project, durable employment by goal,
  * the aktivitetsparat share of the five named municipalities, and status at
  * the measurement point. Each measure is computed once, here
  * (report_compute), for the text table below and for the HTML page
- * (report_html.c, which draws them). Loading is I/O; each measure is a small
- * pure function of the sums. */
+ * (report_html.c, which draws them). Disclosure control (--min-cell) is
+ * applied to what is shown: report_published (report_pub_*, below) holds
+ * the shown cells, the groups of them that add up to a shown total and the
+ * shares, and settles the rule over them once (report_publish lays the page
+ * out to find them); the table and the page show through it. Loading is
+ * I/O; each measure is a small pure function of the sums. */
 #include "tools/report.h"
 
 #include <errno.h>
@@ -62,16 +67,11 @@ static int visitation_of(const char *s, size_t n) {
 }
 
 int report_add_row(report_data *d, int32_t period, int32_t code, int visitation,
-                   const uint32_t *counts) {
+                   const uint32_t *counts, uint32_t unknown) {
   int m = municipality_index(code);
   if (!period_valid(period) || m < 0 || visitation < 0 || visitation >= VISITATION_COUNT)
     return -1;
   int month = period_to_month(period);
-  if (disclosure_withheld(counts, d->min_cell)) {
-    d->withheld_all++;
-    d->withheld_in[month]++;
-    return 0;
-  }
   if (!d->month[month]) {
     d->month[month] = calloc(1, sizeof(report_block));
     if (!d->month[month])
@@ -81,12 +81,18 @@ int report_add_row(report_data *d, int32_t period, int32_t code, int visitation,
     d->first = month;
   if (month > d->last)
     d->last = month;
-  uint32_t mask = disclosure_mask(counts, d->min_cell);
   report_count *cell = (*d->month[month])[m][visitation];
-  for (int c = 0; c < ROLLUP_COLUMNS; c++)
-    cell[c] = report_plus(cell[c], mask & (1u << c) ? REPORT_SUPPRESSED : counts[c]);
+  for (int c = 0; c < ROLLUP_COLUMNS; c++) {
+    if (unknown & (1u << c))
+      d->unknown_cells++;
+    cell[c] = report_plus(cell[c], unknown & (1u << c) ? REPORT_SUPPRESSED : counts[c]);
+  }
   d->rows_in[month]++;
   return 0;
+}
+
+int report_presuppressed(const report_data *d) {
+  return d->unknown_cells > 0;
 }
 
 /* One data row into d. 0, -1 (malformed) or -2 (out of memory). */
@@ -112,15 +118,20 @@ static int parse_row(char *line, report_data *d) {
       parse_u64(field[1], field_end[1], &code) < 0 || code > 999)
     return -1;
   int v = visitation_of(field[2], (size_t)(field_end[2] - field[2]));
-  uint32_t row[ROLLUP_COLUMNS];
+  uint32_t row[ROLLUP_COLUMNS], unknown = 0;
   for (int c = 0; c < ROLLUP_COLUMNS; c++) {
     uint64_t x;
+    if (field[3 + c] == field_end[3 + c]) { /* suppressed upstream (--min-cell) */
+      row[c] = 0;
+      unknown |= 1u << c;
+      continue;
+    }
     /* the rollup's counters are 32-bit */
     if (parse_u64(field[3 + c], field_end[3 + c], &x) < 0 || x > UINT32_MAX)
       return -1;
     row[c] = (uint32_t)x;
   }
-  return report_add_row(d, (int32_t)period, (int32_t)code, v, row);
+  return report_add_row(d, (int32_t)period, (int32_t)code, v, row, unknown);
 }
 
 /* Every row of the CSV at path into d. 0, or -1 with a reason. */
@@ -196,8 +207,7 @@ report_data *report_load(const report_options *o, char *err, size_t errlen) {
   }
   if (o->at == 0) { /* the latest month with published rows */
     if (d->last < 0) {
-      snprintf(err, errlen, "%s: no rows%s", o->csv_path,
-               d->withheld_all ? " published (all withheld under --min-cell)" : "");
+      snprintf(err, errlen, "%s: no rows", o->csv_path);
       report_free(d);
       return NULL;
     }
@@ -210,10 +220,8 @@ report_data *report_load(const report_options *o, char *err, size_t errlen) {
   }
   d->at = period_to_month(d->at_period);
   d->rows = d->rows_in[d->at];
-  d->withheld = d->withheld_in[d->at];
   if (d->rows == 0) {
-    snprintf(err, errlen, "%s: no rows for period %d%s", o->csv_path, d->at_period,
-             d->withheld ? " published (all withheld under --min-cell)" : "");
+    snprintf(err, errlen, "%s: no rows for period %d", o->csv_path, d->at_period);
     report_free(d);
     return NULL;
   }
@@ -290,6 +298,192 @@ report_count report_edu_or_employed(const report_data *d, int month, const int *
   return s;
 }
 
+/* ---------------------------------------------------------------- what is shown */
+
+void report_pub_init(report_published *t, const report_data *d) {
+  memset(t, 0, sizeof *t);
+  t->d = d;
+  for (int i = 0; i < M_COUNT; i++)
+    t->num[i] = t->den[i] = -1;
+}
+
+void report_pub_free(report_published *t) {
+  free(t->cell);
+  free(t->group);
+  free(t->share);
+  memset(t, 0, sizeof *t);
+}
+
+static int key_equal(const report_key *a, const report_key *b) {
+  return a->cols == b->cols && a->vis == b->vis && a->month == b->month &&
+         a->codes[0] == b->codes[0] && a->codes[1] == b->codes[1];
+}
+
+static report_count key_value(const report_data *d, const report_key *k) {
+  report_count s = 0;
+  for (int c = 0; c < ROLLUP_COLUMNS; c++)
+    if (k->cols & (1u << c))
+      s = report_plus(s, report_sum_codes(d, k->month, k->codes[0] ? k->codes : NULL, k->vis, c));
+  return s;
+}
+
+static int small(const report_published *t, report_count n) {
+  return t->d->min_cell > 1 && n >= 1 && n < t->d->min_cell; /* REPORT_SUPPRESSED is not */
+}
+
+static int grow(void **p, size_t *cap, size_t n, size_t size) {
+  if (n < *cap)
+    return 0;
+  size_t want = *cap ? 2 * *cap : 64;
+  void *q = realloc(*p, want * size);
+  if (!q)
+    return -1;
+  *p = q;
+  *cap = want;
+  return 0;
+}
+
+int report_pub_cell(report_published *t, const report_key *k) {
+  report_key key = *k;
+  if (key.codes[0] && key.codes[1] && key.codes[1] < key.codes[0]) {
+    int x = key.codes[0];
+    key.codes[0] = key.codes[1];
+    key.codes[1] = x;
+  }
+  key.codes[2] = 0;
+  for (size_t i = 0; i < t->ncell; i++)
+    if (key_equal(&t->cell[i].key, &key))
+      return (int)i;
+  if (grow((void **)&t->cell, &t->capcell, t->ncell, sizeof *t->cell) < 0) {
+    t->failed = 1;
+    return -1;
+  }
+  report_shown_cell *c = &t->cell[t->ncell];
+  c->key = key;
+  c->value = key_value(t->d, &key);
+  /* a cell first asked for after settling (none should be) gets the
+   * cell-wise part of the rule */
+  c->suppressed = t->settled && (c->value == REPORT_SUPPRESSED || small(t, c->value));
+  t->suppressed += (size_t)c->suppressed;
+  return (int)t->ncell++;
+}
+
+void report_pub_group(report_published *t, int total, const int *parts, int k, int rest) {
+  if (t->settled || total < 0 || k < 1 || k > REPORT_GROUP_MAX)
+    return;
+  for (int i = 0; i < k; i++)
+    if (parts[i] < 0)
+      return;
+  if (grow((void **)&t->group, &t->capgroup, t->ngroup, sizeof *t->group) < 0) {
+    t->failed = 1;
+    return;
+  }
+  report_shown_group *g = &t->group[t->ngroup++];
+  memset(g, 0, sizeof *g);
+  g->total = total;
+  g->k = k;
+  g->rest = rest;
+  memcpy(g->parts, parts, (size_t)k * sizeof *parts);
+}
+
+void report_pub_share(report_published *t, int num, int den) {
+  if (t->settled || num < 0 || den < 0)
+    return;
+  if (grow((void **)&t->share, &t->capshare, t->nshare, sizeof *t->share) < 0) {
+    t->failed = 1;
+    return;
+  }
+  t->share[t->nshare][0] = num;
+  t->share[t->nshare][1] = den;
+  t->nshare++;
+}
+
+/* One group under the rule; 1 when a cell changed. */
+static int settle_group(report_published *t, report_shown_group *g) {
+  report_shown_cell *total = &t->cell[g->total];
+  int changed = 0;
+  if (small(t, total->value)) { /* the unit is withheld: all its parts */
+    for (int i = 0; i < g->k; i++)
+      if (!t->cell[g->parts[i]].suppressed) {
+        t->cell[g->parts[i]].suppressed = 1;
+        changed = 1;
+      }
+    return changed;
+  }
+  uint64_t counts[REPORT_GROUP_MAX], sum = 0;
+  uint32_t given = g->mask;
+  int unknown = total->value == REPORT_SUPPRESSED;
+  for (int i = 0; i < g->k; i++) {
+    const report_shown_cell *c = &t->cell[g->parts[i]];
+    if (c->value == REPORT_SUPPRESSED)
+      unknown = 1;
+    counts[i] = c->value == REPORT_SUPPRESSED ? 0 : c->value;
+    sum += counts[i];
+    if (c->suppressed)
+      given |= 1u << i;
+  }
+  /* the rest: total - sum when all is known; unknown (so not shown, as if
+   * suppressed) when a part or the total is; none in a group without one */
+  uint64_t with_total = sum;
+  if (g->rest && !unknown && total->value > sum)
+    with_total = total->value;
+  else if (g->rest && unknown) {
+    with_total = sum + 1; /* a rest of 1: small, so counted as suppressed */
+    given |= 1u << g->k;
+  }
+  uint32_t mask = disclosure_group_mask(counts, g->k, with_total, given, t->d->min_cell);
+  if (t->d->min_cell <= 1) /* the rule is off: only unknown cells are "..", no complements */
+    mask = given;
+  g->mask = mask & (1u << g->k); /* the rest's state, for the next round */
+  for (int i = 0; i < g->k; i++)
+    if ((mask & (1u << i)) && !t->cell[g->parts[i]].suppressed) {
+      t->cell[g->parts[i]].suppressed = 1;
+      changed = 1;
+    }
+  return changed;
+}
+
+void report_pub_settle(report_published *t) {
+  for (size_t i = 0; i < t->ncell; i++) {
+    report_shown_cell *c = &t->cell[i];
+    c->suppressed = t->failed || c->value == REPORT_SUPPRESSED || small(t, c->value);
+  }
+  for (size_t i = 0; i < t->nshare; i++)
+    if (small(t, t->cell[t->share[i][1]].value))
+      t->cell[t->share[i][0]].suppressed = 1; /* the unit is withheld */
+  for (int changed = 1; changed;) {
+    changed = 0;
+    for (size_t i = 0; i < t->ngroup; i++)
+      changed |= settle_group(t, &t->group[i]);
+  }
+  t->suppressed = 0;
+  for (size_t i = 0; i < t->ncell; i++)
+    t->suppressed += (size_t)t->cell[i].suppressed;
+  t->settled = 1;
+}
+
+report_count report_pub_shown(const report_published *t, int i) {
+  if (i < 0 || (size_t)i >= t->ncell || t->cell[i].suppressed)
+    return REPORT_SUPPRESSED;
+  return t->cell[i].value;
+}
+
+double report_pub_share_shown(const report_published *t, int num, int den) {
+  return report_share(report_pub_shown(t, num), report_pub_shown(t, den));
+}
+
+double report_pub_measure(const report_published *t, const report_measures *r, int id) {
+  const measure *x = &r->m[id];
+  if (t->num[id] >= 0 && t->den[id] >= 0)
+    return report_pub_share_shown(t, t->num[id], t->den[id]);
+  /* not on the page as cells (an extreme without a municipality): the
+   * cell-wise rule on its own numbers */
+  if (x->part == REPORT_SUPPRESSED || x->whole == REPORT_SUPPRESSED || small(t, x->part) ||
+      small(t, x->whole))
+    return REPORT_SHARE_SUPPRESSED;
+  return x->value;
+}
+
 /* ---------------------------------------------------------------- measures */
 
 const report_municipality_set report_five[5] = {{"Brøndby", {153, 0, 0}, 66},
@@ -320,7 +514,13 @@ static void goal12_extreme(const report_data *d, int want_max, measure *x) {
     report_count members = report_members(d, d->at, code, REPORT_VIS_ALL);
     if (!members)
       continue;
-    double s = report_share(report_goal12(d, d->at, code, REPORT_VIS_ALL), members);
+    report_count g12 = report_goal12(d, d->at, code, REPORT_VIS_ALL);
+    /* a municipality whose share the page cannot show is no extreme */
+    if (d->min_cell > 1 &&
+        ((members >= 1 && members < d->min_cell && members != REPORT_SUPPRESSED) ||
+         (g12 >= 1 && g12 < d->min_cell)))
+      continue;
+    double s = report_share(g12, members);
     if (report_share_suppressed(s)) {
       suppressed = 1;
       continue;
@@ -452,11 +652,10 @@ const char *report_format_count(char *buf, size_t len, report_count n) {
   return buf;
 }
 
-static int off(const measure *x, double tolerance) {
+static int off(const measure *x, double value, double tolerance) {
   if (isnan(x->report))
     return 0;
-  return isnan(x->value) || report_share_suppressed(x->value) ||
-         fabs(x->value - x->report) > tolerance;
+  return isnan(value) || report_share_suppressed(value) || fabs(value - x->report) > tolerance;
 }
 
 /* ---------------------------------------------------------------- output */
@@ -477,21 +676,21 @@ static void put_padded(FILE *out, const char *s, int width) {
 
 enum { LABEL_WIDTH = 52 };
 
-static void print_measure(FILE *out, const measure *x) {
+static void print_measure(FILE *out, const measure *x, double value) {
   fputs("  ", out);
   put_padded(out, x->label, LABEL_WIDTH);
-  if (isnan(x->value) || report_share_suppressed(x->value))
-    fprintf(out, "%9s  ", isnan(x->value) ? "n/a" : "..");
+  if (isnan(value) || report_share_suppressed(value))
+    fprintf(out, "%9s  ", isnan(value) ? "n/a" : "..");
   else
-    fprintf(out, "%7.1f %%", x->value);
+    fprintf(out, "%7.1f %%", value);
   if (isnan(x->report))
     fprintf(out, "%9s", "-");
   else
     fprintf(out, "%6.0f %%", x->report);
-  if (isnan(x->value) || report_share_suppressed(x->value) || isnan(x->report))
+  if (isnan(value) || report_share_suppressed(value) || isnan(x->report))
     fprintf(out, "%12s\n", "-");
   else {
-    double diff = x->value - x->report;
+    double diff = value - x->report;
     fprintf(out, "%+12.1f\n", fabs(diff) < 0.05 ? 0.0 : diff);
   }
 }
@@ -499,52 +698,71 @@ static void print_measure(FILE *out, const measure *x) {
 int report_print(FILE *out, const report_data *d, char *err, size_t errlen) {
   report_measures r;
   report_compute(d, &r);
+  report_published t;
+  if (report_publish(d, &r, &t) < 0) {
+    report_pub_free(&t);
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
   int municipalities = 0;
   for (int m = 0; m < MUNICIPALITY_COUNT; m++)
     municipalities += report_sum(d, d->at, m, REPORT_VIS_ALL, ROLLUP_MEMBERS) > 0;
+  report_key k = {.cols = 1u << ROLLUP_MEMBERS, .vis = REPORT_VIS_ALL, .month = d->at};
+  char members[32];
+  report_format_count(members, sizeof members, report_pub_shown(&t, report_pub_cell(&t, &k)));
   fprintf(out,
           "KIB evaluation (2023), headline measures at %04d-%02d from %s\n"
-          "%llu participants in %d municipalities (%zu rollup rows)\n",
-          d->at_period / 100, d->at_period % 100, d->source,
-          (unsigned long long)report_members(d, d->at, NULL, REPORT_VIS_ALL), municipalities,
-          d->rows);
+          "%s participants in %d municipalities (%zu rollup rows)\n",
+          d->at_period / 100, d->at_period % 100, d->source, members, municipalities, d->rows);
+  if (report_presuppressed(d))
+    fprintf(out,
+            "the input already carries suppressed counts (%zu empty fields): a sum that "
+            "includes one is unknown, shown as .., and so is a share of it\n",
+            d->unknown_cells);
   if (d->min_cell > 1)
     fprintf(out,
-            "--min-cell %u: %zu rows withheld at this period (left out of every sum); a share "
-            "of a sum with a suppressed count is shown as ..\n",
-            (unsigned)d->min_cell, d->withheld);
+            "--min-cell %u applied to what is shown: every figure is computed from the rows, "
+            "then a count 1..%u is shown as .., and so is a share whose numerator or "
+            "denominator is, a unit of fewer than %u, and the smallest other cell of a group "
+            "adding up to a shown total that has only one such cell\n",
+            (unsigned)d->min_cell, (unsigned)d->min_cell - 1, (unsigned)d->min_cell);
   fputc('\n', out);
   put_padded(out, "measure", LABEL_WIDTH + 2);
   fprintf(out, "%9s%8s%12s\n", "regstream", "report", "diff (pts)");
   for (int i = 0; i < M_COUNT; i++) {
     if (r.m[i].section)
       fprintf(out, "%s\n", r.m[i].section);
-    print_measure(out, &r.m[i]);
+    print_measure(out, &r.m[i], report_pub_measure(&t, &r, i));
   }
+  report_pub_free(&t);
   return ferror(out) ? (snprintf(err, errlen, "write error"), -1) : 0;
 }
 
 int report_check(const report_data *d, double tolerance_points, char *err, size_t errlen) {
   report_measures r;
   report_compute(d, &r);
+  report_published t;
+  int failed = report_publish(d, &r, &t) < 0;
   int bad = 0;
   size_t used = 0;
   if (errlen)
     err[0] = 0;
   for (int i = 0; i < M_COUNT; i++) {
     const measure *x = &r.m[i];
-    if (!off(x, tolerance_points))
+    double value = failed ? REPORT_SHARE_SUPPRESSED : report_pub_measure(&t, &r, i);
+    if (!off(x, value, tolerance_points))
       continue;
     bad++;
     if (used < errlen) {
       const char *label = x->label + strspn(x->label, " ");
       char v[32];
       int k = snprintf(err + used, errlen - used, "%s%s %s vs %.0f", used ? "; " : "", label,
-                       report_format_share(v, sizeof v, x->value), x->report);
+                       report_format_share(v, sizeof v, value), x->report);
       if (k > 0)
         used += (size_t)k;
     }
   }
+  report_pub_free(&t);
   if (bad && errlen) {
     /* Prefix the count; keep what fits. */
     char *list = strdup(err);

@@ -20,14 +20,15 @@ typedef struct report_options {
   int check;             /* exit non-zero when a measure is off by more than tolerance */
   double tolerance;      /* percentage points */
   const char *html_path; /* also write the figures page here */
-  uint32_t min_cell;     /* disclosure control (SPEC §12); 0: off */
+  uint32_t min_cell;     /* disclosure control of what is shown (SPEC §12); 0: off */
 } report_options;
 
 /* The rollup read for a report (opaque; report_measures.h inside). */
 typedef struct report_data report_data;
 
-/* Reads the rollup o names (o->csv_path), applying o->min_cell to each row,
- * and sets the measurement point (o->at, or the latest month when 0). NULL
+/* Reads the rollup o names (o->csv_path) exactly (empty fields: counts
+ * suppressed upstream, unknown; o->min_cell applies to what is shown, not
+ * to the rows), and sets the measurement point (o->at, or the latest month when 0). NULL
  * with a one-line reason in err: missing file, bad header, malformed row, no
  * rows for the period. */
 report_data *report_load(const report_options *o, char *err, size_t errlen);

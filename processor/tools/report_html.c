@@ -13,8 +13,14 @@
  * the text table, that measure (data-section, data-measure). The numbers
  * come from report.c: the text table's measures from report_compute (one
  * computation), every other value from the same sums (report_sum_codes) and
- * the same formats. Disclosure control happened when the rows were read
- * (report_measures.h). Written whole or not at all, 0600, through util/fs. */
+ * the same formats. Disclosure control (--min-cell) is applied to what the
+ * page shows: the page is laid out twice, first into nothing to tell
+ * report_published every shown cell, share and group of cells adding up to
+ * a shown total (report_publish; the text table uses the same), then for
+ * real, each count and share shown through it. The groups are in the page
+ * too (hidden span.group: data-total, data-parts, data-rest), so that a
+ * reader can check the rule. Written whole or not at all, 0600, through
+ * util/fs. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -35,6 +41,7 @@ typedef struct page {
   FILE *f;
   const report_data *d;
   const report_measures *r;
+  report_published *t;             /* settled in the second pass */
   const char *section_of[M_COUNT]; /* the text table's section of each measure */
   int next_id;
 } page;
@@ -77,25 +84,46 @@ typedef struct item {
   int codes[3]; /* 0-terminated; {0}: all municipalities */
   int month;
   double report;
-  int measure; /* measure_id, or -1 */
-  report_count n, N;
+  int measure;       /* measure_id, or -1 */
+  int n_idx, N_idx;  /* their cells in p->t, -1: not a cell (an extreme without a municipality) */
+  int n_dom, N_dom;  /* their table cells' ids on the page, once drawn */
+  report_count n, N; /* as shown */
   double share;
 } item;
 
-/* Sum of the space-separated rollup columns in cols. */
-static report_count sum_cols(const report_data *d, int month, const char *cols, const int *codes,
-                             unsigned vmask) {
-  report_count s = 0;
+/* The rollup columns named in cols (space-separated) as a bit mask. */
+static uint32_t cols_mask(const char *cols) {
+  uint32_t m = 0;
   const char *p = cols;
   while (*p) {
     size_t len = strcspn(p, " ");
     for (int c = 0; c < ROLLUP_COLUMNS; c++)
       if (strlen(rollup_column_names[c]) == len && !strncmp(rollup_column_names[c], p, len))
-        s = report_plus(s, report_sum_codes(d, month, codes[0] ? codes : NULL, vmask, c));
+        m |= 1u << c;
     p += len;
     p += *p == ' ';
   }
-  return s;
+  return m;
+}
+
+/* The shown cell of a selection (codes NULL or {0}: all municipalities). */
+static int cell_of(const page *p, int month, const char *cols, const int *codes, unsigned vmask) {
+  report_key k;
+  memset(&k, 0, sizeof k);
+  k.cols = cols_mask(cols);
+  k.vis = vmask;
+  k.month = month;
+  for (int i = 0; codes && i < 2 && codes[i]; i++)
+    k.codes[i] = codes[i];
+  return report_pub_cell(p->t, &k);
+}
+
+/* n / N of a selection, registered as a share; the share shown. */
+static double shown_share(const page *p, int month, const char *n_cols, const char *N_cols,
+                          const int *codes, unsigned vmask) {
+  int n = cell_of(p, month, n_cols, codes, vmask), N = cell_of(p, month, N_cols, codes, vmask);
+  report_pub_share(p->t, n, N);
+  return report_pub_share_shown(p->t, n, N);
 }
 
 static const char *const goal_acc_cols[3] = {"acc_goal1", "acc_goal2", "acc_goal3"};
@@ -112,21 +140,33 @@ static const char *const goal_part_cols[3] = {"durable_partial_goal1", "durable_
 /* Fills n, N and share: from the measure when it is one, else from the
  * selection. */
 static void item_eval(const page *p, item *it) {
-  if (it->measure >= 0) {
+  it->n_dom = it->N_dom = -1;
+  if (it->measure >= 0)
+    it->report = p->r->m[it->measure].report;
+  if ((it->measure == M_GOAL12_LOWEST || it->measure == M_GOAL12_HIGHEST) &&
+      p->r->m[it->measure].municipality < 0) {
+    /* no municipality to show (none, or suppressed): the measure's own */
     const measure *m = &p->r->m[it->measure];
-    it->n = m->part;
-    it->N = m->whole;
-    it->share = m->value;
-    it->report = m->report;
+    it->n_idx = it->N_idx = -1;
+    it->n = it->N = m->part == 0 && m->whole == 0 ? 0 : REPORT_SUPPRESSED;
+    it->share = report_pub_measure(p->t, p->r, it->measure);
     return;
   }
-  it->n = sum_cols(p->d, it->month, it->n_cols, it->codes, it->n_vis);
-  it->N = sum_cols(p->d, it->month, it->N_cols, it->codes, it->N_vis);
-  it->share = report_share(it->n, it->N);
+  it->n_idx = cell_of(p, it->month, it->n_cols, it->codes, it->n_vis);
+  it->N_idx = cell_of(p, it->month, it->N_cols, it->codes, it->N_vis);
+  report_pub_share(p->t, it->n_idx, it->N_idx);
+  if (it->measure >= 0 && !p->t->settled) {
+    p->t->num[it->measure] = it->n_idx;
+    p->t->den[it->measure] = it->N_idx;
+  }
+  it->n = report_pub_shown(p->t, it->n_idx);
+  it->N = report_pub_shown(p->t, it->N_idx);
+  it->share = report_pub_share_shown(p->t, it->n_idx, it->N_idx);
 }
 
-static item mk(const page *p, const char *label, const char *series, const char *n_cols,
-               unsigned n_vis, const char *N_cols, unsigned N_vis, const int *codes, int measure) {
+static item mk_at(const page *p, int month, const char *label, const char *series,
+                  const char *n_cols, unsigned n_vis, const char *N_cols, unsigned N_vis,
+                  const int *codes, int measure) {
   item it;
   memset(&it, 0, sizeof it);
   snprintf(it.label, sizeof it.label, "%s", label);
@@ -137,11 +177,16 @@ static item mk(const page *p, const char *label, const char *series, const char 
   it.N_vis = N_vis;
   for (int i = 0; codes && i < 2 && codes[i]; i++)
     it.codes[i] = codes[i];
-  it.month = p->d->at;
+  it.month = month;
   it.report = NAN;
   it.measure = measure;
   item_eval(p, &it);
   return it;
+}
+
+static item mk(const page *p, const char *label, const char *series, const char *n_cols,
+               unsigned n_vis, const char *N_cols, unsigned N_vis, const int *codes, int measure) {
+  return mk_at(p, p->d->at, label, series, n_cols, n_vis, N_cols, N_vis, codes, measure);
 }
 
 /* ------------------------------------------------------------- table cells */
@@ -173,8 +218,8 @@ static int count_cell(page *p, report_count n, const char *cols, unsigned vmask,
                       int month, const char *cls) {
   char buf[32];
   int id = p->next_id++;
-  fprintf(p->f, "<td class=\"n%s%s\" id=\"c%d\" data-period=\"%d\"", cls ? " " : "", cls ? cls : "",
-          id, (int)period_from_month(month));
+  fprintf(p->f, "<td class=\"n%s%s%s\" id=\"c%d\" data-period=\"%d\"", cls ? " " : "",
+          cls ? cls : "", n == REPORT_SUPPRESSED ? " supp" : "", id, (int)period_from_month(month));
   if (cols) {
     fprintf(p->f, " data-cols=\"%s\"", cols);
     vis_attr(p->f, vmask);
@@ -200,14 +245,14 @@ static void share_cell(page *p, double share, int num_id, int den_id, int measur
   fprintf(p->f, ">%s</td>", buf);
 }
 
-static void item_cells(page *p, const item *it) {
+static void item_cells(page *p, item *it) {
   const char *n_cols = it->n_cols, *N_cols = it->N_cols;
-  if (it->measure == M_GOAL12_LOWEST || it->measure == M_GOAL12_HIGHEST) {
-    if (p->r->m[it->measure].municipality < 0)
-      n_cols = N_cols = NULL; /* no municipality (suppressed or none) */
-  }
+  if (it->n_idx < 0)
+    n_cols = N_cols = NULL; /* no municipality (suppressed or none) */
   int a = count_cell(p, it->n, n_cols, it->n_vis, it->codes, it->month, NULL);
   int b = count_cell(p, it->N, N_cols, it->N_vis, it->codes, it->month, NULL);
+  it->n_dom = a;
+  it->N_dom = b;
   share_cell(p, it->share, a, b, it->measure);
   if (isnan(it->report))
     fputs("<td class=\"rep\">-</td>", p->f);
@@ -215,7 +260,7 @@ static void item_cells(page *p, const item *it) {
     fprintf(p->f, "<td class=\"rep\">%.0f</td>", it->report);
 }
 
-static void data_table(page *p, const item *items, int count, const char *caption) {
+static void data_table(page *p, item *items, int count, const char *caption) {
   FILE *f = p->f;
   fputs("<details class=\"data\"><summary>", f);
   esc(f, caption ? caption : "Tal bag figuren (numbers behind the figure)");
@@ -232,6 +277,38 @@ static void data_table(page *p, const item *items, int count, const char *captio
     fputs("</tr>\n", f);
   }
   fputs("</tbody></table></details>\n", f);
+}
+
+/* A group of shown cells adding up to a shown total: the numerators of
+ * items[first + i * step] (i < k) and the denominator of items[first]
+ * (the total), with a rest (a part not shown) or without. Drawn after
+ * data_table (the cells' ids). */
+static void group(page *p, const item *items, int first, int step, int k, int rest) {
+  int parts[REPORT_GROUP_MAX] = {0};
+  if (k > REPORT_GROUP_MAX)
+    return;
+  for (int i = 0; i < k; i++)
+    parts[i] = items[first + i * step].n_idx;
+  report_pub_group(p->t, items[first].N_idx, parts, k, rest);
+  fprintf(p->f, "<span class=\"group\" hidden data-total=\"c%d\" data-rest=\"%d\" data-parts=\"",
+          items[first].N_dom, rest);
+  for (int i = 0; i < k; i++)
+    fprintf(p->f, "%sc%d", i ? " " : "", items[first + i * step].n_dom);
+  fputs("\"></span>\n", p->f);
+}
+
+/* The same with the total another item's numerator (goal 1 + goal 2 =
+ * goal 1 or 2). */
+static void group_to(page *p, const item *total, const item *const *parts, int k) {
+  int idx[REPORT_GROUP_MAX] = {0};
+  for (int i = 0; i < k; i++)
+    idx[i] = parts[i]->n_idx;
+  report_pub_group(p->t, total->n_idx, idx, k, 0);
+  fprintf(p->f, "<span class=\"group\" hidden data-total=\"c%d\" data-rest=\"0\" data-parts=\"",
+          total->n_dom);
+  for (int i = 0; i < k; i++)
+    fprintf(p->f, "%sc%d", i ? " " : "", parts[i]->n_dom);
+  fputs("\"></span>\n", p->f);
 }
 
 /* ------------------------------------------------------------- charts */
@@ -581,6 +658,8 @@ static void fig1(page *p) {
                  "pct.), ca. en fjerdedel jobparate, 7 pct. selvforsørgende, 8 pct. øvrig "
                  "ydelse, heraf ca. en tredjedel med uddannelsespålæg.");
   data_table(p, it, n, NULL);
+  group(p, it, 0, 1, n - 1, 0); /* the categories add up to the participants */
+  group(p, it, n - 1, 1, 1, 1); /* education order, and the rest of øvrig ydelse */
   figure_close(p);
 }
 
@@ -602,8 +681,14 @@ static void fig2(page *p) {
   double akt[MUNICIPALITY_COUNT];
   for (int i = 0; i < nm; i++) {
     int code[2] = {municipality_codes[ms[i]], 0};
-    akt[i] = report_share(report_members(p->d, p->d->at, code, g[0].vmask),
-                          report_members(p->d, p->d->at, code, REPORT_VIS_ALL));
+    report_count a = report_members(p->d, p->d->at, code, g[0].vmask);
+    report_count all = report_members(p->d, p->d->at, code, REPORT_VIS_ALL);
+    akt[i] = report_share(a, all);
+    /* a share that cannot be shown (count in [1, N)) does not place its
+     * municipality: those go last */
+    if (p->d->min_cell > 1 &&
+        ((a >= 1 && a < p->d->min_cell) || (all >= 1 && all < p->d->min_cell)))
+      akt[i] = -2;
   }
   for (int i = 1; i < nm; i++)
     for (int j = i; j > 0 && akt[j] > akt[j - 1]; j--) {
@@ -636,6 +721,8 @@ static void fig2(page *p) {
                  "kvinder: Brøndby 66, Esbjerg/Fanø 77, Aalborg 85, Hvidovre 91 og Aarhus 93 pct. "
                  "(se figur 5).");
   data_table(p, it, nm * ng, NULL);
+  for (int i = 0; i < nm; i++)
+    group(p, it, i * ng, 1, ng, 0); /* a municipality's categories add up to it */
   figure_close(p);
   free(it);
 }
@@ -654,6 +741,9 @@ static void fig3(page *p) {
               "once, at the highest goal reached.");
   bar_chart(p, it, 4, 1, NULL, "Figur 3");
   data_table(p, it, 4, NULL);
+  group(p, it, 0, 1, 3, 1); /* goal 1, 2, 3 and none add up to the participants */
+  const item *g12[2] = {&it[0], &it[1]};
+  group_to(p, &it[3], g12, 2);
   figure_close(p);
 
   /* the text by figure 4: goal 1 or 2 per municipality, 36..55 % */
@@ -707,6 +797,8 @@ static void durable_by_goal(page *p, unsigned vmask, const char *id, const char 
   if (note)
     figure_note(p, note);
   data_table(p, it, 6, NULL);
+  for (int k = 0; k < 3; k++) /* full, partial and neither add up to the goal group */
+    group(p, it, 2 * k, 1, 2, 1);
   figure_close(p);
 }
 
@@ -765,6 +857,11 @@ static void fig7(page *p) {
   bar_chart(p, it, ng, 4, series, "Figur 7");
   figure_note(p, "Rapporten (3.1.6): 33 pct. af de aktivitetsparate nåede mål 1 eller 2.");
   data_table(p, it, 4 * ng, NULL);
+  for (int i = 0; i < ng; i++) { /* per category: goal 1, 2, 3, none; 1 + 2 */
+    group(p, it, 4 * i, 1, 3, 1);
+    const item *g12[2] = {&it[4 * i], &it[4 * i + 1]};
+    group_to(p, &it[4 * i + 3], g12, 2);
+  }
   figure_close(p);
 }
 
@@ -786,6 +883,7 @@ static void status_figure(page *p, unsigned vmask, const char *id, const char *t
   bar_chart(p, it, 6, 1, NULL, title);
   figure_note(p, note);
   data_table(p, it, 6, NULL);
+  group(p, it, 0, 1, 6, 0); /* the six categories add up to the participants */
   figure_close(p);
 }
 
@@ -801,6 +899,50 @@ static const series_def share_series[5] = {
     {"delvis varig beskæftigelse", COLS_PART},
 };
 
+/* The five series of a month (all municipalities or codes) as items. */
+static void series_items(const page *p, int month, const int *codes, item *row) {
+  for (int s = 0; s < 5; s++)
+    row[s] = mk_at(p, month, share_series[s].name, NULL, share_series[s].cols, REPORT_VIS_ALL,
+                   "members", REPORT_VIS_ALL, codes, -1);
+}
+
+/* A row's cells after its participants' cell den: n and share of each
+ * series, then (hidden) its groups: goal 1, 2, 3 and none add up to the
+ * participants, and so do durable full, partial and neither. */
+static void series_cells(page *p, item *row, int den, const int *codes, int month,
+                         const double *spark, int months) {
+  for (int s = 0; s < 5; s++) {
+    if (spark) {
+      fputs("<td>", p->f);
+      sparkline(p->f, spark + (1 + s) * months, months);
+      fputs("</td>", p->f);
+    }
+    row[s].N_dom = den;
+    row[s].n_dom = count_cell(p, row[s].n, share_series[s].cols, REPORT_VIS_ALL, codes, month,
+                              spark ? "small" : NULL);
+    share_cell(p, row[s].share, row[s].n_dom, den, -1);
+  }
+  fputs("<td class=\"grp\" hidden>", p->f);
+  group(p, row, 0, 1, 3, 1);
+  group(p, row, 3, 1, 2, 1);
+  fputs("</td>", p->f);
+}
+
+/* Month by month values of the series for codes (NULL: all) into v
+ * (months * 6: participants, then the five shares), as shown. */
+static void series_values(const page *p, const int *codes, double *v, int months) {
+  const report_data *d = p->d;
+  for (int k = 0; k < months; k++) {
+    int month = d->first + k;
+    report_count members =
+        report_pub_shown(p->t, cell_of(p, month, "members", codes, REPORT_VIS_ALL));
+    v[k] = members == REPORT_SUPPRESSED ? REPORT_SHARE_SUPPRESSED : (double)members;
+    for (int s = 0; s < 5; s++)
+      v[(1 + s) * months + k] =
+          shown_share(p, month, share_series[s].cols, "members", codes, REPORT_VIS_ALL);
+  }
+}
+
 static void monthly(page *p) {
   const report_data *d = p->d;
   FILE *f = p->f;
@@ -808,17 +950,7 @@ static void monthly(page *p) {
   double *v = calloc((size_t)months * 6, sizeof *v);
   if (!v)
     return;
-  static const int all[1] = {0};
-  for (int k = 0; k < months; k++) {
-    int month = d->first + k;
-    report_count members = report_members(d, month, NULL, REPORT_VIS_ALL);
-    v[k] = (double)members;
-    for (int s = 0; s < 5; s++)
-      v[(1 + s) * months + k] =
-          members
-              ? report_share(sum_cols(d, month, share_series[s].cols, all, REPORT_VIS_ALL), members)
-              : NAN;
-  }
+  series_values(p, NULL, v, months);
   fputs("<section class=\"fig\" id=\"series\"><h2>Månedlige serier: alle deltagere</h2>"
         "<p class=\"en\">Monthly series for a live monitor: members (participants who have "
         "entered), the shares who reached goal 1, 2 and 3 so far, and durable employment "
@@ -843,13 +975,10 @@ static void monthly(page *p) {
     int month = d->first + k;
     int32_t per = period_from_month(month);
     fprintf(f, "<tr><td>%04d-%02d</td>", per / 100, per % 100);
-    report_count members = report_members(d, month, NULL, REPORT_VIS_ALL);
-    int den = count_cell(p, members, "members", REPORT_VIS_ALL, NULL, month, NULL);
-    for (int s = 0; s < 5; s++) {
-      report_count n = sum_cols(d, month, share_series[s].cols, all, REPORT_VIS_ALL);
-      int num = count_cell(p, n, share_series[s].cols, REPORT_VIS_ALL, NULL, month, NULL);
-      share_cell(p, report_share(n, members), num, den, -1);
-    }
+    item row[5];
+    series_items(p, month, NULL, row);
+    int den = count_cell(p, row[0].N, "members", REPORT_VIS_ALL, NULL, month, NULL);
+    series_cells(p, row, den, NULL, month, NULL, months);
     fputs("</tr>\n", f);
   }
   fputs("</tbody></table></details></section>\n", f);
@@ -858,8 +987,8 @@ static void monthly(page *p) {
   fprintf(f,
           "<section class=\"fig\" id=\"municipalities\"><h2>Månedlige serier pr. kommune</h2>"
           "<p class=\"en\">Per municipality of entry (those in the rollup): a sparkline per "
-          "series from %04d-%02d to %04d-%02d (each scaled to its own maximum), and the value "
-          "in the last month with its count n.</p>\n"
+          "series from %04d-%02d to %04d-%02d (each scaled to its own maximum; a gap where the "
+          "value is not shown), and the value in the last month with its count n.</p>\n"
           "<table class=\"muni\"><thead><tr><th>kommune</th><th colspan=\"2\">deltagere</th>",
           period_from_month(d->first) / 100, period_from_month(d->first) % 100,
           period_from_month(d->last) / 100, period_from_month(d->last) % 100);
@@ -876,31 +1005,16 @@ static void monthly(page *p) {
       any = report_members(d, d->first + k, code, REPORT_VIS_ALL) > 0;
     if (!any)
       continue;
-    for (int k = 0; k < months; k++) {
-      int month = d->first + k;
-      report_count members = report_members(d, month, code, REPORT_VIS_ALL);
-      v[k] = (double)members;
-      for (int s = 0; s < 5; s++)
-        v[(1 + s) * months + k] =
-            members ? report_share(sum_cols(d, month, share_series[s].cols, code, REPORT_VIS_ALL),
-                                   members)
-                    : NAN;
-    }
+    series_values(p, code, v, months);
     fputs("<tr><th class=\"mname\">", f);
     esc(f, municipality_names[m]);
     fprintf(f, " <span class=\"code\">%d</span></th><td>", code[0]);
     sparkline(f, v, months);
     fputs("</td>", f);
-    report_count members = report_members(d, d->last, code, REPORT_VIS_ALL);
-    int den = count_cell(p, members, "members", REPORT_VIS_ALL, code, d->last, NULL);
-    for (int s = 0; s < 5; s++) {
-      fputs("<td>", f);
-      sparkline(f, v + (1 + s) * months, months);
-      fputs("</td>", f);
-      report_count n = sum_cols(d, d->last, share_series[s].cols, code, REPORT_VIS_ALL);
-      int num = count_cell(p, n, share_series[s].cols, REPORT_VIS_ALL, code, d->last, "small");
-      share_cell(p, report_share(n, members), num, den, -1);
-    }
+    item row[5];
+    series_items(p, d->last, code, row);
+    int den = count_cell(p, row[0].N, "members", REPORT_VIS_ALL, code, d->last, NULL);
+    series_cells(p, row, den, code, d->last, v, months);
     fputs("</tr>\n", f);
   }
   fputs("</tbody></table></section>\n", f);
@@ -941,7 +1055,10 @@ static int write_page(page *p) {
   const report_data *d = p->d;
   FILE *f = p->f;
   int at_y = d->at_period / 100, at_m = d->at_period % 100;
-  report_count members = report_members(d, d->at, NULL, REPORT_VIS_ALL);
+  report_key mk_members = {.cols = 1u << ROLLUP_MEMBERS, .vis = REPORT_VIS_ALL, .month = d->at};
+  report_count members = report_pub_shown(p->t, report_pub_cell(p->t, &mk_members));
+  char members_s[32];
+  report_format_count(members_s, sizeof members_s, members);
   int ms[MUNICIPALITY_COUNT];
   int nm = present_municipalities(p, ms);
   fprintf(f,
@@ -955,20 +1072,25 @@ static int write_page(page *p) {
           "rollup'en</h1><p class=\"en\">The evaluation report's figures redrawn by regstream "
           "from the rollup, measured at the end of %04d-%02d; the report's own figure is the "
           "black mark and its number beside each value.</p>\n<p class=\"meta\" "
-          "id=\"meta\" data-period=\"%d\" data-members=\"%llu\" data-municipalities=\"%d\" "
-          "data-rows=\"%zu\" data-min-cell=\"%u\">Kilde: ",
-          at_y, at_m, d->at_period, (unsigned long long)members, nm, d->rows,
-          (unsigned)d->min_cell);
+          "id=\"meta\" data-period=\"%d\" data-members=\"%s\" data-municipalities=\"%d\" "
+          "data-rows=\"%zu\" data-min-cell=\"%u\" data-input=\"%s\">Kilde: ",
+          at_y, at_m, d->at_period, members_s, nm, d->rows, (unsigned)d->min_cell,
+          report_presuppressed(d) ? "suppressed" : "exact");
   esc(f, d->source);
   fprintf(f,
-          " · opgjort ultimo %s %d · %llu deltagere i %d kommuner · %zu rollup-rækker i "
+          " · opgjort ultimo %s %d · %s deltagere i %d kommuner · %zu rollup-rækker i "
           "måneden",
-          month_da[at_m - 1], at_y, (unsigned long long)members, nm, d->rows);
+          month_da[at_m - 1], at_y, members_s, nm, d->rows);
+  if (report_presuppressed(d))
+    fprintf(f,
+            " · <b>input allerede diskretioneret</b> (%zu tomme felter): en sum med et ukendt "
+            "tal vises som \"..\" (<a href=\"#fn-disclosure\">note</a>)",
+            d->unknown_cells);
   if (d->min_cell > 1)
     fprintf(f,
-            " · diskretionering --min-cell %u: %zu rækker tilbageholdt i måneden, %zu i alt "
+            " · diskretionering --min-cell %u af de viste tal: %zu tal vist som \"..\" "
             "(<a href=\"#fn-disclosure\">note</a>)",
-            (unsigned)d->min_cell, d->withheld, d->withheld_all);
+            (unsigned)d->min_cell, p->t->suppressed);
   fputs("</p></header>\n<main>\n", f);
 
   char title[240], sub[240];
@@ -1028,48 +1150,93 @@ static int write_page(page *p) {
         "the report's figures are the whole percentages its text states. n/a: nobody in the "
         "denominator.</p>\n",
         f);
-  if (d->min_cell > 1)
-    fprintf(f,
-            "<p id=\"fn-disclosure\">Diskretionering (--min-cell %u, SPEC §12): en "
-            "rollup-række med 1 til %u deltagere er tilbageholdt og indgår ikke i nogen sum "
-            "(%zu rækker i måneden, %zu i alt); i en offentliggjort række er hvert antal fra 1 "
-            "til %u undertrykt, og i hver gruppe, der summerer til deltagerne, også det mindste "
-            "andet antal, når kun ét er undertrykt. Et antal på siden er en sum af celler: det "
-            "vises som \"..\", når blot én af dem er undertrykt; en andel vises som \"..\", når "
-            "dens tæller eller nævner er \"..\". Withheld rows (1 ≤ members &lt; %u) are left "
-            "out of every sum; a count that sums a suppressed cell shows \"..\", and so does a "
-            "share whose numerator or denominator is \"..\"; 0 is always shown.</p>\n",
-            (unsigned)d->min_cell, (unsigned)d->min_cell - 1, d->withheld, d->withheld_all,
-            (unsigned)d->min_cell - 1, (unsigned)d->min_cell);
+  if (d->min_cell > 1 || report_presuppressed(d)) {
+    unsigned n = d->min_cell, n1 = d->min_cell ? d->min_cell - 1 : 0;
+    fputs("<p id=\"fn-disclosure\">", f);
+    if (report_presuppressed(d))
+      fputs("Input: rollup'en er allerede diskretioneret (tomme felter, skrevet med --min-cell "
+            "før rapporten): et undertrykt antal er ukendt, så en sum, der indeholder det, vises "
+            "som \"..\", og det samme gør en andel af den. The input already carries suppressed "
+            "counts (empty fields): a sum that includes one is unknown and shown as \"..\", and "
+            "so is a share of it. ",
+            f);
+    else
+      fputs("Input: præcise rækker; hvert tal er beregnet af dem, og reglen gælder de viste "
+            "tal. The input rows are exact: every figure is computed from them, and the rule "
+            "applies to what is shown. ",
+            f);
+    if (d->min_cell > 1)
+      fprintf(f,
+              "Diskretionering (--min-cell %u, SPEC §12) af de viste tal: et vist antal fra 1 "
+              "til %u vises som \"..\"; en andel vises som \"..\", når dens tæller eller nævner "
+              "er \"..\"; en enhed (en kommunes søjle eller række, en visitationskategori, en "
+              "måned) med 1 til %u i nævneren tilbageholdes: alle dens tal vises som \"..\" "
+              "(også 0); i hver gruppe af viste tal, der summerer til et vist total (figur 1, "
+              "2, 3, 4, 7, 8, 9, 10 og de månedlige tabeller; en del, der ikke vises, tæller "
+              "med som rest), gør ét undertrykt tal også det mindste andet tal forskelligt fra "
+              "0 undertrykt, gentaget til intet ændres, og et tal, der vises flere steder, "
+              "vises ens. Shown counts 1 ≤ c &lt; %u are \"..\"; a share is \"..\" when its "
+              "numerator or denominator is; a unit whose denominator is 1 ≤ n &lt; %u is "
+              "withheld (all its cells \"..\", 0 too); in each group of shown cells adding up "
+              "to a shown total, a single suppressed cell (an unshown rest counting as a cell) "
+              "makes the smallest other non-zero one suppressed too, repeated until nothing "
+              "changes (the groups are in the page: span.group). %zu tal vist som \"..\".",
+              n, n1, n1, n, n, p->t->suppressed);
+    fputs("</p>\n", f);
+  }
   fputs("<p>Skrevet af regstream (<code>regstream report --html</code>); siden henter intet "
         "udefra og bruger intet script.</p></footer>\n</body></html>\n",
         f);
   return ferror(f) ? -1 : 0;
 }
 
+/* The page into buf (malloc'd) through t; 0 or -1 (out of memory). */
+static int lay_out(const report_data *d, const report_measures *r, report_published *t, char **buf,
+                   size_t *len) {
+  page p = {.d = d, .r = r, .t = t};
+  const char *sec = "";
+  for (int i = 0; i < M_COUNT; i++) {
+    if (r->m[i].section)
+      sec = r->m[i].section;
+    p.section_of[i] = sec;
+  }
+  *buf = NULL;
+  *len = 0;
+  p.f = open_memstream(buf, len);
+  if (!p.f)
+    return -1;
+  int bad = write_page(&p);
+  if (fclose(p.f) != 0 || bad) {
+    free(*buf);
+    *buf = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+int report_publish(const report_data *d, const report_measures *r, report_published *t) {
+  report_pub_init(t, d);
+  char *buf;
+  size_t len;
+  int rc = lay_out(d, r, t, &buf, &len); /* first pass: what is shown */
+  free(buf);
+  report_pub_settle(t);
+  return rc < 0 || t->failed ? -1 : 0;
+}
+
 int report_write_html(const report_data *d, const char *path, char *err, size_t errlen) {
   report_measures r;
   report_compute(d, &r);
-  page p = {.d = d, .r = &r};
-  const char *sec = "";
-  for (int i = 0; i < M_COUNT; i++) {
-    if (r.m[i].section)
-      sec = r.m[i].section;
-    p.section_of[i] = sec;
-  }
+  report_published t;
   char *buf = NULL;
   size_t len = 0;
-  p.f = open_memstream(&buf, &len);
-  if (!p.f) {
-    snprintf(err, errlen, "writing %s: out of memory", path);
-    return -1;
-  }
-  int bad = write_page(&p);
-  if (fclose(p.f) != 0 || bad) {
+  if (report_publish(d, &r, &t) < 0 || lay_out(d, &r, &t, &buf, &len) < 0 || t.failed) {
+    report_pub_free(&t);
     free(buf);
     snprintf(err, errlen, "writing %s: out of memory", path);
     return -1;
   }
+  report_pub_free(&t);
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   const char *step = "create";

@@ -4,11 +4,18 @@
  * report.h.
  *
  * The data: every period of the rollup, summed per (municipality,
- * visitation); under --min-cell N the rows are first put through
- * core/disclosure.h: a withheld row is left out of every sum, a suppressed
- * count is REPORT_SUPPRESSED and makes every sum it enters REPORT_SUPPRESSED,
- * and a share of such a sum (numerator or denominator) is
- * REPORT_SHARE_SUPPRESSED (shown ".."). */
+ * visitation), exactly as read: the sums are exact unless the input already
+ * carries suppressed counts (empty fields of a CSV written under --min-cell
+ * upstream): such a count is REPORT_SUPPRESSED (unknown) and makes every sum
+ * it enters REPORT_SUPPRESSED, and a share of such a sum is
+ * REPORT_SHARE_SUPPRESSED (shown "..").
+ *
+ * Disclosure control (--min-cell N, SPEC §12) is applied to what is SHOWN,
+ * not to the input rows: report_published below holds every count the page
+ * and the text table show (keyed by what it sums), the groups of shown cells
+ * that add up to a shown total, and the shares; report_pub_settle applies
+ * the rule to them (core/disclosure.h's disclosure_group_mask for each
+ * group), and both outputs show a count or share through it. */
 #ifndef REGSTREAM_REPORT_MEASURES_H
 #define REGSTREAM_REPORT_MEASURES_H
 
@@ -36,18 +43,24 @@ struct report_data {
   int at;                             /* month index of the measurement point */
   int at_period;                      /* yyyymm */
   uint32_t min_cell;                  /* 0: off */
-  size_t rows, withheld;              /* published and withheld rows at the measurement point */
-  size_t withheld_all;                /* rows withheld over all months */
-  uint32_t rows_in[PERIOD_MONTHS], withheld_in[PERIOD_MONTHS]; /* the same per month */
-  const char *source;                                          /* what was read, for the heading */
+  size_t rows;                        /* rows at the measurement point */
+  uint32_t rows_in[PERIOD_MONTHS];    /* the same per month */
+  size_t unknown_cells;               /* empty (already suppressed) counts read, all months */
+  const char *source;                 /* what was read, for the heading */
 };
 
 /* One rollup row into d (every source calls this per row it reads):
  * period yyyymm, official municipality code, enum visitation, the
- * ROLLUP_COLUMNS counts. Applies d->min_cell (withheld rows are counted and
- * left out). 0, or -1 when the key is invalid. */
+ * ROLLUP_COLUMNS counts; bit c of unknown: column c was suppressed upstream
+ * (an empty field: the count is not known). The row is added exactly:
+ * --min-cell applies to what is shown. 0, -1 when the key is invalid, -2
+ * out of memory. */
 int report_add_row(report_data *d, int32_t period, int32_t code, int visitation,
-                   const uint32_t *counts);
+                   const uint32_t *counts, uint32_t unknown);
+
+/* 1 when the input carried suppressed counts (then a sum with one is "..",
+ * whatever --min-cell). */
+int report_presuppressed(const report_data *d);
 
 /* Visitation sets, as bit masks of enum visitation. */
 #define REPORT_VIS(v) (1u << (v))
@@ -139,8 +152,81 @@ typedef struct report_measures {
   char sections[5][REPORT_SECTION_LEN];
 } report_measures;
 
-/* All measures of d at its measurement point. */
+/* All measures of d at its measurement point, exact (before the rule;
+ * report_pub_measure gives what is shown). The lowest and the highest
+ * municipality of goal 1 or 2 are chosen among those whose share can be
+ * shown (members and goal 1+2 not in [1, N)). */
 void report_compute(const report_data *d, report_measures *out);
+
+/* ------------------------------------------------ what is shown (published) */
+
+/* A shown count: the sum of the rollup columns in cols (bit c: column c) at
+ * month over the visitations in vis and the municipalities codes
+ * (0-terminated, ascending; {0}: all). */
+typedef struct report_key {
+  uint32_t cols;
+  unsigned vis;
+  int codes[3];
+  int month;
+} report_key;
+
+enum { REPORT_GROUP_MAX = 12 };
+
+typedef struct report_shown_cell {
+  report_key key;
+  report_count value; /* exact, or REPORT_SUPPRESSED when unknown */
+  int suppressed;
+} report_shown_cell;
+
+typedef struct report_shown_group {
+  int total, k, rest; /* rest: the parts sum to less than total (a part not shown) */
+  int parts[REPORT_GROUP_MAX];
+  uint32_t mask; /* bits of parts (and bit k: the rest) suppressed so far */
+} report_shown_group;
+
+typedef struct report_published {
+  const report_data *d;
+  report_shown_cell *cell;
+  size_t ncell, capcell;
+  report_shown_group *group;
+  size_t ngroup, capgroup;
+  int (*share)[2]; /* numerator, denominator cell */
+  size_t nshare, capshare;
+  int settled, failed;            /* failed: out of memory (then everything is "..") */
+  int num[M_COUNT], den[M_COUNT]; /* the cells of each measure on the page, -1 */
+  size_t suppressed;              /* cells shown as ".." */
+} report_published;
+
+void report_pub_init(report_published *t, const report_data *d);
+void report_pub_free(report_published *t);
+/* The cell of key k (found, or added with its value). -1 out of memory. */
+int report_pub_cell(report_published *t, const report_key *k);
+/* Before settling: parts (k of them, <= REPORT_GROUP_MAX) sum to total (rest
+ * 0) or to less (rest 1); a share num / den is shown. Ignored once settled. */
+void report_pub_group(report_published *t, int total, const int *parts, int k, int rest);
+void report_pub_share(report_published *t, int num, int den);
+/* Applies the rule (SPEC §12) with d->min_cell to every cell:
+ *   - an unknown count is suppressed;
+ *   - a count c with 1 <= c < N is suppressed;
+ *   - a unit withheld: every numerator of a share whose denominator is
+ *     1 <= n < N, and every part of a group whose total is, is suppressed
+ *     (0 too: the unit shows nothing);
+ *   - in each group, disclosure_group_mask: a single suppressed cell (the
+ *     rest counting as a cell) makes the smallest other non-zero one
+ *     suppressed; repeated over the groups, in the order they were given,
+ *     until nothing changes (a cell in two groups is suppressed in both). */
+void report_pub_settle(report_published *t);
+/* The count cell i shows: its value, or REPORT_SUPPRESSED (".."). */
+report_count report_pub_shown(const report_published *t, int i);
+/* The share shown for num / den (report_share of what they show). */
+double report_pub_share_shown(const report_published *t, int num, int den);
+/* The measure's value as shown (through its cells on the page). */
+double report_pub_measure(const report_published *t, const report_measures *r, int id);
+
+/* Builds t for d: lays the page out once (report_html.c, output discarded)
+ * so that every shown cell, group and share is known, then settles. The
+ * text table and the page both show through it. 0, or -1 out of memory. */
+int report_publish(const report_data *d, const report_measures *r, report_published *t);
 
 /* The report's five municipalities with the highest aktivitetsparat share
  * (figure 5), in the report's order; Esbjerg/Fanø is one project. */

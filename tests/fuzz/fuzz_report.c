@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *path = fuzz_file_with(data, size);
   char err[400];
   memset(err, 'x', sizeof err);
-  /* every third input under --min-cell 5 (withheld rows, suppressed sums) */
+  /* every third input under --min-cell 5 (the rule on what is shown) */
   report_options o = {.csv_path = path, .at = REPORT_DEFAULT_AT, .min_cell = size % 3 ? 0 : 5};
   report_data *d = report_load(&o, err, sizeof err);
   if (!d) {
