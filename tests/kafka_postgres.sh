@@ -142,6 +142,8 @@ if caught_up 120 t_follow out "$out_end"; then
 else
   bad "export --follow did not catch up: [$(stored_offsets t_follow out | tr '\n' ' ')] want [$(echo $out_end)]: $(tail -2 "$TMP/follow_last.log")"
 fi
+# SIGTERM once it is following (before its handler is set a signal kills any program).
+for ((i = 0; i < 150; i++)); do grep -q 'following out' "$TMP/follow_last.log" && break; sleep 0.2; done
 kill -TERM "$fpid"
 wait "$fpid"
 frc=$?
