@@ -67,6 +67,9 @@ typedef struct part_shard {
   int held;
   uint32_t held_schema;
   double held_since, retry_at, backoff; /* seconds */
+  /* When it was assigned (clock_seconds), until its first message is
+   * applied: the worker then says how long the partition waited. 0 after. */
+  double assigned_at;
 } part_shard;
 
 typedef struct kafka_mode kafka_mode;
@@ -161,6 +164,9 @@ typedef struct registry_wait {
 
 typedef struct kafka_stats {
   _Atomic uint64_t messages, partials, totals, marks_read;
+  /* Rebalance events of the input consumer (an assignment or a revoke
+   * served by rebalance_input: its one place of counting). */
+  _Atomic uint64_t rebalances;
   _Atomic double first_message; /* when the first input message came */
   /* snapshots: the pauses they cost, and loads */
   pthread_mutex_t lock;

@@ -32,6 +32,7 @@
 
 #include "kafka/mode.h"
 #include "util/clock.h"
+#include "util/log.h"
 
 /* The why of a message of a held partition that was not decoded. */
 #define NOT_DECODED ((reason)(REASON_COUNT + 1))
@@ -114,6 +115,16 @@ static void hold(kafka_mode *km, worker *w, part_shard *ps, const rd_kafka_messa
   registry_wait_hold(km, ps->partition, m->offset, schema, w->last_error);
 }
 
+/* The first message of a partition since it was assigned: said once. */
+static void first_applied(kafka_mode *km, part_shard *ps, int64_t offset) {
+  if (!km->opt->quiet)
+    log_msg(LOG_INFO, "kafka",
+            "partition %" PRId32 ": first message applied (offset %" PRId64
+            "), %.0f ms after its assignment",
+            ps->partition, offset, (clock_seconds() - ps->assigned_at) * 1000);
+  ps->assigned_at = 0;
+}
+
 /* Apply message m (of a partition below MAX_PARTITIONS), decoded as d. 1
  * when it was taken (applied or dead-lettered), 0 when not ours to apply. */
 static int process_message(kafka_mode *km, worker *w, const rd_kafka_message_t *m, decoded *d) {
@@ -146,6 +157,8 @@ static int process_message(kafka_mode *km, worker *w, const rd_kafka_message_t *
     ps->next_offset = m->offset + 1;
     ps->since_snapshot++; /* rejects too: their dead letters need not be sent again */
   }
+  if (ps->assigned_at != 0) /* how long an assigned partition waited (kafka/rebalance.c) */
+    first_applied(km, ps, m->offset);
   return 1;
 }
 
