@@ -52,3 +52,11 @@ set_tests_properties(kafka_registry PROPERTIES RUN_SERIAL TRUE LABELS kafka TIME
 # refused unless a snapshot covers the removed part.
 add_test(NAME kafka_trimmed COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kafka_trimmed.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(kafka_trimmed PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 600)
+
+# Rebalances that move only what moves: under a steady feed, 1 -> 3 -> 1
+# instances with a rolling restart on the default cooperative-sticky
+# assignor (only the moving partitions revoked, the kept ones applying on,
+# the pause per partition measured and printed), then 1 -> 2 -> 1 on the
+# eager range assignor; both exact against file mode.
+add_test(NAME kafka_rolling COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kafka_rolling.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(kafka_rolling PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 600)
