@@ -631,6 +631,9 @@ static void test_new_partition_waits_kept_publish(void **state) {
   /* partition 1 assigned later: behind, so its rows wait */
   merge_own(f->ms, 1);
   assert_false(merge_caught_up(f->ms));
+  assert_true(merge_partition_caught_up(f->ms, 0));
+  assert_false(merge_partition_caught_up(f->ms, 1));
+  assert_false(merge_partition_caught_up(f->ms, 2)); /* not held */
   int32_t listed[MERGE_MAX_PARTIALS];
   assert_int_equal(merge_untargeted(f->ms, listed), 1);
   assert_int_equal(listed[0], 1);
@@ -648,6 +651,7 @@ static void test_new_partition_waits_kept_publish(void **state) {
   /* once 1 is read to its end, B goes out (kept dirty meanwhile) */
   catch_up(f, 1, 2);
   assert_true(merge_caught_up(f->ms));
+  assert_true(merge_partition_caught_up(f->ms, 1));
   assert_int_equal(publish(f->ms, &f->cap), 1);
   int64_t b[ROLLUP_COLUMNS];
   for (int c = 0; c < ROLLUP_COLUMNS; c++)

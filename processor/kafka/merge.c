@@ -132,6 +132,10 @@ int merge_untargeted(const merge_state *ms, int32_t parts[MERGE_MAX_PARTIALS]) {
   return n;
 }
 
+int merge_partition_caught_up(const merge_state *ms, int32_t q) {
+  return merge_owns(ms, q) && ms->part[q].caught_up;
+}
+
 int merge_behind(const merge_state *ms, int32_t parts[MERGE_MAX_PARTIALS]) {
   int n = 0;
   for (int q = 0; q < MERGE_MAX_PARTIALS; q++)

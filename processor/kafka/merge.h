@@ -85,6 +85,8 @@ uint64_t merge_publish(merge_state *ms, merge_emit emit, void *ctx);
  * returns merge_caught_up: an assignment was received and every partition
  * held is caught up (none held counts). */
 int merge_untargeted(const merge_state *ms, int32_t parts[MERGE_MAX_PARTIALS]);
+/* Partition q is held and caught up. */
+int merge_partition_caught_up(const merge_state *ms, int32_t q);
 int merge_behind(const merge_state *ms, int32_t parts[MERGE_MAX_PARTIALS]);
 void merge_set_targets(merge_state *ms, int n, const int32_t *parts, const int64_t *ends);
 int merge_check_caught_up(merge_state *ms, int n, const int32_t *parts, const int64_t *positions);

@@ -53,9 +53,23 @@ static void tell(kafka_mode *km, rd_kafka_resp_err_t err,
  * changes; a partition assigned is read from its beginning, and its rows
  * wait until it has been read to where it ended (caught_up below) while
  * those of the kept ones go on being published; one revoked is forgotten. */
+/* Per partials partition held: the offset after the last message applied
+ * (-1 none since its assignment), and the first offset after a gap (0
+ * none). The merger thread's (merger_main and merger_rebalance). */
+static int64_t next_at[MERGE_MAX_PARTIALS], gap_at[MERGE_MAX_PARTIALS];
+
+static void positions_forget(const rd_kafka_topic_partition_list_t *parts) {
+  for (int i = 0; parts && i < parts->cnt; i++) {
+    int32_t q = parts->elems[i].partition;
+    if (q >= 0 && q < MERGE_MAX_PARTIALS)
+      next_at[q] = -1, gap_at[q] = 0;
+  }
+}
+
 void merger_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *parts, void *opaque) {
   kafka_mode *km = opaque;
+  positions_forget(parts);
   const char *protocol = rd_kafka_rebalance_protocol(rk);
   int cooperative = protocol && !strcmp(protocol, "COOPERATIVE");
   if (!cooperative)
@@ -131,9 +145,48 @@ static void publish(kafka_mode *km) {
 }
 
 /* One message of the partials topic into the merge state. */
+/* A partition held and caught up is read at the head of its log, which
+ * compaction has not touched: its offsets follow one another. A gap there
+ * is messages librdkafka 2.0 did not deliver (it can lose the prefetched
+ * messages of a partition kept through a cooperative rebalance): read
+ * again from the last one applied; a gap seen again is the log's own. 1
+ * when m is to be applied. */
+static int in_order(kafka_mode *km, const rd_kafka_message_t *m) {
+  int32_t q = m->partition;
+  if (next_at[q] >= 0 && m->offset < next_at[q])
+    return 0; /* read again after a seek: applied already */
+  if (next_at[q] >= 0 && m->offset > next_at[q] && m->offset != gap_at[q] &&
+      merge_partition_caught_up(km->merge, q)) {
+    if (gap_at[q] <= next_at[q]) {
+      log_msg(LOG_WARN, "kafka",
+              "partials partition %" PRId32 ": offsets %" PRId64 " to %" PRId64
+              " were not delivered; reading them again",
+              q, next_at[q], m->offset - 1);
+      gap_at[q] = m->offset;
+      rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+      rd_kafka_topic_partition_list_add(list, km->opt->partials_topic, q)->offset = next_at[q];
+      rd_kafka_error_t *e = rd_kafka_seek_partitions(km->clients.merger, list, 5000);
+      if (e || list->elems[0].err) {
+        char why[400];
+        snprintf(why, sizeof why, "partials partition %" PRId32 ": cannot read it again: %s", q,
+                 e ? rd_kafka_error_string(e) : rd_kafka_err2str(list->elems[0].err));
+        kafka_fail(km, why);
+      }
+      if (e)
+        rd_kafka_error_destroy(e);
+      rd_kafka_topic_partition_list_destroy(list);
+    }
+    return 0;
+  }
+  next_at[q] = m->offset + 1;
+  return 1;
+}
+
 static void apply(kafka_mode *km, const rd_kafka_message_t *m, int *foreign_warned) {
   if (!merge_owns(km->merge, m->partition))
     return; /* fetched before its revoke */
+  if (!in_order(km, m))
+    return;
   merge_kind kind = merge_apply(km->merge, m->partition, m->key, m->key_len, m->payload, m->len);
   if (kind == MERGE_MALFORMED) {
     fprintf(stderr,
@@ -157,6 +210,8 @@ void *merger_main(void *arg) {
   kafka_mode *km = arg;
   const kafka_run_options *o = km->opt;
   int foreign_warned = 0;
+  for (int q = 0; q < MERGE_MAX_PARTIALS; q++)
+    next_at[q] = -1, gap_at[q] = 0;
   double next_publish = clock_seconds() + o->flush_ms / 1000.0;
   while (!kafka_failed(km)) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(km->clients.merger, 50);
