@@ -72,3 +72,11 @@ target_link_libraries(kafka_snapshot_topic_tool PRIVATE regstream_app)
 add_test(NAME kafka_snapshot_topic
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kafka_snapshot_topic.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(kafka_snapshot_topic PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 900)
+
+# Rebalances that move only what moves: under a steady feed, 1 -> 3 -> 1
+# instances with a rolling restart on the default cooperative-sticky
+# assignor (only the moving partitions revoked, the kept ones applying on,
+# the pause per partition measured and printed), then 1 -> 2 -> 1 on the
+# eager range assignor; both exact against file mode.
+add_test(NAME kafka_rolling COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kafka_rolling.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(kafka_rolling PROPERTIES RUN_SERIAL TRUE LABELS kafka TIMEOUT 600)

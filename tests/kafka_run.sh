@@ -186,7 +186,10 @@ pids=()
     --dead-letter "$TMP/reprocess_file.jsonl" --quiet || bad "file mode (reprocess input) failed"
 timeout 60 "$RS" produce --brokers "$B" --topic pm_small --input "$TMP/reprocess.avro" --partitions 6 \
   --quiet -X linger.ms=5 -X batch.num.messages=100 || bad "produce (small batches) failed"
-THROTTLE=(-X message.max.bytes=1000 -X fetch.max.bytes=2048 -X max.partition.fetch.bytes=2048)
+# Heartbeats every 500 ms: the cooperative assignor (the default) hands
+# partitions to a joining member in two rounds, each noticed at a heartbeat.
+THROTTLE=(-X message.max.bytes=1000 -X fetch.max.bytes=2048 -X max.partition.fetch.bytes=2048
+  -X heartbeat.interval.ms=500)
 for i in 1 2; do
   timeout 300 "$RS" run --brokers "$B" --topic pm_small --group g_reprocess --output-topic out_reprocess \
     --dead-letter-topic dlq_reprocess --flush-ms 200 --threads 2 --exit-at-eof "${THROTTLE[@]}" \

@@ -4,7 +4,8 @@
  * publish emits only changed totals and a tombstone for a row without
  * members, progress marks per (partials partition, input partition) and how
  * a partial or a foreign mark voids them, malformed messages change nothing,
- * reset, ownership, catching up; and a differential run of random partials
+ * reset, ownership, catching up per partition, a revoked partition
+ * forgotten while the kept ones go on; and a differential run of random partials
  * against a trivial reference. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -474,7 +475,8 @@ static void test_reset_forgets(void **state) {
   assert_int_equal(merge_owned(f->ms, owned), 0);
   assert_int_equal(merge_mark(f->ms, 0, 1), -1);
   assert_false(merge_assigned(f->ms));
-  assert_false(merge_has_targets(f->ms));
+  assert_int_equal(merge_untargeted(f->ms, owned), 0);
+  assert_int_equal(merge_behind(f->ms, owned), 0);
   assert_false(merge_caught_up(f->ms));
   assert_int_equal(publish(f->ms, &f->cap), 0); /* no rows left */
   /* the same partial re-read after the reset is published again */
@@ -514,25 +516,41 @@ static void test_owned_ascending(void **state) {
 static void test_caught_up_needs_assignment_and_targets(void **state) {
   (void)state;
   fixture *f = fx_new();
-  int32_t parts[] = {1, 4};
+  int32_t parts[] = {1, 4}, listed[MERGE_MAX_PARTIALS];
   int64_t ends[] = {10, 0}, far[] = {1000, 1000};
   assert_false(merge_assigned(f->ms));
-  assert_false(merge_has_targets(f->ms));
+  merge_own(f->ms, 1);
+  merge_own(f->ms, 4);
+  assert_int_equal(merge_untargeted(f->ms, listed), 2);
   assert_int_equal(merge_check_caught_up(f->ms, 2, parts, far), 0); /* no assignment */
   merge_set_targets(f->ms, 2, parts, ends);
-  assert_true(merge_has_targets(f->ms));
+  assert_int_equal(merge_untargeted(f->ms, listed), 0);
   assert_int_equal(merge_check_caught_up(f->ms, 2, parts, far), 0); /* still none */
   assert_false(merge_caught_up(f->ms));
   merge_set_assigned(f->ms);
   assert_true(merge_assigned(f->ms));
   assert_int_equal(merge_check_caught_up(f->ms, 2, parts, far), 1);
   assert_true(merge_caught_up(f->ms));
+  assert_int_equal(merge_behind(f->ms, listed), 0);
 
   /* assigned but no targets */
   merge_reset(f->ms);
+  merge_own(f->ms, 1);
+  merge_own(f->ms, 4);
   merge_set_assigned(f->ms);
   assert_int_equal(merge_check_caught_up(f->ms, 2, parts, far), 0);
   assert_false(merge_caught_up(f->ms));
+  /* targets of partitions not held are not taken */
+  merge_reset(f->ms);
+  merge_set_assigned(f->ms);
+  merge_set_targets(f->ms, 2, parts, ends);
+  merge_own(f->ms, 1);
+  assert_int_equal(merge_untargeted(f->ms, listed), 1);
+  assert_int_equal(merge_check_caught_up(f->ms, 2, parts, far), 0);
+  /* holding none, an assignment received is caught up */
+  merge_reset(f->ms);
+  merge_set_assigned(f->ms);
+  assert_true(merge_caught_up(f->ms));
   fx_free(f);
 }
 
@@ -548,8 +566,11 @@ static void test_caught_up_positions(void **state) {
   merge_set_targets(f->ms, 3, parts, ends);
   int64_t behind[] = {9, -1, 3};
   assert_int_equal(merge_check_caught_up(f->ms, 3, parts, behind), 0);
+  int32_t listed[MERGE_MAX_PARTIALS];
+  assert_int_equal(merge_behind(f->ms, listed), 1); /* 4 (target 0) and 7 are caught up */
+  assert_int_equal(listed[0], 1);
   int64_t unknown[] = {10, -1, -1}; /* -1 with a positive target */
-  assert_int_equal(merge_check_caught_up(f->ms, 3, parts, unknown), 0);
+  assert_int_equal(merge_check_caught_up(f->ms, 1, parts + 2, unknown + 2), 0);
   assert_false(merge_caught_up(f->ms));
   int64_t at[] = {10, -1, 3}; /* target 0 needs no position */
   assert_int_equal(merge_check_caught_up(f->ms, 3, parts, at), 1);
@@ -569,12 +590,148 @@ static void test_caught_up_past_target(void **state) {
   fixture *f = fx_new();
   int32_t parts[] = {0, 2};
   int64_t ends[] = {5, 1ll << 40};
+  merge_own(f->ms, 0);
+  merge_own(f->ms, 2);
   merge_set_assigned(f->ms);
   merge_set_targets(f->ms, 2, parts, ends);
   int64_t just_below[] = {100, (1ll << 40) - 1};
   assert_int_equal(merge_check_caught_up(f->ms, 2, parts, just_below), 0);
   int64_t past[] = {6, (1ll << 40) + 5};
   assert_int_equal(merge_check_caught_up(f->ms, 2, parts, past), 1);
+  fx_free(f);
+}
+
+/* ---- the cooperative protocol: partitions come and go one by one ---- */
+
+/* Rows A and B of partials partitions 0 and 1 (as wire_row_partition would
+ * put them), each summed from input partitions 0 and 1. */
+static void two_partitions(fixture *f, int64_t base) {
+  int64_t a0[ROLLUP_COLUMNS], a1[ROLLUP_COLUMNS], b0[ROLLUP_COLUMNS], b1[ROLLUP_COLUMNS];
+  fill(a0, base), fill(a1, base + 1), fill(b0, base + 2), fill(b1, base + 3);
+  put_partial(f->ms, 0, ROW_A, 0, a0);
+  put_partial(f->ms, 0, ROW_A, 1, a1);
+  put_partial(f->ms, 1, ROW_B, 0, b0);
+  put_partial(f->ms, 1, ROW_B, 1, b1);
+}
+
+static void catch_up(fixture *f, int32_t q, int64_t end) {
+  int32_t parts[] = {q};
+  int64_t ends[] = {end};
+  merge_set_targets(f->ms, 1, parts, ends);
+  merge_check_caught_up(f->ms, 1, parts, ends);
+}
+
+static void test_new_partition_waits_kept_publish(void **state) {
+  (void)state;
+  fixture *f = fx_new();
+  merge_own(f->ms, 0);
+  merge_set_assigned(f->ms);
+  catch_up(f, 0, 2);
+  assert_true(merge_caught_up(f->ms));
+  /* partition 1 assigned later: behind, so its rows wait */
+  merge_own(f->ms, 1);
+  assert_false(merge_caught_up(f->ms));
+  assert_true(merge_partition_caught_up(f->ms, 0));
+  assert_false(merge_partition_caught_up(f->ms, 1));
+  assert_false(merge_partition_caught_up(f->ms, 2)); /* not held */
+  int32_t listed[MERGE_MAX_PARTIALS];
+  assert_int_equal(merge_untargeted(f->ms, listed), 1);
+  assert_int_equal(listed[0], 1);
+  two_partitions(f, 10);
+  assert_int_equal(publish(f->ms, &f->cap), 1); /* A only: 0 is caught up */
+  int64_t a[ROLLUP_COLUMNS];
+  for (int c = 0; c < ROLLUP_COLUMNS; c++)
+    a[c] = 10 * (c + 1) + 11 * (c + 1);
+  assert_total(find(&f->cap, KEY_A), ROW_A, a);
+  assert_null(find(&f->cap, KEY_B));
+  /* owning it again changes nothing: still behind, its end still to ask */
+  merge_own(f->ms, 1);
+  assert_int_equal(merge_untargeted(f->ms, listed), 1);
+  assert_int_equal(publish(f->ms, &f->cap), 0);
+  /* once 1 is read to its end, B goes out (kept dirty meanwhile) */
+  catch_up(f, 1, 2);
+  assert_true(merge_caught_up(f->ms));
+  assert_true(merge_partition_caught_up(f->ms, 1));
+  assert_int_equal(publish(f->ms, &f->cap), 1);
+  int64_t b[ROLLUP_COLUMNS];
+  for (int c = 0; c < ROLLUP_COLUMNS; c++)
+    b[c] = 12 * (c + 1) + 13 * (c + 1);
+  assert_total(find(&f->cap, KEY_B), ROW_B, b);
+  fx_free(f);
+}
+
+static void test_forget_drops_only_revoked(void **state) {
+  (void)state;
+  fixture *f = fx_new();
+  merge_own(f->ms, 0);
+  merge_own(f->ms, 1);
+  merge_set_assigned(f->ms);
+  catch_up(f, 0, 4);
+  catch_up(f, 1, 4);
+  two_partitions(f, 10);
+  put_mark(f->ms, 0, 0, 50, fingerprint);
+  put_mark(f->ms, 1, 0, 60, fingerprint);
+  assert_int_equal(publish(f->ms, &f->cap), 2);
+
+  merge_forget(f->ms, 1);
+  assert_false(merge_owns(f->ms, 1));
+  assert_true(merge_owns(f->ms, 0));
+  int32_t owned[MERGE_MAX_PARTIALS];
+  assert_int_equal(merge_owned(f->ms, owned), 1);
+  assert_int_equal(merge_mark(f->ms, 1, 0), -1);
+  assert_int_equal(merge_mark(f->ms, 0, 0), 50); /* kept */
+  assert_true(merge_caught_up(f->ms));           /* the kept one stays caught up */
+  assert_int_equal(publish(f->ms, &f->cap), 0);  /* nothing changed, B is gone */
+  /* A's sources are kept: a newer partial of one of them sums with the other */
+  int64_t a0[ROLLUP_COLUMNS], a1[ROLLUP_COLUMNS], want[ROLLUP_COLUMNS];
+  fill(a0, 20);
+  fill(a1, 11);
+  put_partial(f->ms, 0, ROW_A, 0, a0);
+  assert_int_equal(publish(f->ms, &f->cap), 1);
+  for (int c = 0; c < ROLLUP_COLUMNS; c++)
+    want[c] = a0[c] + a1[c];
+  assert_total(find(&f->cap, KEY_A), ROW_A, want);
+
+  /* 1 assigned back: read again from its beginning, B is published anew
+   * once caught up (even with the same total as before: ever_sent is gone) */
+  merge_own(f->ms, 1);
+  assert_false(merge_caught_up(f->ms));
+  int64_t b0[ROLLUP_COLUMNS], b1[ROLLUP_COLUMNS];
+  fill(b0, 12);
+  fill(b1, 13);
+  put_partial(f->ms, 1, ROW_B, 0, b0);
+  assert_int_equal(publish(f->ms, &f->cap), 0);
+  put_partial(f->ms, 1, ROW_B, 1, b1);
+  catch_up(f, 1, 2);
+  assert_int_equal(publish(f->ms, &f->cap), 1);
+  for (int c = 0; c < ROLLUP_COLUMNS; c++)
+    want[c] = b0[c] + b1[c];
+  assert_total(find(&f->cap, KEY_B), ROW_B, want);
+  /* forgetting a partition never held, or out of range, changes nothing */
+  merge_forget(f->ms, 7);
+  merge_forget(f->ms, -1);
+  merge_forget(f->ms, MERGE_MAX_PARTIALS);
+  assert_int_equal(merge_owned(f->ms, owned), 2);
+  assert_int_equal(publish(f->ms, &f->cap), 0);
+  fx_free(f);
+}
+
+/* A row read from two partials partitions (the topic's partition count
+ * changed): forgetting one keeps the other's partials and republishes. */
+static void test_forget_row_across_q(void **state) {
+  (void)state;
+  fixture *f = fx_new();
+  int64_t a0[ROLLUP_COLUMNS], a1[ROLLUP_COLUMNS];
+  fill(a0, 3);
+  fill(a1, 5);
+  put_partial(f->ms, 0, ROW_A, 0, a0);
+  put_partial(f->ms, 2, ROW_A, 1, a1);
+  assert_int_equal(publish(f->ms, &f->cap), 1);
+  merge_forget(f->ms, 2);
+  assert_int_equal(publish(f->ms, &f->cap), 1);
+  assert_total(find(&f->cap, KEY_A), ROW_A, a0);
+  merge_forget(f->ms, 0);
+  assert_int_equal(publish(f->ms, &f->cap), 0); /* gone: its next holder publishes it */
   fx_free(f);
 }
 
@@ -759,6 +916,9 @@ int main(void) {
       cmocka_unit_test(test_caught_up_needs_assignment_and_targets),
       cmocka_unit_test(test_caught_up_positions),
       cmocka_unit_test(test_caught_up_past_target),
+      cmocka_unit_test(test_new_partition_waits_kept_publish),
+      cmocka_unit_test(test_forget_drops_only_revoked),
+      cmocka_unit_test(test_forget_row_across_q),
       cmocka_unit_test(test_differential),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -753,12 +753,21 @@ static void on_consumer_error(rd_kafka_t *rk, int err, const char *reason, void 
  * reprocessing rate from 0.4 to 1.4-1.8 M messages/s here
  * (bench/results/kafka.md), at 20 idle fetches a second. A subscription
  * to a topic the broker's metadata does not show yet (the partials topic
- * just created) is looked at again on the next refresh: 10 s, not 5 min. */
-static const char *const consumer_defaults[] = {
-    "enable.partition.eof=true",         "auto.offset.reset=earliest",
-    "fetch.max.bytes=52428800",          "max.partition.fetch.bytes=4194304",
-    "queued.max.messages.kbytes=262144", "fetch.wait.max.ms=50",
-    "queued.min.messages=1000000",       "topic.metadata.refresh.interval.ms=10000"};
+ * just created) is looked at again on the next refresh: 10 s, not 5 min.
+ * Both groups (the input's and "<group>.merge") rebalance cooperatively: a
+ * joining or leaving instance moves only the partitions it takes or gives,
+ * the others go on (kafka/rebalance.c, kafka/merger.c); -X
+ * partition.assignment.strategy=range (or roundrobin) brings back the eager
+ * protocol, which stops every partition on every rebalance. */
+static const char *const consumer_defaults[] = {"enable.partition.eof=true",
+                                                "auto.offset.reset=earliest",
+                                                "fetch.max.bytes=52428800",
+                                                "max.partition.fetch.bytes=4194304",
+                                                "queued.max.messages.kbytes=262144",
+                                                "fetch.wait.max.ms=50",
+                                                "queued.min.messages=1000000",
+                                                "topic.metadata.refresh.interval.ms=10000",
+                                                "partition.assignment.strategy=cooperative-sticky"};
 /* Every row, mark and dead letter on all in-sync replicas, in order, once. */
 static const char *const producer_defaults[] = {"linger.ms=20", "compression.type=lz4",
                                                 "enable.idempotence=true", "acks=all",
@@ -768,7 +777,8 @@ rd_kafka_t *client_new(kafka_mode *km, client_role role, char *err, size_t errle
   const kafka_run_options *o = km->opt;
   rd_kafka_type_t type = role == CLIENT_PRODUCER ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER;
   const char *const *defaults = role == CLIENT_PRODUCER ? producer_defaults : consumer_defaults;
-  int n = role == CLIENT_PRODUCER ? 5 : 8;
+  int n = role == CLIENT_PRODUCER ? (int)(sizeof producer_defaults / sizeof *producer_defaults)
+                                  : (int)(sizeof consumer_defaults / sizeof *consumer_defaults);
   char merge_group[600];
   snprintf(merge_group, sizeof merge_group, "%s.merge", o->group);
   const char *group = role == CLIENT_INPUT ? o->group : role == CLIENT_MERGER ? merge_group : NULL;

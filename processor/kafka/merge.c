@@ -12,6 +12,7 @@
 
 typedef struct merge_source {
   int32_t partition;
+  int32_t q; /* the partials partition it was last read from */
   int64_t counts[ROLLUP_COLUMNS];
 } merge_source;
 
@@ -28,10 +29,13 @@ struct merge_state {
   /* marks[q][p]: the latest progress mark of input partition p read in
    * partials partition q (-1 none); NULL until q's first mark. */
   int64_t *marks[MERGE_MAX_PARTIALS];
-  int owned[MERGE_MAX_PARTIALS]; /* the partials partitions assigned */
-  int assigned;                  /* an assignment was received */
-  int have_targets, caught_up;
-  int64_t targets[MERGE_MAX_PARTIALS];
+  /* Per partials partition: held, and its catch-up (the end it had when
+   * assigned, and whether it was read that far). */
+  struct {
+    uint8_t owned, have_target, caught_up;
+    int64_t target;
+  } part[MERGE_MAX_PARTIALS];
+  int assigned; /* an assignment was received */
 };
 
 merge_state *merge_new(uint64_t fingerprint) {
@@ -53,9 +57,37 @@ void merge_reset(merge_state *ms) {
   for (int q = 0; q < MERGE_MAX_PARTIALS; q++) {
     free(ms->marks[q]);
     ms->marks[q] = NULL;
-    ms->owned[q] = 0;
   }
-  ms->assigned = ms->have_targets = ms->caught_up = 0;
+  memset(ms->part, 0, sizeof ms->part);
+  ms->assigned = 0;
+}
+
+void merge_forget(merge_state *ms, int32_t q) {
+  if (q < 0 || q >= MERGE_MAX_PARTIALS)
+    return;
+  for (int m = 0; m < PERIOD_MONTHS; m++) {
+    if (!ms->months[m])
+      continue;
+    for (int k = 0; k < ROLLUP_KEYS; k++) {
+      merge_row *r = &ms->months[m][k];
+      int kept = 0;
+      for (int i = 0; i < r->count; i++)
+        if (r->sources[i].q != q)
+          r->sources[kept++] = r->sources[i];
+      if (kept == r->count)
+        continue;
+      r->count = kept;
+      if (kept) { /* sources from other partitions (their count changed): a new sum */
+        r->dirty = 1;
+      } else { /* nothing of it is held: its next holder publishes it */
+        free(r->sources);
+        memset(r, 0, sizeof *r);
+      }
+    }
+  }
+  free(ms->marks[q]);
+  ms->marks[q] = NULL;
+  memset(&ms->part[q], 0, sizeof ms->part[q]);
 }
 
 void merge_free(merge_state *ms) {
@@ -66,8 +98,14 @@ void merge_free(merge_state *ms) {
 }
 
 void merge_own(merge_state *ms, int32_t q) {
-  if (q >= 0 && q < MERGE_MAX_PARTIALS)
-    ms->owned[q] = 1;
+  if (q < 0 || q >= MERGE_MAX_PARTIALS || ms->part[q].owned)
+    return;
+  memset(&ms->part[q], 0, sizeof ms->part[q]);
+  ms->part[q].owned = 1;
+}
+
+int merge_owns(const merge_state *ms, int32_t q) {
+  return q >= 0 && q < MERGE_MAX_PARTIALS && ms->part[q].owned;
 }
 
 void merge_set_assigned(merge_state *ms) {
@@ -81,7 +119,27 @@ int merge_assigned(const merge_state *ms) {
 int merge_owned(const merge_state *ms, int32_t parts[MERGE_MAX_PARTIALS]) {
   int n = 0;
   for (int q = 0; q < MERGE_MAX_PARTIALS; q++)
-    if (ms->owned[q])
+    if (ms->part[q].owned)
+      parts[n++] = q;
+  return n;
+}
+
+int merge_untargeted(const merge_state *ms, int32_t parts[MERGE_MAX_PARTIALS]) {
+  int n = 0;
+  for (int q = 0; q < MERGE_MAX_PARTIALS; q++)
+    if (ms->part[q].owned && !ms->part[q].have_target)
+      parts[n++] = q;
+  return n;
+}
+
+int merge_partition_caught_up(const merge_state *ms, int32_t q) {
+  return merge_owns(ms, q) && ms->part[q].caught_up;
+}
+
+int merge_behind(const merge_state *ms, int32_t parts[MERGE_MAX_PARTIALS]) {
+  int n = 0;
+  for (int q = 0; q < MERGE_MAX_PARTIALS; q++)
+    if (ms->part[q].owned && !ms->part[q].caught_up)
       parts[n++] = q;
   return n;
 }
@@ -158,9 +216,19 @@ merge_kind merge_apply(merge_state *ms, int32_t q, const void *key, size_t klen,
   merge_source *s = row_source(r, source);
   if (!s)
     return MERGE_MALFORMED;
+  s->q = q;
   memcpy(s->counts, row.counts, sizeof s->counts);
   r->dirty = 1;
   return MERGE_PARTIAL;
+}
+
+/* A row with a source in a partition held but not caught up yet: its sum
+ * may miss sources still to be read. */
+static int waiting(const merge_state *ms, const merge_row *r) {
+  for (int i = 0; i < r->count; i++)
+    if (ms->part[r->sources[i].q].owned && !ms->part[r->sources[i].q].caught_up)
+      return 1;
+  return 0;
 }
 
 uint64_t merge_publish(merge_state *ms, merge_emit emit, void *ctx) {
@@ -170,7 +238,7 @@ uint64_t merge_publish(merge_state *ms, merge_emit emit, void *ctx) {
       continue;
     for (int k = 0; k < ROLLUP_KEYS; k++) {
       merge_row *r = &ms->months[month][k];
-      if (!r->dirty)
+      if (!r->dirty || waiting(ms, r))
         continue;
       r->dirty = 0;
       rollup_msg total = {period_from_month(month),
@@ -195,27 +263,33 @@ uint64_t merge_publish(merge_state *ms, merge_emit emit, void *ctx) {
   return emitted;
 }
 
-int merge_has_targets(const merge_state *ms) {
-  return ms->have_targets;
-}
-
 void merge_set_targets(merge_state *ms, int n, const int32_t *parts, const int64_t *ends) {
-  for (int i = 0; i < n; i++)
-    ms->targets[parts[i]] = ends[i];
-  ms->have_targets = 1;
+  for (int i = 0; i < n; i++) {
+    int32_t q = parts[i];
+    if (!merge_owns(ms, q) || ms->part[q].have_target)
+      continue;
+    ms->part[q].target = ends[i];
+    ms->part[q].have_target = 1;
+  }
 }
 
 int merge_check_caught_up(merge_state *ms, int n, const int32_t *parts, const int64_t *positions) {
-  if (ms->caught_up || !ms->assigned || !ms->have_targets)
-    return ms->caught_up;
-  for (int i = 0; i < n; i++) {
-    int64_t pos = positions[i], target = ms->targets[parts[i]];
-    if (target > 0 && (pos < 0 || pos < target))
-      return 0;
+  for (int i = 0; ms->assigned && i < n; i++) {
+    int32_t q = parts[i];
+    if (!merge_owns(ms, q) || !ms->part[q].have_target || ms->part[q].caught_up)
+      continue;
+    int64_t pos = positions[i], target = ms->part[q].target;
+    if (target <= 0 || (pos >= 0 && pos >= target))
+      ms->part[q].caught_up = 1;
   }
-  return ms->caught_up = 1;
+  return merge_caught_up(ms);
 }
 
 int merge_caught_up(const merge_state *ms) {
-  return ms->caught_up;
+  if (!ms->assigned)
+    return 0;
+  for (int q = 0; q < MERGE_MAX_PARTIALS; q++)
+    if (ms->part[q].owned && !ms->part[q].caught_up)
+      return 0;
+  return 1;
 }

@@ -24,11 +24,20 @@ typedef struct merge_state merge_state;
 merge_state *merge_new(uint64_t fingerprint);
 void merge_free(merge_state *ms);
 
-/* Forget everything: on every change of assignment the state is rebuilt
- * from the compacted partials (the republished totals carry equal values). */
+/* Forget everything: with the eager protocol, on every change of
+ * assignment the state is rebuilt from the compacted partials (the
+ * republished totals carry equal values). */
 void merge_reset(merge_state *ms);
-/* Partials partition q (0 .. MERGE_MAX_PARTIALS - 1) is held now. */
+/* Partials partition q (0 .. MERGE_MAX_PARTIALS - 1) is held now, to be
+ * caught up (below); one held already stays as it is. */
 void merge_own(merge_state *ms, int32_t q);
+/* Partials partition q was revoked (the cooperative protocol): its partial
+ * rows, marks and catch-up are dropped, the other partitions' kept as they
+ * are. A row all of whose partials came from q is gone (its new holder
+ * publishes it); one with partials read from other partitions too (only
+ * after the topic's partition count changed) is to be published again. */
+void merge_forget(merge_state *ms, int32_t q);
+int merge_owns(const merge_state *ms, int32_t q);
 /* An assignment was received (merge_reset clears it). */
 void merge_set_assigned(merge_state *ms);
 int merge_assigned(const merge_state *ms);
@@ -58,18 +67,27 @@ int64_t merge_mark(const merge_state *ms, int32_t q, int32_t p);
  * no zero rows for BI). A failure to send is the callback's to report. */
 typedef void (*merge_emit)(void *ctx, const char *key, size_t klen, const uint8_t *value,
                            size_t vlen);
-/* Sum the partials of every row changed since the last publication and
- * emit those whose total differs from what was last emitted. Returns the
- * rows emitted. */
+/* Sum the partials of every row changed since the last publication (and
+ * not waiting for a partition held but not caught up) and emit those whose
+ * total differs from what was last emitted. Returns the rows emitted. */
 uint64_t merge_publish(merge_state *ms, merge_emit emit, void *ctx);
 
-/* Catching up after an assignment: totals go out only once the held
- * partitions have been read up to where they ended when assigned (before,
- * a re-read row could be summed from some of its sources only).
- * merge_set_targets records those ends (ends[i] of parts[i]);
- * merge_check_caught_up compares positions[i] (the next offset to read, or
- * -1 unknown) of parts[i] and remembers a yes until the next reset. */
-int merge_has_targets(const merge_state *ms);
+/* Catching up, per partition held: a row of partials partition q goes out
+ * only once q has been read up to where it ended when it was assigned
+ * (before, a re-read row could be summed from some of its sources only);
+ * rows of the partitions caught up go on being published meanwhile
+ * (merge_publish leaves the others dirty). merge_untargeted and
+ * merge_behind list the held partitions without their end and not caught
+ * up yet; merge_set_targets records those ends (ends[i] of held parts[i],
+ * once per assignment of it); merge_check_caught_up compares positions[i]
+ * (the next offset to read, or -1 unknown) of parts[i] (a target of 0 needs
+ * none), remembers a yes per partition until it is revoked or reset, and
+ * returns merge_caught_up: an assignment was received and every partition
+ * held is caught up (none held counts). */
+int merge_untargeted(const merge_state *ms, int32_t parts[MERGE_MAX_PARTIALS]);
+/* Partition q is held and caught up. */
+int merge_partition_caught_up(const merge_state *ms, int32_t q);
+int merge_behind(const merge_state *ms, int32_t parts[MERGE_MAX_PARTIALS]);
 void merge_set_targets(merge_state *ms, int n, const int32_t *parts, const int64_t *ends);
 int merge_check_caught_up(merge_state *ms, int n, const int32_t *parts, const int64_t *positions);
 int merge_caught_up(const merge_state *ms);

@@ -1,14 +1,15 @@
 /* merger.c — stage 2's librdkafka side: a member of group "<group>.merge"
  * on the partials topic that feeds what it reads into its merge_state
- * (kafka/merge.c), publishes changed totals every --flush-ms once it has
- * caught up with its partitions, and with --exit-at-eof publishes and ends
- * stage 1 once settled (kafka/settle.c). Keep the arithmetic of totals and
+ * (kafka/merge.c), publishes changed totals every --flush-ms (those of
+ * the partitions it has caught up with), and with --exit-at-eof publishes
+ * and ends stage 1 once settled (kafka/settle.c). Keep the arithmetic of totals and
  * marks out of this file: it is merge.c's, tested without a broker.
  *
  * Thread: merger_main on the merger thread; merger_rebalance is called by
  * librdkafka on the same thread (from rd_kafka_consumer_poll). */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "kafka/client.h"
 #include "kafka/mode.h"
@@ -16,36 +17,105 @@
 #include "util/log.h"
 #include "util/stop.h"
 
+/* The partitions of parts as "[0,3,5]" into out (len >= 32). */
+static void list_text(const rd_kafka_topic_partition_list_t *parts, char *out, size_t len) {
+  size_t o = 0;
+  out[o++] = '[';
+  for (int i = 0; i < parts->cnt; i++) {
+    if (o + 20 >= len) {
+      memcpy(out + o, "...", 3);
+      o += 3;
+      break;
+    }
+    int n = snprintf(out + o, len - o, "%s%" PRId32, i ? "," : "", parts->elems[i].partition);
+    o += n > 0 ? (size_t)n : 0;
+  }
+  out[o++] = ']';
+  out[o] = 0;
+}
+
+static void tell(kafka_mode *km, rd_kafka_resp_err_t err,
+                 const rd_kafka_topic_partition_list_t *parts, const char *how) {
+  if (km->opt->quiet)
+    return;
+  char list[600];
+  list_text(parts, list, sizeof list);
+  int32_t held[MERGE_MAX_PARTIALS];
+  int assigned = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+  log_msg(LOG_INFO, "kafka", "merge rebalance: assigned %s, revoked %s, kept %d (%s)",
+          assigned ? list : "[]", assigned ? "[]" : list,
+          merge_owned(km->merge, held) - (assigned ? parts->cnt : 0), how);
+}
+
+/* Eager (range, roundrobin): the merge state is rebuilt from the compacted
+ * partials on every change of assignment: simple, and the republished
+ * totals carry equal values. Cooperative (the default): only what moves
+ * changes; a partition assigned is read from its beginning, and its rows
+ * wait until it has been read to where it ended (caught_up below) while
+ * those of the kept ones go on being published; one revoked is forgotten. */
+/* Per partials partition held: the offset after the last message applied
+ * (-1 none since its assignment), and the first offset after a gap (0
+ * none). The merger thread's (merger_main and merger_rebalance). */
+static int64_t next_at[MERGE_MAX_PARTIALS], gap_at[MERGE_MAX_PARTIALS];
+
+static void positions_forget(const rd_kafka_topic_partition_list_t *parts) {
+  for (int i = 0; parts && i < parts->cnt; i++) {
+    int32_t q = parts->elems[i].partition;
+    if (q >= 0 && q < MERGE_MAX_PARTIALS)
+      next_at[q] = -1, gap_at[q] = 0;
+  }
+}
+
 void merger_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *parts, void *opaque) {
-  /* The merge state is rebuilt from the compacted partials on every change
-   * of assignment: simple, and the republished totals carry equal values. */
   kafka_mode *km = opaque;
-  merge_reset(km->merge);
+  positions_forget(parts);
+  const char *protocol = rd_kafka_rebalance_protocol(rk);
+  int cooperative = protocol && !strcmp(protocol, "COOPERATIVE");
+  if (!cooperative)
+    merge_reset(km->merge);
+  rd_kafka_error_t *e = NULL;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     for (int i = 0; i < parts->cnt; i++) {
       parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
       merge_own(km->merge, parts->elems[i].partition);
     }
     merge_set_assigned(km->merge);
-    rd_kafka_assign(rk, parts);
+    if (cooperative)
+      e = rd_kafka_incremental_assign(rk, parts);
+    else
+      rd_kafka_assign(rk, parts);
   } else {
     /* Totals published before are delivered before the next owner's. */
     rd_kafka_flush(km->clients.producer, 10000);
-    rd_kafka_assign(rk, NULL);
+    if (cooperative) {
+      for (int i = 0; i < parts->cnt; i++)
+        merge_forget(km->merge, parts->elems[i].partition);
+      e = rd_kafka_incremental_unassign(rk, parts);
+    } else {
+      rd_kafka_assign(rk, NULL);
+    }
   }
+  if (e) {
+    char why[400];
+    snprintf(why, sizeof why, "the merge consumer cannot take a rebalance: %s",
+             rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    kafka_fail(km, why);
+  }
+  tell(km, err, parts, cooperative ? "cooperative-sticky" : "eager");
 }
 
-/* 1 once the merger has read its partials partitions up to where they ended
- * when they were assigned: their ends are asked once per assignment, the
- * positions each time. */
+/* 1 once the merger has read every partials partition it holds up to where
+ * it ended when it was assigned: its end is asked once per assignment, the
+ * positions of those behind each time. */
 static int caught_up(kafka_mode *km) {
   merge_state *ms = km->merge;
   if (merge_caught_up(ms) || !merge_assigned(ms))
     return merge_caught_up(ms);
   int32_t parts[MERGE_MAX_PARTIALS];
-  int n = merge_owned(ms, parts);
-  if (!merge_has_targets(ms)) {
+  int n = merge_untargeted(ms, parts);
+  if (n > 0) {
     int64_t ends[MERGE_MAX_PARTIALS];
     if (client_log_ends(km, km->opt->partials_topic, parts, n, ends) < 0) {
       kafka_trouble(km, "cannot read the ends of the partials topic"); /* asked again */
@@ -53,6 +123,7 @@ static int caught_up(kafka_mode *km) {
     }
     merge_set_targets(ms, n, parts, ends);
   }
+  n = merge_behind(ms, parts);
   int64_t positions[MERGE_MAX_PARTIALS];
   rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
   for (int i = 0; i < n; i++)
@@ -74,7 +145,48 @@ static void publish(kafka_mode *km) {
 }
 
 /* One message of the partials topic into the merge state. */
+/* A partition held and caught up is read at the head of its log, which
+ * compaction has not touched: its offsets follow one another. A gap there
+ * is messages librdkafka 2.0 did not deliver (it can lose the prefetched
+ * messages of a partition kept through a cooperative rebalance): read
+ * again from the last one applied; a gap seen again is the log's own. 1
+ * when m is to be applied. */
+static int in_order(kafka_mode *km, const rd_kafka_message_t *m) {
+  int32_t q = m->partition;
+  if (next_at[q] >= 0 && m->offset < next_at[q])
+    return 0; /* read again after a seek: applied already */
+  if (next_at[q] >= 0 && m->offset > next_at[q] && m->offset != gap_at[q] &&
+      merge_partition_caught_up(km->merge, q)) {
+    if (gap_at[q] <= next_at[q]) {
+      log_msg(LOG_WARN, "kafka",
+              "partials partition %" PRId32 ": offsets %" PRId64 " to %" PRId64
+              " were not delivered; reading them again",
+              q, next_at[q], m->offset - 1);
+      gap_at[q] = m->offset;
+      rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+      rd_kafka_topic_partition_list_add(list, km->opt->partials_topic, q)->offset = next_at[q];
+      rd_kafka_error_t *e = rd_kafka_seek_partitions(km->clients.merger, list, 5000);
+      if (e || list->elems[0].err) {
+        char why[400];
+        snprintf(why, sizeof why, "partials partition %" PRId32 ": cannot read it again: %s", q,
+                 e ? rd_kafka_error_string(e) : rd_kafka_err2str(list->elems[0].err));
+        kafka_fail(km, why);
+      }
+      if (e)
+        rd_kafka_error_destroy(e);
+      rd_kafka_topic_partition_list_destroy(list);
+    }
+    return 0;
+  }
+  next_at[q] = m->offset + 1;
+  return 1;
+}
+
 static void apply(kafka_mode *km, const rd_kafka_message_t *m, int *foreign_warned) {
+  if (!merge_owns(km->merge, m->partition))
+    return; /* fetched before its revoke */
+  if (!in_order(km, m))
+    return;
   merge_kind kind = merge_apply(km->merge, m->partition, m->key, m->key_len, m->payload, m->len);
   if (kind == MERGE_MALFORMED) {
     char line[600];
@@ -103,6 +215,8 @@ void *merger_main(void *arg) {
   kafka_mode *km = arg;
   const kafka_run_options *o = km->opt;
   int foreign_warned = 0;
+  for (int q = 0; q < MERGE_MAX_PARTIALS; q++)
+    next_at[q] = -1, gap_at[q] = 0;
   double next_publish = clock_seconds() + o->flush_ms / 1000.0;
   while (!kafka_failed(km)) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(km->clients.merger, 50);
@@ -140,13 +254,13 @@ void *merger_main(void *arg) {
       /* Stopping: totals of partitions read in full go out; the others are
        * left to their next owner. A reprocessing run stopped early
        * publishes only what settled: a total that misses input is none. */
-      if (is_caught_up && (!o->exit_at_eof || settle_check(&km->settle, km->merge)))
-        publish(km);
+      if (!o->exit_at_eof || (is_caught_up && settle_check(&km->settle, km->merge)))
+        publish(km); /* the partitions not caught up keep their rows back */
       break;
     }
     /* Reprocessing publishes settled totals only: a run that fails (a schema
      * unavailable past --registry-timeout) leaves none that miss messages. */
-    if (!o->exit_at_eof && is_caught_up && clock_seconds() >= next_publish) {
+    if (!o->exit_at_eof && merge_assigned(km->merge) && clock_seconds() >= next_publish) {
       publish(km);
       next_publish = clock_seconds() + o->flush_ms / 1000.0;
     }

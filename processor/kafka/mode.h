@@ -72,6 +72,12 @@ typedef struct part_shard {
   int held;
   uint32_t held_schema;
   double held_since, retry_at, backoff; /* seconds */
+  /* When it was assigned (clock_seconds), until its first message is
+   * applied: the worker then says how long the partition waited. 0 after. */
+  double assigned_at;
+  /* The offset of a message that came after a gap (worker.c): read again
+   * once from next_offset; the same gap seen again is the log's own. */
+  int64_t gap_at;
 } part_shard;
 
 typedef struct kafka_mode kafka_mode;

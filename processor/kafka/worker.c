@@ -115,8 +115,19 @@ static void hold(kafka_mode *km, worker *w, part_shard *ps, const rd_kafka_messa
   registry_wait_hold(km, ps->partition, m->offset, schema, w->last_error);
 }
 
+/* The first message of a partition since it was assigned: said once. */
+static void first_applied(kafka_mode *km, part_shard *ps, int64_t offset) {
+  if (!km->opt->quiet)
+    log_msg(LOG_INFO, "kafka",
+            "partition %" PRId32 ": first message applied (offset %" PRId64
+            "), %.0f ms after its assignment",
+            ps->partition, offset, (clock_seconds() - ps->assigned_at) * 1000);
+  ps->assigned_at = 0;
+}
+
 /* Apply message m (of a partition below MAX_PARTITIONS), decoded as d. 2
- * when it was applied, 1 dead-lettered, 0 not ours to apply. */
+ * when it was applied, 1 dead-lettered, 0 not ours to apply, -1 when
+ * messages before it are missing (read the partition again). */
 static int process_message(kafka_mode *km, worker *w, const rd_kafka_message_t *m, decoded *d) {
   part_shard *ps = km->table.shards[m->partition];
   if (!ps)
@@ -124,7 +135,22 @@ static int process_message(kafka_mode *km, worker *w, const rd_kafka_message_t *
   if (m->offset < ps->next_offset)
     return 0; /* fetched before a revoke and applied already (or in the snapshot) */
   if (ps->held)
-    return 0;                /* after a message waiting for its schema: read again from it */
+    return 0; /* after a message waiting for its schema: read again from it */
+  if (ps->next_offset >= 0 && m->offset > ps->next_offset && m->offset != ps->gap_at &&
+      !kafka_failed(km)) {
+    /* Messages between were not delivered: librdkafka 2.0 can lose the
+     * prefetched messages of a partition kept through a cooperative
+     * rebalance. Read them again from next_offset; a gap that comes back is
+     * the log's own (transaction markers, compaction) and is taken. */
+    if (ps->gap_at <= ps->next_offset) { /* a new gap: said once, its first message kept */
+      log_msg(LOG_WARN, "kafka",
+              "input partition %" PRId32 ": offsets %" PRId64 " to %" PRId64
+              " were not delivered; reading them again",
+              ps->partition, ps->next_offset, m->offset - 1);
+      ps->gap_at = m->offset;
+    }
+    return -1;
+  }
   if (d->why == NOT_DECODED) /* the hint was stale (the shard changed hands) */
     decode_message(km, m, d);
   if (d->why == FRAMING_RETRY) { /* not bad data: this and what follows waits */
@@ -147,6 +173,8 @@ static int process_message(kafka_mode *km, worker *w, const rd_kafka_message_t *
     ps->next_offset = m->offset + 1;
     ps->since_snapshot++; /* rejects too: their dead letters need not be sent again */
   }
+  if (ps->assigned_at != 0) /* how long an assigned partition waited (kafka/rebalance.c) */
+    first_applied(km, ps, m->offset);
   return why == REASON_OK ? 2 : 1;
 }
 
@@ -185,6 +213,8 @@ static int worker_take(worker *w, rd_kafka_message_t *m, decoded *d, uint64_t ta
     if (atomic_load_explicit(&tb->at_eof[p], memory_order_relaxed))
       atomic_store(&tb->at_eof[p], 0);
     int r = process_message(km, w, m, d);
+    if (r < 0)
+      return 1; /* after a gap: the caller reads the partition again */
     *taken += r > 0;
     *applied += r == 2;
   }
