@@ -17,29 +17,12 @@
 #include "util/log.h"
 #include "util/stop.h"
 
-/* The partitions of parts as "[0,3,5]" into out (len >= 32). */
-static void list_text(const rd_kafka_topic_partition_list_t *parts, char *out, size_t len) {
-  size_t o = 0;
-  out[o++] = '[';
-  for (int i = 0; i < parts->cnt; i++) {
-    if (o + 20 >= len) {
-      memcpy(out + o, "...", 3);
-      o += 3;
-      break;
-    }
-    int n = snprintf(out + o, len - o, "%s%" PRId32, i ? "," : "", parts->elems[i].partition);
-    o += n > 0 ? (size_t)n : 0;
-  }
-  out[o++] = ']';
-  out[o] = 0;
-}
-
 static void tell(kafka_mode *km, rd_kafka_resp_err_t err,
                  const rd_kafka_topic_partition_list_t *parts, const char *how) {
   if (km->opt->quiet)
     return;
   char list[600];
-  list_text(parts, list, sizeof list);
+  partition_list_text(parts, list, sizeof list);
   int32_t held[MERGE_MAX_PARTIALS];
   int assigned = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
   log_msg(LOG_INFO, "kafka", "merge rebalance: assigned %s, revoked %s, kept %d (%s)",

@@ -259,6 +259,9 @@ void rebalance_input(rd_kafka_t *rk, rd_kafka_resp_err_t err,
  * assignment came). Poll thread. */
 int rebalance_all_at_eof(kafka_mode *km);
 void rebalance_free_parked(kafka_mode *km);
+/* "[0,3,5]" of the partitions of parts (NULL: "[]") into out (len >= 32);
+ * "..." where out is full. For the rebalance lines of both groups. */
+void partition_list_text(const rd_kafka_topic_partition_list_t *parts, char *out, size_t len);
 
 /* shards.c */
 /* A new shard for partition p: from its newest valid snapshot when there

@@ -46,30 +46,13 @@ static int held_count(const shard_table *tb) {
   return n;
 }
 
-/* "[0,3,5]" of the partitions of parts into out (len >= 32). */
-static void list_text(const rd_kafka_topic_partition_list_t *parts, char *out, size_t len) {
-  size_t o = 0;
-  out[o++] = '[';
-  for (int i = 0; parts && i < parts->cnt; i++) {
-    if (o + 20 >= len) {
-      memcpy(out + o, "...", 3);
-      o += 3;
-      break;
-    }
-    int n = snprintf(out + o, len - o, "%s%" PRId32, i ? "," : "", parts->elems[i].partition);
-    o += n > 0 ? (size_t)n : 0;
-  }
-  out[o++] = ']';
-  out[o] = 0;
-}
-
 static void tell(kafka_mode *km, const rd_kafka_topic_partition_list_t *assigned,
                  const rd_kafka_topic_partition_list_t *revoked, int kept, const char *how) {
   if (km->opt->quiet)
     return;
   char a[600], r[600];
-  list_text(assigned, a, sizeof a);
-  list_text(revoked, r, sizeof r);
+  partition_list_text(assigned, a, sizeof a);
+  partition_list_text(revoked, r, sizeof r);
   log_msg(LOG_INFO, "kafka", "rebalance: assigned %s, revoked %s, kept %d (%s)", a, r, kept, how);
 }
 
@@ -334,4 +317,21 @@ int rebalance_all_at_eof(kafka_mode *km) {
     if (km->table.shards[p] && !atomic_load(&km->table.at_eof[p]))
       return 0;
   return km->table.assignment_received;
+}
+
+/* "[0,3,5]" of the partitions of parts into out (len >= 32). */
+void partition_list_text(const rd_kafka_topic_partition_list_t *parts, char *out, size_t len) {
+  size_t o = 0;
+  out[o++] = '[';
+  for (int i = 0; parts && i < parts->cnt; i++) {
+    if (o + 20 >= len) {
+      memcpy(out + o, "...", 3);
+      o += 3;
+      break;
+    }
+    int n = snprintf(out + o, len - o, "%s%" PRId32, i ? "," : "", parts->elems[i].partition);
+    o += n > 0 ? (size_t)n : 0;
+  }
+  out[o++] = ']';
+  out[o] = 0;
 }

@@ -12,6 +12,7 @@
  * poll thread; load on the poll thread. One mutex guards what is known of
  * each partition's generations and the reader. */
 #include "kafka/snapshot_topic.h"
+#include "util/bytes.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -43,26 +44,6 @@ static const char manifest_magic[8] = {'R', 'G', 'S', 'T', 'S', 'M', 'A', 'N'};
 
 /* ---- codec ---- */
 
-static void put16(unsigned char *p, uint16_t v) {
-  p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8);
-}
-static void put32(unsigned char *p, uint32_t v) {
-  for (int i = 0; i < 4; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
-}
-static void put64(unsigned char *p, uint64_t v) {
-  for (int i = 0; i < 8; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
-}
-static uint16_t get16(const unsigned char *p) {
-  return (uint16_t)(p[0] | p[1] << 8);
-}
-static uint32_t get32(const unsigned char *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get64(const unsigned char *p) {
-  return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 static uint32_t crc_of(const void *data, size_t len) {
   return (uint32_t)crc32_z(crc32_z(0L, Z_NULL, 0), data, len);
 }

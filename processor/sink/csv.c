@@ -98,18 +98,7 @@ int csv_write_rollup_min_cell(const char *path, const rollup *totals, uint32_t m
   out->used = csv_format_header(out->buf, CSV_LINE_MAX);
   int rc = rollup_each(totals, write_row, out) == 0 && drain(out) == 0 ? 0 : -1;
   int e = out->error;
-  if (rc == 0 && fs_fsync(out->fd) != 0) {
-    step = "fsync";
-    e = errno;
-    rc = -1;
-  }
-  if (close(out->fd) != 0 && rc == 0) {
-    step = "close";
-    e = errno;
-    rc = -1;
-  }
-  if (rc == 0 && fs_rename(tmp, path) != 0) {
-    step = "rename into place";
+  if (fs_commit(out->fd, rc == 0, tmp, path, &step) != 0 && rc == 0) {
     e = errno;
     rc = -1;
   }

@@ -82,6 +82,7 @@
  * for n persons once and inserts in home-slot order (cache-local). Numbers:
  * bench/results/snapshot.md. */
 #include "state/snapshot.h"
+#include "util/bytes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -154,34 +155,6 @@ typedef snapshot_read_kind read_kind;
 #define READ_FAILED SNAPSHOT_READ_FAILED
 
 /* ------------------------------------------------------------------ small helpers */
-
-static void put16(unsigned char *p, uint16_t v) {
-  p[0] = (unsigned char)v;
-  p[1] = (unsigned char)(v >> 8);
-}
-static void put32(unsigned char *p, uint32_t v) {
-  for (int i = 0; i < 4; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
-}
-static void put64(unsigned char *p, uint64_t v) {
-  for (int i = 0; i < 8; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
-}
-static uint16_t get16(const unsigned char *p) {
-  return (uint16_t)(p[0] | (p[1] << 8));
-}
-static uint32_t get32(const unsigned char *p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; i--)
-    v = (v << 8) | p[i];
-  return v;
-}
-static uint64_t get64(const unsigned char *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--)
-    v = (v << 8) | p[i];
-  return v;
-}
 
 static uint32_t crc_of(const void *data, size_t len) {
   return (uint32_t)crc32_z(crc32_z(0L, Z_NULL, 0), data, len);
@@ -1215,34 +1188,33 @@ int snapshot_read(const char *path, shard *s, snapshot_meta *meta, char *err, si
   return 0;
 }
 
-snapshot_read_kind snapshot_read_checked(const char *path, const char *shard_id, int64_t position,
-                                         uint64_t fingerprint, shard *s, snapshot_meta *meta,
-                                         char *err, size_t errlen) {
-  read_info info;
-  snapshot_meta want;
-  memset(&want, 0, sizeof want);
-  snprintf(want.shard_id, sizeof want.shard_id, "%s", shard_id);
-  want.position = position;
-  read_kind kind = read_snapshot(path, NULL, 0, &want, &fingerprint, s, &info, NULL, err, errlen);
-  if (kind == READ_OK && meta)
-    *meta = info.h.meta;
-  return kind;
-}
-
-snapshot_read_kind snapshot_read_checked_mem(const unsigned char *data, size_t size,
-                                             const char *shard_id, int64_t position,
-                                             uint64_t fingerprint, shard *s, snapshot_meta *meta,
-                                             char *err, size_t errlen) {
+/* A checked read from path or, when path is NULL, from data[0..size). */
+static snapshot_read_kind read_checked(const char *path, const unsigned char *data, size_t size,
+                                       const char *shard_id, int64_t position, uint64_t fingerprint,
+                                       shard *s, snapshot_meta *meta, char *err, size_t errlen) {
   read_info info;
   snapshot_meta want;
   memset(&want, 0, sizeof want);
   snprintf(want.shard_id, sizeof want.shard_id, "%s", shard_id);
   want.position = position;
   read_kind kind =
-      read_snapshot(NULL, data, size, &want, &fingerprint, s, &info, NULL, err, errlen);
+      read_snapshot(path, data, size, &want, &fingerprint, s, &info, NULL, err, errlen);
   if (kind == READ_OK && meta)
     *meta = info.h.meta;
   return kind;
+}
+
+snapshot_read_kind snapshot_read_checked(const char *path, const char *shard_id, int64_t position,
+                                         uint64_t fingerprint, shard *s, snapshot_meta *meta,
+                                         char *err, size_t errlen) {
+  return read_checked(path, NULL, 0, shard_id, position, fingerprint, s, meta, err, errlen);
+}
+
+snapshot_read_kind snapshot_read_checked_mem(const unsigned char *data, size_t size,
+                                             const char *shard_id, int64_t position,
+                                             uint64_t fingerprint, shard *s, snapshot_meta *meta,
+                                             char *err, size_t errlen) {
+  return read_checked(NULL, data, size, shard_id, position, fingerprint, s, meta, err, errlen);
 }
 
 /* ------------------------------------------------------------------ inspect */

@@ -1247,18 +1247,7 @@ int report_write_html(const report_data *d, const char *path, char *err, size_t 
     e = errno;
     rc = -1;
   }
-  if (rc == 0 && fs_fsync(fd) != 0) {
-    step = "fsync";
-    e = errno;
-    rc = -1;
-  }
-  if (fd >= 0 && close(fd) != 0 && rc == 0) {
-    step = "close";
-    e = errno;
-    rc = -1;
-  }
-  if (rc == 0 && fs_rename(tmp, path) != 0) {
-    step = "rename into place";
+  if (fd >= 0 && fs_commit(fd, rc == 0, tmp, path, &step) != 0 && rc == 0) {
     e = errno;
     rc = -1;
   }

@@ -249,6 +249,28 @@ int fs_rename(const char *from, const char *to) {
   return rename(from, to);
 }
 
+int fs_commit(int fd, int written, const char *tmp, const char *path, const char **step) {
+  int rc = written ? 0 : -1, e = 0;
+  if (rc == 0 && fs_fsync(fd) != 0) {
+    *step = "fsync";
+    e = errno;
+    rc = -1;
+  }
+  if (close(fd) != 0 && rc == 0) {
+    *step = "close";
+    e = errno;
+    rc = -1;
+  }
+  if (rc == 0 && fs_rename(tmp, path) != 0) {
+    *step = "rename into place";
+    e = errno;
+    rc = -1;
+  }
+  if (e)
+    errno = e;
+  return rc;
+}
+
 int fs_mkdirs_private(const char *dir) {
   char path[PATH_MAX];
   size_t len = strlen(dir);

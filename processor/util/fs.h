@@ -49,6 +49,12 @@ int fs_truncate(int fd, off_t length);
 int fs_fsync(int fd);
 /* rename(2). 0, or -1 with errno. */
 int fs_rename(const char *from, const char *to);
+/* The end of a whole-file write into tmp (fd, open): fsync, close, rename
+ * to path. When written is 0 (the writing failed) fd is only closed. 0, or
+ * -1 with errno and *step the call that failed ("fsync", "close", "rename
+ * into place"); fd is closed either way. The parent folder's fsync stays
+ * the caller's. */
+int fs_commit(int fd, int written, const char *tmp, const char *path, const char **step);
 
 /* mkdir -p: every missing component of dir is made 0700, whatever the
  * umask (the folders regstream makes hold snapshots: personal data).
