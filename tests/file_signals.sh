@@ -11,9 +11,9 @@ BUILD=$(cd "${1:?usage: file_signals.sh BUILD_DIR}" && pwd)
 RS=$BUILD/regstream
 TMP=$(mktemp -d /tmp/file_signals.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok: $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+TEST_NAME=file_signals
+# shellcheck source=tests/check.sh
+. "$(dirname "${BASH_SOURCE[0]}")/check.sh"
 
 persons=400000
 [ "${REGSTREAM_SANITIZED:-0}" = 1 ] && persons=60000
@@ -100,5 +100,4 @@ if [ "$rc" = 143 ] && [ "$ms" -lt 2000 ] && ! grep -q "stopped by" "$TMP/twice.l
 else
   bad "second SIGTERM: exit $rc after ${ms} ms: $(said twice)"
 fi
-echo "file_signals: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

@@ -13,17 +13,9 @@
 # extra_cleanup, when the test defines one, runs on exit before the broker
 # stops.
 
-passed=0
-failed=0
 RS=$BUILD/regstream
-
-ok() { passed=$((passed + 1)); echo "ok: $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-finish() {
-  echo "$TEST_NAME: $passed passed, $failed failed"
-  [ "$failed" = 0 ]
-  exit
-}
+# shellcheck source=tests/check.sh
+. "$ROOT/tests/check.sh"
 
 # export_equals NAME TOPIC EXPECTED.csv: 0 when the topic's latest rows,
 # exported to $TMP/NAME.csv, equal EXPECTED.csv.

@@ -26,15 +26,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TEST_NAME=postgres_sink
 RS=$BUILD/regstream
 GEN=$BUILD/bench/regstream-gen
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok: $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-finish() {
-  echo "$TEST_NAME: $passed passed, $failed failed"
-  [ "$failed" = 0 ]
-  exit
-}
+# shellcheck source=tests/check.sh
+. "$ROOT/tests/check.sh"
 for bin in "$RS" "$GEN" "$BUILD/tests/disclosure_rows"; do
   [ -x "$bin" ] || { bad "$bin is not built"; finish; }
 done

@@ -25,20 +25,9 @@ check="$here/report_html.py"
 rm -rf "$dir"
 mkdir -p "$dir"
 cd "$dir" || exit 1
-passed=0 failed=0
-ok() {
-  passed=$((passed + 1))
-  echo "ok: $*"
-}
-bad() {
-  failed=$((failed + 1))
-  echo "FAIL: $*"
-}
-finish() {
-  echo "report_html: $passed passed, $failed failed (files in $dir)"
-  [ "$failed" = 0 ]
-  exit
-}
+TEST_NAME=report_html CHECK_NOTE="(files in $dir)"
+# shellcheck source=tests/check.sh
+. "$here/check.sh"
 
 chromium_bin=$(command -v chromium || true)
 if [ -z "$chromium_bin" ]; then

@@ -18,20 +18,9 @@ repo=$(cd "$here/../.." && pwd)
 file=$repo/deploy/compose.yaml
 work=$(mktemp -d "${TMPDIR:-/tmp}/deploy_compose.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-passed=0 failed=0
-ok() {
-  passed=$((passed + 1))
-  echo "ok: $*"
-}
-bad() {
-  failed=$((failed + 1))
-  echo "FAIL: $*"
-}
-finish() {
-  echo "compose: $passed passed, $failed failed"
-  [ "$failed" = 0 ]
-  exit
-}
+TEST_NAME=compose
+# shellcheck source=tests/check.sh
+. "$repo/tests/check.sh"
 py=${COMPOSE_PYTHON:-}
 if [ -z "$py" ]; then
   if python3 -m venv "$work/venv" >"$work/pip.log" 2>&1 &&

@@ -17,17 +17,9 @@ import json
 import os
 import sys
 
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish  # noqa: E402
 
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok: {what}")
-    else:
-        failed += 1
-        print(f"FAIL: {what}")
 
 
 def main():
@@ -92,5 +84,4 @@ def main():
 
 if __name__ == "__main__":
     main()
-    print(f"compose_check: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    finish("compose_check")

@@ -23,20 +23,9 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 mirror=${REGSTREAM_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-passed=0 failed=0
-ok() {
-  passed=$((passed + 1))
-  echo "ok: $*"
-}
-bad() {
-  failed=$((failed + 1))
-  echo "FAIL: $*"
-}
-finish() {
-  echo "dockerfile: $passed passed, $failed failed"
-  [ "$failed" = 0 ]
-  exit
-}
+TEST_NAME=dockerfile
+# shellcheck source=tests/check.sh
+. "$repo/tests/check.sh"
 
 [ "$(id -u)" = 0 ] || {
   bad "needs root (debootstrap, chroot, mount)"

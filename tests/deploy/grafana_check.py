@@ -17,7 +17,11 @@ Prints one line per check and "grafana: N passed, M failed".
 """
 import json
 import re
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish  # noqa: E402
 
 METRICS = {
     "regstream_records_applied_total", "regstream_records_rejected_total", "regstream_consumer_lag",
@@ -39,18 +43,6 @@ PROMQL_WORDS = {
     "label_values",
 }
 
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok: {what}")
-    else:
-        failed += 1
-        print(f"FAIL: {what}")
-    return cond
 
 
 def identifiers(expr):
@@ -135,5 +127,4 @@ def main():
 
 if __name__ == "__main__":
     main()
-    print(f"grafana: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    finish("grafana")

@@ -32,6 +32,9 @@ import kubernetes.client
 import yaml
 from kubernetes.client import ApiClient
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish  # noqa: E402
+
 MODELS = {
     ("v1", "Service"): "V1Service",
     ("v1", "Secret"): "V1Secret",
@@ -40,18 +43,6 @@ MODELS = {
 }
 PRIMITIVE = {"str": str, "bytes": str, "int": int, "bool": bool, "float": (int, float)}
 
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok: {what}")
-    else:
-        failed += 1
-        print(f"FAIL: {what}")
-    return cond
 
 
 def strict(value, typ, path, errors):
@@ -234,5 +225,4 @@ def main():
 
 if __name__ == "__main__":
     main()
-    print(f"k8s: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    finish("k8s")

@@ -23,22 +23,15 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 build=$(cd "${1:?usage: systemd.sh BUILD_DIR}" && pwd)
 unit=$repo/deploy/systemd/regstream.service
-passed=0 failed=0
-ok() {
-  passed=$((passed + 1))
-  echo "ok: $*"
-}
-bad() {
-  failed=$((failed + 1))
-  echo "FAIL: $*"
-}
+TEST_NAME=systemd
+# shellcheck source=tests/check.sh
+. "$repo/tests/check.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/deploy_systemd.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 command -v systemd-analyze >/dev/null || {
   bad "systemd-analyze is missing (deploy/install-deps.sh --test installs systemd)"
-  echo "systemd: $passed passed, $failed failed"
-  exit 1
+  finish
 }
 echo "systemd: $(systemd-analyze --version | head -1)"
 
@@ -108,5 +101,4 @@ for opt in $(grep -o -- ' --[a-z-]*' <<<"$cmdline" | sort -u); do
     bad "ExecStart option $opt is unknown to \`regstream help\`"
   fi
 done
-echo "systemd: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish
