@@ -36,6 +36,8 @@ pids=()
 extra_cleanup() { for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done; }
 # shellcheck source=tests/kafka_common.sh
 . "$ROOT/tests/kafka_common.sh"
+# shellcheck source=tests/kafka_kill_rounds.sh
+. "$ROOT/tests/kafka_kill_rounds.sh"
 
 persons=30000
 if [ -n "${REGSTREAM_SANITIZED:-}" ]; then persons=6000; fi
@@ -70,15 +72,9 @@ dlq_distinct() {
 }
 
 # ---- 1. kill -9 at random moments, restart, finish ----
-# Rounds, each with its own group, output topic and snapshot dir: up to 4
-# runs killed at random moments, then a last run to the end, whose export
-# must equal the file-mode CSV. Killed runs fetch in small pieces (-X
-# fetch.max.bytes=2048: a few seconds for the whole topic); most kills wait
-# for the run's snapshots to move, then a random fraction of a second more,
-# every 4th comes at a random moment after the start. A kill counts as
-# mid-processing when the run's snapshots moved forward and still stop
-# short of the end of the topic.
-# Rounds go on until TRIALS such kills (at most 4 * TRIALS runs).
+# The rounds of tests/kafka_kill_rounds.sh, each with a snapshot folder of
+# its own. Killed runs fetch in small pieces (-X fetch.max.bytes=2048: a few
+# seconds for the whole topic).
 total=$(echo "$records" | grep -o '^[0-9]*')
 # About 10 snapshots per shard over the topic, whatever its size.
 interval=$((total / 40 > 1000 ? total / 40 : 1000))
@@ -88,56 +84,18 @@ snap_sum() {
   find "$1" -name 'kafka.pm.*.snap' 2>/dev/null | sed 's/.*kafka\.pm\.\([0-9]*\)\.0*\([0-9][0-9]*\)\.snap$/\1 \2/' |
     sort -k1,1n -k2,2n | awk '{last[$1] = $2} END {s = 0; for (p in last) s += last[p]; print s}'
 }
-killed=0
-mid=0
-runs=0
-resumed=0
-round=0
-rounds_exact=0
 RANDOM=4242
-SNAP=$TMP/snap1
-while [ $mid -lt "$TRIALS" ] && [ $runs -lt $((4 * TRIALS)) ]; do
-  round=$((round + 1))
-  SNAP=$TMP/snap$round
-  run_args=(--brokers "$B" --topic pm --group "g_kill$round" --output-topic "out_kill$round"
-    --dead-letter-topic "dlq_kill$round" --flush-ms 200 --threads 2 --snapshot-dir "$SNAP"
-    --snapshot-interval "$interval" --exit-at-eof "${FAST[@]}")
-  before=0
-  for _ in 1 2 3 4; do
-    runs=$((runs + 1))
-    "$RS" run "${run_args[@]}" "${THROTTLE[@]}" >"$TMP/kill$runs.log" 2>&1 &
-    pid=$!
-    pids+=("$pid")
-    if [ $((runs % 4)) = 0 ]; then
-      # Every 4th run: 0.1 to 1.1 s after its start, mostly before the
-      # group is joined or the first snapshot written.
-      sleep "0.$((RANDOM % 10))$((RANDOM % 10))"
-      sleep 0.1
-    else
-      # Otherwise once its snapshots have moved on (it is processing, at
-      # any speed, sanitizers included), then 0 to 0.5 s more.
-      for _ in $(seq 600); do
-        [ "$(snap_sum "$SNAP")" -gt "$before" ] && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-      done
-      sleep "0.$((RANDOM % 5))$((RANDOM % 10))"
-    fi
-    kill -9 "$pid" 2>/dev/null && killed=$((killed + 1))
-    wait "$pid" 2>/dev/null
-    pids=("${pids[@]/$pid/}")
-    after=$(snap_sum "$SNAP")
-    if [ "$after" -gt "$before" ] && [ "$after" -lt "$total" ]; then mid=$((mid + 1)); fi
-    before=$after
-    [ "$after" -ge "$total" ] && break
-  done
-  if timeout 300 "$RS" run "${run_args[@]}" >"$TMP/final$round.log" 2>&1 &&
-    export_equals "kill$round" "out_kill$round" "$TMP/file.csv"; then
-    rounds_exact=$((rounds_exact + 1))
-  else
-    bad "round $round: after kill -9 and restarts the export differs or the last run failed: $(tail -2 "$TMP/final$round.log" | tr '\n' ' ') $(diff "$TMP/file.csv" "$TMP/kill$round.csv" 2>&1 | head -3 | tr '\n' ' ')"
-  fi
-done
+round_store() {
+  store=$TMP/snap$1
+  store_args=(--snapshot-dir "$store")
+}
+launch() {
+  local log=$1
+  shift
+  exec "$RS" run "$@" >"$log" 2>&1
+}
+kill_rounds "$total"
+SNAP=$store
 resumed=$(cat "$TMP"/kill*.log | grep -c 'resumes at offset')
 [ $mid -ge "$TRIALS" ] &&
   ok "kill -9: $killed runs killed at random moments, $mid of them mid-processing (snapshots past the previous run's, short of the end); $resumed shard resumptions from snapshots" ||

@@ -35,6 +35,8 @@ pids=()
 extra_cleanup() { for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done; }
 # shellcheck source=tests/kafka_common.sh
 . "$ROOT/tests/kafka_common.sh"
+# shellcheck source=tests/kafka_kill_rounds.sh
+. "$ROOT/tests/kafka_kill_rounds.sh"
 
 persons=20000
 if [ -n "${REGSTREAM_SANITIZED:-}" ]; then persons=5000; fi
@@ -83,46 +85,18 @@ run_in() {
 
 # ---- 1. kill -9 at random moments, restart, finish ----
 interval=$((records / 40 > 1000 ? records / 40 : 1000))
-killed=0 mid=0 runs=0 round=0 rounds_exact=0
 RANDOM=4343
-while [ $mid -lt "$TRIALS" ] && [ $runs -lt $((4 * TRIALS)) ]; do
-  round=$((round + 1))
-  ST=snap_kill$round
-  run_args=(--brokers "$B" --topic pm --group "g_kill$round" --output-topic "out_kill$round"
-    --dead-letter-topic "dlq_kill$round" --flush-ms 200 --threads 2 --snapshot-topic "$ST"
-    --snapshot-interval "$interval" --exit-at-eof "${FAST[@]}")
-  before=0
-  for _ in 1 2 3 4; do
-    runs=$((runs + 1))
-    run_in "$WORK/kill$runs" "${run_args[@]}" "${THROTTLE[@]}" >"$TMP/kill$runs.log" 2>&1 &
-    pid=$!
-    pids+=("$pid")
-    if [ $((runs % 4)) = 0 ]; then
-      sleep "0.$((RANDOM % 10))$((RANDOM % 10))"
-      sleep 0.1
-    else
-      for _ in $(seq 300); do
-        [ "$(snap_sum "$ST")" -gt "$before" ] && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-      done
-      sleep "0.$((RANDOM % 5))$((RANDOM % 10))"
-    fi
-    kill -9 "$pid" 2>/dev/null && killed=$((killed + 1))
-    wait "$pid" 2>/dev/null
-    pids=("${pids[@]/$pid/}")
-    after=$(snap_sum "$ST")
-    if [ "$after" -gt "$before" ] && [ "$after" -lt "$records" ]; then mid=$((mid + 1)); fi
-    before=$after
-    [ "$after" -ge "$records" ] && break
-  done
-  if timeout 300 "$RS" run "${run_args[@]}" >"$TMP/final$round.log" 2>&1 &&
-    export_equals "kill$round" "out_kill$round" "$TMP/file.csv"; then
-    rounds_exact=$((rounds_exact + 1))
-  else
-    bad "round $round: after kill -9 and restarts the export differs or the last run failed: $(tail -2 "$TMP/final$round.log" | tr '\n' ' ') $(diff "$TMP/file.csv" "$TMP/kill$round.csv" 2>&1 | head -3 | tr '\n' ' ')"
-  fi
-done
+round_store() {
+  store=snap_kill$1
+  store_args=(--snapshot-topic "$store")
+}
+launch() {
+  local log=$1
+  shift
+  run_in "$WORK/kill$runs" "$@" >"$log" 2>&1
+}
+kill_rounds "$records"
+ST=$store
 resumed=$(cat "$TMP"/kill*.log | grep -c 'resumes at offset')
 [ $mid -ge "$TRIALS" ] &&
   ok "kill -9: $killed runs killed at random moments, $mid of them mid-processing (snapshots in the topic past the previous run's, short of the end); $resumed shard resumptions from the topic" ||
