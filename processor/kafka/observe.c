@@ -251,8 +251,8 @@ static void render(void *ctx, metrics_text *t) {
   static const char *const snapshot_help[3] = {
       "Seconds since the last snapshot of the partition written by this instance.",
       "Bytes of the last snapshot of the partition.",
-      "Seconds the last snapshot of the partition took to make durable (outputs flushed, "
-      "encoded, written, synced)."};
+      ("Seconds the last snapshot of the partition took to make durable (outputs flushed, "
+       "encoded, written, synced).")};
   for (int k = 0; k < 3; k++) {
     metrics_family(t, snapshot_names[k], "gauge", snapshot_help[k]);
     for (int p = 0; p < WIRE_MAX_INPUTS; p++) {
