@@ -806,14 +806,9 @@ rd_kafka_t *client_new(kafka_mode *km, client_role role, char *err, size_t errle
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   }
   rd_kafka_conf_set_opaque(conf, km);
-  rd_kafka_t *rk = rd_kafka_new(type, conf, why, sizeof why);
-  if (!rk) {
-    char shown[sizeof why];
-    kafka_redact(why, shown, sizeof shown);
-    snprintf(err, errlen, "cannot start a Kafka client: %s", shown);
-    rd_kafka_conf_destroy(conf);
+  rd_kafka_t *rk = kafka_client_new(type, conf, "client", err, errlen);
+  if (!rk)
     return NULL;
-  }
   if (type == RD_KAFKA_CONSUMER)
     rd_kafka_poll_set_consumer(rk);
   return rk;
@@ -925,6 +920,30 @@ void client_produce(kafka_mode *km, const char *topic, int32_t partition, const 
   } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !kafka_failed(km));
   if (e && !kafka_failed(km))
     kafka_fail(km, "cannot produce rollup rows to Kafka");
+}
+
+rd_kafka_t *kafka_client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what,
+                             char *err, size_t errlen) {
+  char why[512];
+  rd_kafka_t *rk = rd_kafka_new(type, conf, why, sizeof why);
+  if (!rk) {
+    char shown[sizeof why];
+    kafka_redact(why, shown, sizeof shown);
+    snprintf(err, errlen, "cannot start a Kafka %s: %s", what, shown);
+    rd_kafka_conf_destroy(conf);
+  }
+  return rk;
+}
+
+void client_seek(kafka_mode *km, rd_kafka_t *rk, const char *topic, int32_t p, int64_t offset,
+                 const char *what) {
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, topic, p)->offset = offset;
+  rd_kafka_error_t *e = rd_kafka_seek_partitions(rk, list, 5000);
+  if (!e && list->elems[0].err)
+    latch_setf(&km->failure, "%s: %s", what, rd_kafka_err2str(list->elems[0].err));
+  kafka_fail_error(km, e, what);
+  rd_kafka_topic_partition_list_destroy(list);
 }
 
 int client_log_start(kafka_mode *km, const char *topic, int32_t p, int64_t *start) {

@@ -29,6 +29,11 @@ void kafka_conf_describe(const char *item, char *out, size_t outlen);
 /* in with every secret value set so far (4 characters or more) replaced by
  * "[hidden]". */
 void kafka_redact(const char *in, char *out, size_t outlen);
+
+/* rd_kafka_new with conf (taken over either way); NULL with "cannot start
+ * a Kafka WHAT: why" (redacted) in err. */
+rd_kafka_t *kafka_client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what,
+                             char *err, size_t errlen);
 /* Where the settings came from, for "check ... in WHAT" (default "the -X
  * options"; e.g. "--config FILE"). */
 void kafka_conf_origin(const char *what);

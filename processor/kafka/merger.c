@@ -79,13 +79,7 @@ void merger_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
       rd_kafka_assign(rk, NULL);
     }
   }
-  if (e) {
-    char why[400];
-    snprintf(why, sizeof why, "the merge consumer cannot take a rebalance: %s",
-             rd_kafka_error_string(e));
-    rd_kafka_error_destroy(e);
-    kafka_fail(km, why);
-  }
+  kafka_fail_error(km, e, "the merge consumer cannot take a rebalance");
   tell(km, err, parts, cooperative ? "cooperative-sticky" : "eager");
 }
 
@@ -146,18 +140,9 @@ static int in_order(kafka_mode *km, const rd_kafka_message_t *m) {
               " were not delivered; reading them again",
               q, next_at[q], m->offset - 1);
       gap_at[q] = m->offset;
-      rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
-      rd_kafka_topic_partition_list_add(list, km->opt->partials_topic, q)->offset = next_at[q];
-      rd_kafka_error_t *e = rd_kafka_seek_partitions(km->clients.merger, list, 5000);
-      if (e || list->elems[0].err) {
-        char why[400];
-        snprintf(why, sizeof why, "partials partition %" PRId32 ": cannot read it again: %s", q,
-                 e ? rd_kafka_error_string(e) : rd_kafka_err2str(list->elems[0].err));
-        kafka_fail(km, why);
-      }
-      if (e)
-        rd_kafka_error_destroy(e);
-      rd_kafka_topic_partition_list_destroy(list);
+      char what[80];
+      snprintf(what, sizeof what, "partials partition %" PRId32 ": cannot read it again", q);
+      client_seek(km, km->clients.merger, km->opt->partials_topic, q, next_at[q], what);
     }
     return 0;
   }

@@ -212,6 +212,9 @@ static inline int kafka_failed(const kafka_mode *km) {
   return latch_failed(&km->failure);
 }
 void kafka_fail(kafka_mode *km, const char *why);
+/* When e (a librdkafka call's error, NULL: none) is set, fail the run with
+ * "what: its text", and destroy it. */
+void kafka_fail_error(kafka_mode *km, rd_kafka_error_t *e, const char *what);
 void kafka_trouble(kafka_mode *km, const char *what);
 /* A cause no retry mends noted for client rk (kafka_cause) while the run
  * has not applied anything yet: 1 with the one-line reason in cause. */
@@ -233,6 +236,11 @@ int client_log_ends(kafka_mode *km, const char *topic, const int32_t *parts, int
 /* Where the log of partition p of topic starts now (its low watermark:
  * above 0 once retention or DeleteRecords removed records). 0, or -1. */
 int client_log_start(kafka_mode *km, const char *topic, int32_t p, int64_t *start);
+/* Read partition p of topic again from offset (client rk): the seek also
+ * makes librdkafka drop what it still holds of p. A failure fails the run
+ * with "what: why". */
+void client_seek(kafka_mode *km, rd_kafka_t *rk, const char *topic, int32_t p, int64_t offset,
+                 const char *what);
 /* Produce one row (or a tombstone: value NULL) with a copy of key and value;
  * waits while the queue is full; a failure fails the run. */
 void client_produce(kafka_mode *km, const char *topic, int32_t partition, const char *key,

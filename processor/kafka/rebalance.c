@@ -210,14 +210,8 @@ static void assign_incremental(kafka_mode *km, rd_kafka_t *rk,
     pthread_rwlock_unlock(&tb->lock);
     free(opened);
   }
-  rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
-  if (e) {
-    char why[400];
-    snprintf(why, sizeof why, "cannot take the partitions assigned in a rebalance: %s",
-             rd_kafka_error_string(e));
-    rd_kafka_error_destroy(e);
-    kafka_fail(km, why);
-  }
+  kafka_fail_error(km, rd_kafka_incremental_assign(rk, parts),
+                   "cannot take the partitions assigned in a rebalance");
   tell(km, parts, NULL, held_count(tb) - added, "cooperative-sticky");
 }
 
@@ -271,14 +265,8 @@ static void revoke_incremental(kafka_mode *km, rd_kafka_t *rk,
   free(gone);
   /* Unassigned only now: librdkafka rejoins the group once it is, and the
    * new owner must find the snapshot. */
-  rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
-  if (e) {
-    char why[400];
-    snprintf(why, sizeof why, "cannot give up the partitions revoked in a rebalance: %s",
-             rd_kafka_error_string(e));
-    rd_kafka_error_destroy(e);
-    kafka_fail(km, why);
-  }
+  kafka_fail_error(km, rd_kafka_incremental_unassign(rk, parts),
+                   "cannot give up the partitions revoked in a rebalance");
   char how[160];
   snprintf(how, sizeof how, "cooperative-sticky%s; %.0f ms, kept partitions paused %.1f ms",
            lost ? ", lost" : "", (clock_seconds() - started) * 1000, paused * 1000);

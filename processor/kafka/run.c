@@ -71,6 +71,13 @@ void kafka_fail(kafka_mode *km, const char *why) {
   latch_set(&km->failure, why);
 }
 
+void kafka_fail_error(kafka_mode *km, rd_kafka_error_t *e, const char *what) {
+  if (!e)
+    return;
+  latch_setf(&km->failure, "%s: %s", what, rd_kafka_error_string(e));
+  rd_kafka_error_destroy(e);
+}
+
 /* A consumer error other than a missing topic (broker down, transport):
  * librdkafka retries by itself; say so every TROUBLE_REPORT_SECONDS, and
  * remember since when there has been trouble without progress. Unless a

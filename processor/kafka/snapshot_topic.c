@@ -917,16 +917,7 @@ static rd_kafka_t *new_client(topic_store *ts, rd_kafka_type_t type, char *err, 
     ts->chunk = (size_t)(chunk < 256 ? 256 : chunk);
     ts->ack_seconds = (int)(timeout / 1000) + ACK_EXTRA_SECONDS;
   }
-  char why[512];
-  rd_kafka_t *rk = rd_kafka_new(type, conf, why, sizeof why);
-  if (!rk) {
-    char shown[sizeof why];
-    kafka_redact(why, shown, sizeof shown);
-    snprintf(err, errlen, "cannot start a Kafka client for the snapshot topic: %s", shown);
-    rd_kafka_conf_destroy(conf);
-    return NULL;
-  }
-  return rk;
+  return kafka_client_new(type, conf, "client for the snapshot topic", err, errlen);
 }
 
 snapshot_store *snapshot_topic_open(kafka_mode *km, char *err, size_t errlen) {

@@ -228,19 +228,10 @@ static void worker_refetch(kafka_mode *km, int32_t p) {
   part_shard *ps = km->table.shards[p];
   if (!ps)
     return; /* not ours: nothing to read again */
-  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(list, km->opt->topic, p)->offset =
-      ps->next_offset >= 0 ? ps->next_offset : RD_KAFKA_OFFSET_BEGINNING;
-  rd_kafka_error_t *e = rd_kafka_seek_partitions(km->clients.consumer, list, 5000);
-  if (e || list->elems[0].err) {
-    char why[400];
-    snprintf(why, sizeof why, "partition %" PRId32 ": cannot read it again after a rebalance: %s",
-             p, e ? rd_kafka_error_string(e) : rd_kafka_err2str(list->elems[0].err));
-    kafka_fail(km, why);
-  }
-  if (e)
-    rd_kafka_error_destroy(e);
-  rd_kafka_topic_partition_list_destroy(list);
+  char what[80];
+  snprintf(what, sizeof what, "partition %" PRId32 ": cannot read it again after a rebalance", p);
+  client_seek(km, km->clients.consumer, km->opt->topic, p,
+              ps->next_offset >= 0 ? ps->next_offset : RD_KAFKA_OFFSET_BEGINNING, what);
 }
 
 /* Held partition ps may go on: read it again from the held message. */

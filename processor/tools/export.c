@@ -351,7 +351,6 @@ done:
 
 int export_run(const export_options *o, export_result *res, char *err, size_t errlen) {
   memset(res, 0, sizeof *res);
-  char why[512];
   int rc = -1;
   table *t = calloc(1, sizeof *t);
   rd_kafka_t *rk = NULL;
@@ -378,12 +377,8 @@ int export_run(const export_options *o, export_result *res, char *err, size_t er
     rd_kafka_conf_destroy(conf);
     goto done;
   }
-  rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
-  if (!rk) {
-    rd_kafka_conf_destroy(conf);
-    snprintf(err, errlen, "cannot make a Kafka consumer: %s", why);
+  if (!(rk = kafka_client_new(RD_KAFKA_CONSUMER, conf, "consumer", err, errlen)))
     goto done;
-  }
   rd_kafka_poll_set_consumer(rk);
   const rd_kafka_metadata_t *md = kafka_metadata_fetch(rk, o->brokers, 10000, err, errlen);
   if (!md)

@@ -251,12 +251,8 @@ int produce_run(const produce_options *o, produce_result *res, char *err, size_t
   }
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   rd_kafka_conf_set_opaque(conf, &dr);
-  rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
-  if (!rk) {
-    rd_kafka_conf_destroy(conf);
-    snprintf(err, errlen, "cannot make a Kafka producer: %s", why);
+  if (!(rk = kafka_client_new(RD_KAFKA_PRODUCER, conf, "producer", err, errlen)))
     goto done;
-  }
   if (ensure_topic(rk, o, &res->created_topic, err, errlen) < 0)
     goto done;
   rkt = rd_kafka_topic_new(rk, o->topic, NULL);

@@ -369,6 +369,16 @@ static void x_axis(FILE *f, int top, int bottom) {
           bottom);
 }
 
+/* A chart's <svg> of the page's width and this height, named for readers. */
+static void chart_open(FILE *f, int height, const char *aria) {
+  fprintf(f,
+          "<svg class=\"chart\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\" "
+          "aria-label=\"",
+          SVG_W, height, SVG_W, height);
+  esc(f, aria);
+  fputs("\">", f);
+}
+
 /* Horizontal bars: ncat categories of nser series each (items in category
  * order, series inside), 0..100 %, the value beside each bar and the
  * report's figure as a black mark with its number. */
@@ -379,12 +389,7 @@ static void bar_chart(page *p, const item *items, int ncat, int nser, const char
   int group = nser * BAR_H + (nser - 1) * BAR_GAP;
   int bottom = top + ncat * group + (ncat - 1) * GROUP_GAP + 8;
   int height = bottom + 22;
-  fprintf(f,
-          "<svg class=\"chart\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\" "
-          "aria-label=\"",
-          SVG_W, height, SVG_W, height);
-  esc(f, aria);
-  fputs("\">", f);
+  chart_open(f, height, aria);
   if (nser > 1)
     legend(f, series, nser, 4);
   x_axis(f, top - 2, bottom);
@@ -439,12 +444,7 @@ static void stacked_chart(page *p, const item *items, int ncat, int nser, const 
   int top = 8 + 18 * legend(NULL, series, nser, 0), bar = 18, gap = 6;
   int bottom = top + ncat * (bar + gap) + 4;
   int height = bottom + 22;
-  fprintf(f,
-          "<svg class=\"chart\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\" "
-          "aria-label=\"",
-          SVG_W, height, SVG_W, height);
-  esc(f, aria);
-  fputs("\">", f);
+  chart_open(f, height, aria);
   legend(f, series, nser, 4);
   x_axis(f, top - 2, bottom);
   for (int c = 0; c < ncat; c++) {
@@ -499,12 +499,7 @@ static void line_chart(page *p, int first, int months, const double *values, int
     if (shown(values[i]) && values[i] > vmax)
       vmax = values[i];
   vmax = nice_max(vmax);
-  fprintf(f,
-          "<svg class=\"chart\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\" "
-          "aria-label=\"",
-          SVG_W, H, SVG_W, H);
-  esc(f, aria);
-  fputs("\">", f);
+  chart_open(f, H, aria);
   for (int t = 0; t <= 5; t++) {
     double val = vmax * t / 5;
     int y = T + ph - t * ph / 5;
