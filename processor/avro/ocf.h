@@ -78,8 +78,10 @@ const uint8_t *ocf_sync_marker(const ocf_reader *r);
 
 /* The caller is done with every byte before end_offset (a block's
  * file_offset + size): give those pages of the mapping back, so a long
- * replay's resident memory stays the size of its state, not of its input. */
-void ocf_release(const ocf_reader *r, uint64_t end_offset);
+ * replay's resident memory stays the size of its state, not of its input.
+ * Pages go back in steps of a few MiB (the rest at the end of the file).
+ * Thread-safe: any worker may release, in any order. */
+void ocf_release(ocf_reader *r, uint64_t end_offset);
 
 /* A growable buffer for decompressed block bytes, one per worker. */
 typedef struct ocf_buf {
