@@ -33,7 +33,7 @@
 
 /* A ring slot's state, in the low bits of its tag. */
 enum { SLOT_FREE = 0, SLOT_DECODING = 1, SLOT_READY = 2 };
-enum { APPLY_CHUNK = 256, PREFETCH_DISTANCE = 8 };
+enum { PREFETCH_DISTANCE = 8 };
 
 /* meta.extra of a file-mode snapshot (see the top of file/cut.c). */
 enum {
@@ -69,6 +69,12 @@ typedef struct block_slot {
   pm_record *records;
   uint64_t *hashes;
   record_meta *meta;
+  /* With several workers: the record indexes grouped by shard, in input
+   * order within each (decode_block sorts them), and where each shard's
+   * group ends: shard w applies order[w ? shard_end[w - 1] : 0,
+   * shard_end[w]) and no other record. */
+  uint32_t *order;
+  uint32_t *shard_end; /* [workers] */
 } block_slot;
 
 typedef struct input {

@@ -62,10 +62,31 @@ static int reserve(block_slot *s, size_t n) {
   record_meta *meta = realloc(s->meta, cap * sizeof *meta);
   if (meta)
     s->meta = meta;
-  if (!records || !hashes || !meta)
+  uint32_t *order = realloc(s->order, cap * sizeof *order);
+  if (order)
+    s->order = order;
+  if (!records || !hashes || !meta || !order)
     return -1;
   s->capacity = (uint32_t)cap;
   return 0;
+}
+
+/* Group the block's records by shard (a counting sort, stable): each
+ * worker then reads only its own records, not every record's hash. */
+static void group_by_shard(const replay *rp, block_slot *s) {
+  unsigned n = rp->workers;
+  uint32_t *end = s->shard_end;
+  memset(end, 0, n * sizeof *end);
+  for (uint32_t i = 0; i < s->count; i++)
+    end[personmap_shard(s->hashes[i], n)]++;
+  uint32_t at = 0;
+  for (unsigned w = 0; w < n; w++) {
+    uint32_t c = end[w];
+    end[w] = at; /* for now: where shard w's group begins */
+    at += c;
+  }
+  for (uint32_t i = 0; i < s->count; i++)
+    s->order[end[personmap_shard(s->hashes[i], n)]++] = i;
 }
 
 /* Decompress and decode the block in s; rejects go straight to the sink. */
@@ -133,33 +154,36 @@ static void decode_block(replay *rp, block_slot *s) {
   if (pos < end)
     reject(rp, s, REASON_UNDECODABLE, (int64_t)raw->first_record + i, 0, pos, (size_t)(end - pos),
            "bytes left over after the block's last record");
+  if (rp->workers > 1)
+    group_by_shard(rp, s);
   atomic_fetch_add(&rp->records_seen, (uint64_t)raw->count);
 }
 
 /* Apply the records of shard w in block s, in order, prefetching ahead. */
 static void apply_block(replay *rp, block_slot *s, unsigned w) {
   shard *sh = &rp->shards[w];
-  uint32_t own[APPLY_CHUNK];
+  const uint32_t *own = NULL; /* one worker: every record, in order */
+  uint32_t first = 0, last = s->count;
+  if (rp->workers > 1) {
+    own = s->order;
+    first = w ? s->shard_end[w - 1] : 0;
+    last = s->shard_end[w];
+  }
   uint64_t applied = 0;
-  for (uint32_t base = 0; base < s->count; base += APPLY_CHUNK) {
-    uint32_t limit = s->count - base < APPLY_CHUNK ? s->count - base : APPLY_CHUNK, k = 0;
-    for (uint32_t i = base; i < base + limit; i++)
-      if (personmap_shard(s->hashes[i], rp->workers) == w)
-        own[k++] = i;
-    for (uint32_t j = 0; j < k; j++) {
-      if (j + PREFETCH_DISTANCE < k)
-        personmap_prefetch(&sh->persons, s->hashes[own[j + PREFETCH_DISTANCE]]);
-      uint32_t i = own[j];
-      int r = shard_apply(sh, &s->records[i], s->hashes[i]);
-      applied += r >= 0 && r != RULES_LATE;
-      if (r == RULES_LATE) {
-        const record_meta *m = &s->meta[i];
-        reject(rp, s, REASON_LATE, (int64_t)s->raw.first_record + m->index, 1, s->bytes + m->start,
-               m->end - m->start, NULL);
-      } else if (r < 0) {
-        replay_fail(rp, "out of memory for person states");
-        return;
-      }
+  for (uint32_t j = first; j < last; j++) {
+    if (j + PREFETCH_DISTANCE < last)
+      personmap_prefetch(&sh->persons,
+                         s->hashes[own ? own[j + PREFETCH_DISTANCE] : j + PREFETCH_DISTANCE]);
+    uint32_t i = own ? own[j] : j;
+    int r = shard_apply(sh, &s->records[i], s->hashes[i]);
+    applied += r >= 0 && r != RULES_LATE;
+    if (r == RULES_LATE) {
+      const record_meta *m = &s->meta[i];
+      reject(rp, s, REASON_LATE, (int64_t)s->raw.first_record + m->index, 1, s->bytes + m->start,
+             m->end - m->start, NULL);
+    } else if (r < 0) {
+      replay_fail(rp, "out of memory for person states");
+      return;
     }
   }
   _Atomic uint64_t *tally = &rp->tallies[w].applied; /* once per block, its only writer */

@@ -73,6 +73,8 @@ static void close_replay(replay *rp) {
     free(s->records);
     free(s->hashes);
     free(s->meta);
+    free(s->order);
+    free(s->shard_end);
   }
   free(rp->ring);
   for (unsigned w = 0; rp->shards && w < rp->workers; w++)
@@ -199,7 +201,12 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
   replay rp = {0};
   rp.cfg = cfg;
   rp.workers = (unsigned)cfg->threads;
-  rp.ring_size = 4 * rp.workers + 4;
+  /* Every worker applies every block before its slot is free, so a worker
+   * that the system takes off its core (another process, a page-cache
+   * miss) holds the others back once they are a ring ahead: with several
+   * workers, a ring of 32 blocks per worker (64 KiB blocks: about 10 ms of
+   * work ahead at national-profile rates, about 200 KiB a slot). */
+  rp.ring_size = rp.workers == 1 ? 4 : 32 * rp.workers;
   atomic_store(&rp.total_blocks, UINT64_MAX);
   atomic_store(&rp.cut.at, NO_CUT);
   rp.cut.last_written_at = -1;
@@ -223,7 +230,10 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
     rp.tallies = aligned_alloc(alignof(worker_tally), rp.workers * sizeof *rp.tallies);
     if (rp.tallies)
       memset(rp.tallies, 0, rp.workers * sizeof *rp.tallies);
-    if (!rp.ring || !rp.shards || !rp.cut.images || !rp.tallies) {
+    for (unsigned i = 0; rp.ring && i < rp.ring_size; i++)
+      if (!(rp.ring[i].shard_end = calloc(rp.workers, sizeof *rp.ring[i].shard_end)))
+        rc = -1;
+    if (rc < 0 || !rp.ring || !rp.shards || !rp.cut.images || !rp.tallies) {
       snprintf(err, errlen, "out of memory");
       rc = -1;
     }
