@@ -28,6 +28,13 @@ void rules_config_default(rules_config *cfg) {
   cfg->durable_run_months = 3;
 }
 
+/* 1 when x has a run of at least `run` consecutive set bits. */
+static int has_run(uint32_t x, int run) {
+  for (int i = 1; i < run && x; i++)
+    x &= x >> 1;
+  return x != 0;
+}
+
 int rules_config_prepare(rules_config *cfg, char *err, unsigned errlen) {
   if (!isfinite(cfg->full_time_weekly_hours) || cfg->full_time_weekly_hours < 0 ||
       cfg->full_time_weekly_hours > 168) {
@@ -61,18 +68,21 @@ int rules_config_prepare(rules_config *cfg, char *err, unsigned errlen) {
              cfg->project_end);
     return -1;
   }
-  for (int days = 0; days < 32; days++)
-    cfg->full_time_limit[days] = cfg->full_time_weekly_hours * days;
+  for (int month = 0; month < PERIOD_MONTHS; month++)
+    cfg->full_time_limit[month] = cfg->full_time_weekly_hours * period_days(month);
   cfg->project_first_month = cfg->project_start ? period_to_month(cfg->project_start) : 0;
   cfg->project_last_month =
       cfg->project_end ? period_to_month(cfg->project_end) : PERIOD_MONTHS - 1;
   cfg->window_mask = (uint32_t)((1ull << cfg->durable_window_months) - 1);
+  if (cfg->durable_window_months <= RULES_RUN_TABLE_BITS)
+    for (uint32_t x = 0; x <= cfg->window_mask; x++)
+      cfg->run_table[x] = (uint8_t)has_run(x, cfg->durable_run_months);
   return 0;
 }
 
 /* SPEC §3: weekly hours above the limit, evaluated exactly in double. */
 static int full_time_in(const rules_config *cfg, float paid_hours, int month) {
-  return (double)paid_hours * 7 > cfg->full_time_limit[period_days(month)];
+  return (double)paid_hours * 7 > cfg->full_time_limit[month];
 }
 
 int rules_full_time(const rules_config *cfg, const pm_record *rec) {
@@ -115,17 +125,15 @@ status rules_status(const rules_config *cfg, const pm_record *rec) {
   return status_of(rec, rules_full_time(cfg, rec));
 }
 
-/* 1 when x has a run of at least `run` consecutive set bits. */
-static int has_run(uint32_t x, int run) {
-  for (int i = 1; i < run && x; i++)
-    x &= x >> 1;
-  return x != 0;
-}
-
 durable rules_durable(const rules_config *cfg, uint32_t employed_bits, uint32_t fulltime_bits) {
-  if (has_run(fulltime_bits & cfg->window_mask, cfg->durable_run_months))
+  uint32_t full = fulltime_bits & cfg->window_mask, employed = employed_bits & cfg->window_mask;
+  if (cfg->durable_window_months <= RULES_RUN_TABLE_BITS)
+    return cfg->run_table[full]       ? DURABLE_FULL
+           : cfg->run_table[employed] ? DURABLE_PARTIAL
+                                      : DURABLE_NONE;
+  if (has_run(full, cfg->durable_run_months))
     return DURABLE_FULL;
-  if (has_run(employed_bits & cfg->window_mask, cfg->durable_run_months))
+  if (has_run(employed, cfg->durable_run_months))
     return DURABLE_PARTIAL;
   return DURABLE_NONE;
 }

@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 
+#include "core/period.h"
 #include "core/record.h"
 #include "core/rollup.h"
 
@@ -33,7 +34,7 @@ typedef enum status {
 
 typedef enum durable { DURABLE_NONE = 0, DURABLE_PARTIAL, DURABLE_FULL } durable;
 
-enum { RULES_MAX_WINDOW_MONTHS = 31 };
+enum { RULES_MAX_WINDOW_MONTHS = 31, RULES_RUN_TABLE_BITS = 12 };
 
 typedef struct rules_config {
   double full_time_weekly_hours; /* default 18.5 */
@@ -42,9 +43,14 @@ typedef struct rules_config {
   int32_t project_start;         /* yyyymm, 0 = unbounded */
   int32_t project_end;           /* yyyymm, 0 = unbounded */
   /* Derived by rules_config_prepare: */
-  double full_time_limit[32];                  /* full_time_weekly_hours * days, by days */
+  double full_time_limit[PERIOD_MONTHS];       /* full_time_weekly_hours * days, by month index */
   int project_first_month, project_last_month; /* month indexes */
   uint32_t window_mask;
+  /* With a window of at most RULES_RUN_TABLE_BITS months: bit 0 of
+   * run_table[x] is "x has a run of durable_run_months set bits" (the
+   * month arithmetic and the bit loop of the durable test, done once
+   * here instead of once per record). */
+  uint8_t run_table[1u << 12];
 } rules_config;
 
 /* Defaults of SPEC §3. */
