@@ -136,6 +136,40 @@ static void test_durable_windows(void **unused) {
   assert_int_equal(rules_durable(&cfg, 0x40, 0x40), DURABLE_NONE);
 }
 
+/* The durable test read from rules_config's run table (windows up to
+ * RULES_RUN_TABLE_BITS months) and computed bit by bit (longer windows)
+ * both equal a month-by-month count of the longest run inside the window,
+ * for every window, every run length and random histories. */
+static int longest_run(uint32_t bits, int window) {
+  int best = 0, run = 0;
+  for (int i = 0; i < window; i++) {
+    run = (bits >> i) & 1 ? run + 1 : 0;
+    best = run > best ? run : best;
+  }
+  return best;
+}
+
+static void test_durable_table_and_loop(void **unused) {
+  (void)unused;
+  uint64_t x = 88172645463325252ull;
+  for (int window = 1; window <= RULES_MAX_WINDOW_MONTHS; window++)
+    for (int run = 1; run <= window; run++) {
+      rules_config cfg = config();
+      cfg.durable_window_months = window;
+      cfg.durable_run_months = run;
+      char err[100];
+      assert_int_equal(rules_config_prepare(&cfg, err, sizeof err), 0);
+      for (int k = 0; k < 300; k++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint32_t employed = (uint32_t)x, full = employed & (uint32_t)(x >> 32);
+        durable want = longest_run(full, window) >= run       ? DURABLE_FULL
+                       : longest_run(employed, window) >= run ? DURABLE_PARTIAL
+                                                              : DURABLE_NONE;
+        assert_int_equal(rules_durable(&cfg, employed, full), want);
+      }
+    }
+}
+
 static void test_entry_and_contributions(void **unused) {
   (void)unused;
   rules_config cfg = config();
@@ -380,6 +414,7 @@ int main(void) {
       cmocka_unit_test(test_full_time_boundary),
       cmocka_unit_test(test_level_and_status_hierarchy),
       cmocka_unit_test(test_durable_windows),
+      cmocka_unit_test(test_durable_table_and_loop),
       cmocka_unit_test(test_entry_and_contributions),
       cmocka_unit_test(test_gap_months),
       cmocka_unit_test(test_corrections_and_repeats),
