@@ -10,8 +10,8 @@
  *   state   the records' person ids, kept in input order from one untimed
  *           decode pass (valid records only: the ones regstream applies),
  *           looked up in a table of 24-byte slots {id, 16-byte state} sized
- *           and allocated like regstream's person map and pre-filled with
- *           every person (untimed); the timed loop hashes an id with
+ *           and allocated by regstream's own personmap_init and pre-filled
+ *           with every person (untimed); the timed loop hashes an id with
  *           personmap_hash, prefetches its slot PREFETCH ahead as
  *           file/pipeline.c does, probes linearly and makes a tiny dependent
  *           change to the state (a 32-bit history shifted, a counter bumped).
@@ -137,24 +137,19 @@ static uint64_t walk(const floor_input *in, ocf_buf *buf, uint64_t *sum, int64_t
   return records;
 }
 
-/* Capacity of regstream's person map once it holds persons: as
- * personmap_init sizes it, and as growing from 1024 at 3/4 load ends. */
-static size_t map_capacity(uint64_t persons) {
-  size_t cap = 1024;
-  while (cap / 4 * 3 < persons)
-    cap *= 2;
-  return cap;
+/* The table's memory: a person map's own, from personmap_init (sized for
+ * persons as the map ends after growing from 1024 at 3/4 load, allocated as
+ * core/personmap.c allocates its slot tables), so the floor's table lives in
+ * the same kind of memory as regstream's. Only floor_slot lvalues touch the
+ * slots (the map's code writes none before handing them over). */
+static floor_slot *slots_alloc(personmap *m, uint64_t persons, size_t *cap) {
+  if (personmap_init(m, (size_t)persons) < 0)
+    return NULL;
+  *cap = m->mask + 1;
+  return (floor_slot *)(void *)m->slots;
 }
-
-/* The table's memory, allocated as core/personmap.c allocates a person map
- * (personmap_init and grow: calloc today). Keep the two in step, e.g. when
- * the map moves to mmap with MADV_HUGEPAGE. */
-static floor_slot *slots_alloc(size_t cap) {
-  return calloc(cap, sizeof(floor_slot));
-}
-static void slots_free(floor_slot *slots, size_t cap) {
-  (void)cap;
-  free(slots);
+static void slots_free(personmap *m) {
+  personmap_free(m);
 }
 
 /* Distinct ids (all > 0) of ids[0..n): a growing set, untimed. */
@@ -269,10 +264,12 @@ int main(int argc, char **argv) {
   size_t set_cap;
   uint64_t persons;
   int64_t *set = distinct_ids(ids, kept, &set_cap, &persons);
-  size_t cap = map_capacity(persons), mask = cap - 1;
-  floor_slot *slots = slots_alloc(cap);
+  personmap map;
+  size_t cap = 0;
+  floor_slot *slots = slots_alloc(&map, persons, &cap);
   if (!slots)
     die("%s", "out of memory for the table");
+  size_t mask = cap - 1;
   for (size_t k = 0; k < set_cap; k++) {
     if (!set[k])
       continue;
@@ -311,7 +308,7 @@ int main(int argc, char **argv) {
   printf("floor_ns_per_record %.2f\n", decode_ns + state_ns);
   printf("checksum %" PRIu64 "\n", check ^ state_check);
 
-  slots_free(slots, cap);
+  slots_free(&map);
   free(ids);
   ocf_buf_free(&buf);
   for (int f = 0; f < files; f++)
