@@ -170,6 +170,8 @@ static void apply_block(replay *rp, block_slot *s, unsigned w) {
     last = s->shard_end[w];
   }
   uint64_t applied = 0;
+  for (uint32_t j = first; j < last && j < first + PREFETCH_DISTANCE; j++)
+    personmap_prefetch(&sh->persons, s->hashes[own ? own[j] : j]);
   for (uint32_t j = first; j < last; j++) {
     if (j + PREFETCH_DISTANCE < last)
       personmap_prefetch(&sh->persons,
