@@ -138,7 +138,6 @@ static person_state random_state(void) {
   st.entry = (uint8_t)(((b >> 24) % VISITATION_COUNT) | (((b >> 28) & 3) << 3));
   st.goals = (uint8_t)((b >> 32) & 0x3f);
   st.latest_status = (uint8_t)((b >> 40) % STATUS_COUNT);
-  st.reserved = (uint16_t)((b >> 48) & 1 ? b >> 48 : 0);
   return st;
 }
 

@@ -1,6 +1,7 @@
 /* personmap.h — person_id -> person_state, one map per shard.
  *
- * Open addressing with linear probing over 24-byte slots (id + 16-byte state),
+ * Open addressing with linear probing over 24-byte slots (id + 12-byte state
+ * + 4 bytes of padding),
  * power-of-two capacity, grown at 3/4 load, so a person costs 24-48 bytes and
  * a lookup is usually one cache line. Ids are > 0; 0 marks an empty slot. The
  * caller hashes once (personmap_hash) and uses the hash both to pick the
@@ -18,7 +19,6 @@ typedef struct person_slot {
   person_state state;
 } person_slot;
 
-_Static_assert(sizeof(person_state) == 16, "person_state must stay 16 bytes");
 _Static_assert(sizeof(person_slot) == 24, "a person costs 24 bytes per slot");
 
 typedef struct personmap {

@@ -1,4 +1,4 @@
-/* rules.c — SPEC §3 over a 16-byte person_state: month level, status, cohort
+/* rules.c — SPEC §3 over a 12-byte person_state: month level, status, cohort
  * entry, accumulated goal in the project window, durable windows, gaps,
  * corrections of the latest month (retract, then re-apply) and late records.
  *
@@ -14,6 +14,12 @@
 
 #include "core/municipality.h"
 #include "core/period.h"
+
+/* Every value the rules store fits its bit-field in person_state (rules.h). */
+_Static_assert(PERIOD_MONTHS <= 1 << 11, "latest_month is 11 bits");
+_Static_assert(MUNICIPALITY_COUNT <= 1 << 7, "entry_municipality is 7 bits");
+_Static_assert(VISITATION_COUNT <= 8, "the entry visitation is bits 0-2 of entry");
+_Static_assert(STATUS_COUNT <= 8, "latest_status is 3 bits");
 
 enum {
   ENTRY_VISITATION = 0x07,

@@ -1,7 +1,7 @@
 /* rules.h — SPEC §3: the domain rules over one person's stream of months.
  *
  * The idea: a person's whole history that the rules ever need fits in a
- * 16-byte person_state — two bit histories (employed, full-time) for the
+ * 12-byte person_state — two bit histories (employed, full-time) for the
  * durable window, the accumulated goal, cohort entry, and just enough of the
  * latest month (its level, status, the goal before it, whether entry happened
  * in it) to retract that month exactly when a correction replaces it.
@@ -58,16 +58,22 @@ void rules_config_default(rules_config *cfg);
 /* Check ranges and fill the derived fields. 0, or -1 with a reason in err. */
 int rules_config_prepare(rules_config *cfg, char *err, unsigned errlen);
 
+/* 12 bytes: the two histories and one 32-bit word of bit-fields, each as
+ * wide as its range (asserted in rules.c against PERIOD_MONTHS,
+ * MUNICIPALITY_COUNT, VISITATION_COUNT and STATUS_COUNT). Bit-fields: no
+ * address-of, and they are not the snapshot format (state/snapshot.c writes
+ * each field on its own, as it did when they were whole bytes). */
 typedef struct person_state {
-  uint32_t employed_bits;     /* bit i: month (latest - i) had paid hours */
-  uint32_t fulltime_bits;     /* bit i: month (latest - i) was full-time */
-  uint16_t latest_month;      /* month index of the person's latest month */
-  uint8_t entry_municipality; /* dense index, valid when member */
-  uint8_t entry;              /* bits 0-2 entry visitation, 3 member, 4 entered in latest month */
-  uint8_t goals; /* bits 0-1 accumulated goal, 2-3 goal before latest month, 4-5 latest level */
-  uint8_t latest_status; /* status of the latest month */
-  uint16_t reserved;
+  uint32_t employed_bits;          /* bit i: month (latest - i) had paid hours */
+  uint32_t fulltime_bits;          /* bit i: month (latest - i) was full-time */
+  unsigned latest_month : 11;      /* month index of the person's latest month, < 1320 */
+  unsigned entry_municipality : 7; /* dense index < 98, valid when member */
+  unsigned entry : 5;              /* bits 0-2 entry visitation, 3 member, 4 entered in latest */
+  unsigned goals : 6; /* bits 0-1 accumulated goal, 2-3 goal before latest, 4-5 latest level */
+  unsigned latest_status : 3; /* status of the latest month */
 } person_state;
+
+_Static_assert(sizeof(person_state) == 12, "person_state must stay 12 bytes");
 
 typedef enum rules_result {
   RULES_APPLIED = 0, /* a new month (gap months filled before it) */

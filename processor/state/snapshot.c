@@ -16,7 +16,8 @@
  *   24          8     i64 position (>= 0: next input offset / records consumed)
  *   32          8     u64 persons n
  *   40          4     u32 months M (rollup month blocks present)
- *   44          2     u16 bytes of a person_state (16)
+ *   44          2     u16 state bytes per person in the planes (16: the
+ *                     format's, not sizeof(person_state), which is 12)
  *   46          2     u16 rollup keys per month (ROLLUP_KEYS, 588)
  *   48          2     u16 rollup columns per key (ROLLUP_COLUMNS, 25)
  *   50          2     u16 S: payload sections (11)
@@ -59,7 +60,7 @@
  *   5  entry           n
  *   6  goals           n
  *   7  latest_status   n
- *   8  reserved        2n: low bytes, then high bytes
+ *   8  reserved        2n: low bytes, then high bytes (always 0)
  *   9  months          2M: u16 month indexes (period.h), strictly ascending
  *  10  counters        4 * M * K, K = keys * columns: for byte b = 0..3, for
  *                      counter c = 0..K-1 (key-major as in a month block), for
@@ -70,7 +71,10 @@
  * section decodes to exactly n strictly increasing positive ids, and that
  * the state fields the rules use as indexes are in range (latest_month,
  * entry_municipality, the entry visitation, latest_status): a loaded state
- * can never send the rules outside the rollup.
+ * can never send the rules outside the rollup. The state in memory is
+ * narrower than its planes (rules.h): a reader also refuses what it could
+ * not hold and no writer ever wrote (entry bits 5-7, goals bits 6-7, a
+ * reserved value other than 0).
  *
  * ---------------------------------------------------------------------------
  *
@@ -129,7 +133,8 @@ static const char *const section_names[SECTIONS] = {
     "entry",   "goals",         "latest_status", "reserved",     "months",
     "counters"};
 
-/* Byte planes of a person's state: plane p of person i is at column p. */
+/* Byte planes of a person's state: plane p of person i is at column p. A
+ * format constant (header offset 44), whatever person_state's size. */
 enum { STATE_PLANES = 16 };
 /* First plane of each state section (sections 1..8), and one past the last. */
 static const int section_first_plane[SECTIONS] = {0, 0, 4, 8, 10, 11, 12, 13, 14, 16, 16};
@@ -384,14 +389,23 @@ static void state_planes(const person_state *st, unsigned char out[STATE_PLANES]
   }
   out[8] = (unsigned char)st->latest_month;
   out[9] = (unsigned char)(st->latest_month >> 8);
-  out[10] = st->entry_municipality;
-  out[11] = st->entry;
-  out[12] = st->goals;
-  out[13] = st->latest_status;
-  out[14] = (unsigned char)st->reserved;
-  out[15] = (unsigned char)(st->reserved >> 8);
+  out[10] = (unsigned char)st->entry_municipality;
+  out[11] = (unsigned char)st->entry;
+  out[12] = (unsigned char)st->goals;
+  out[13] = (unsigned char)st->latest_status;
+  out[14] = 0; /* reserved */
+  out[15] = 0;
 }
 
+/* 1 when the planes hold a state the rules can use and person_state can
+ * hold (the checks atop this file). */
+static int planes_valid(const unsigned char in[STATE_PLANES]) {
+  return get16(in + 8) < PERIOD_MONTHS && in[10] < MUNICIPALITY_COUNT && in[11] < 32 &&
+         (in[11] & 7) < VISITATION_COUNT && in[12] < 64 && in[13] < STATUS_COUNT &&
+         get16(in + 14) == 0;
+}
+
+/* The state of valid planes. */
 static void state_from_planes(person_state *st, const unsigned char in[STATE_PLANES]) {
   memset(st, 0, sizeof *st);
   st->employed_bits = get32(in);
@@ -401,7 +415,6 @@ static void state_from_planes(person_state *st, const unsigned char in[STATE_PLA
   st->entry = in[11];
   st->goals = in[12];
   st->latest_status = in[13];
-  st->reserved = get16(in + 14);
 }
 
 /* The payload in three pieces, compressed one after the other into one
@@ -501,7 +514,7 @@ static void header_put(const header *h, unsigned char *out) {
   put64(out + 24, (uint64_t)h->meta.position);
   put64(out + 32, h->meta.persons);
   put32(out + 40, h->meta.months);
-  put16(out + 44, (uint16_t)sizeof(person_state));
+  put16(out + 44, STATE_PLANES);
   put16(out + 46, ROLLUP_KEYS);
   put16(out + 48, ROLLUP_COLUMNS);
   put16(out + 50, SECTIONS);
@@ -580,15 +593,14 @@ static read_kind header_get(const unsigned char *p, size_t size, header *h, char
   h->meta.written_unix_ms = (int64_t)get64(p + 80);
   h->raw = get64(p + 88);
   h->compressed = get64(p + 96);
-  if (h->state_bytes != sizeof(person_state) || h->keys != ROLLUP_KEYS ||
-      h->columns != ROLLUP_COLUMNS || h->sections != SECTIONS || h->extra_words != SNAPSHOT_EXTRA ||
-      h->flags != 0) {
+  if (h->state_bytes != STATE_PLANES || h->keys != ROLLUP_KEYS || h->columns != ROLLUP_COLUMNS ||
+      h->sections != SECTIONS || h->extra_words != SNAPSHOT_EXTRA || h->flags != 0) {
     set_err(err, errlen,
             "written for another state layout (state %u bytes, rollup %u x %u, %u sections, %u "
             "extra words, flags %#x; this regstream: %u bytes, %u x %u, %u sections, %u extra "
             "words, flags 0)",
             h->state_bytes, h->keys, h->columns, h->sections, h->extra_words, h->flags,
-            (unsigned)sizeof(person_state), ROLLUP_KEYS, ROLLUP_COLUMNS, SECTIONS, SNAPSHOT_EXTRA);
+            STATE_PLANES, ROLLUP_KEYS, ROLLUP_COLUMNS, SECTIONS, SNAPSHOT_EXTRA);
     return READ_REFUSED;
   }
   for (int i = 0; i < SECTIONS; i++)
@@ -926,11 +938,6 @@ fail:
   return kind;
 }
 
-static int state_valid(const person_state *st) {
-  return st->latest_month < PERIOD_MONTHS && st->entry_municipality < MUNICIPALITY_COUNT &&
-         (st->entry & 7) < VISITATION_COUNT && st->latest_status < STATUS_COUNT;
-}
-
 /* Decode a decompressed payload; with pm and r non-NULL (pm empty, r
  * empty) fill them. READ_OK, or READ_CORRUPT / READ_FAILED with a reason. */
 static read_kind decode_payload(const header *h, const unsigned char *data, personmap *pm,
@@ -1027,13 +1034,11 @@ static read_kind decode_payload(const header *h, const unsigned char *data, pers
     unsigned char b[STATE_PLANES];
     for (int q = 0; q < STATE_PLANES; q++)
       b[q] = planes[(size_t)q * n + i];
-    person_state st;
-    state_from_planes(&st, b);
-    if (!state_valid(&st)) {
+    if (!planes_valid(b)) {
       set_err(err, errlen,
               "person %" PRId64 ": state out of range (month %u, municipality %u, entry %#x, "
-              "status %u)",
-              idv[i], st.latest_month, st.entry_municipality, st.entry, st.latest_status);
+              "goals %#x, status %u, reserved %u)",
+              idv[i], (unsigned)get16(b + 8), b[10], b[11], b[12], b[13], (unsigned)get16(b + 14));
       free(next);
       free(order);
       free(idv);
@@ -1042,7 +1047,7 @@ static read_kind decode_payload(const header *h, const unsigned char *data, pers
     if (pm) {
       person_slot *o = &order[next[(personmap_hash(idv[i]) & mask) >> shift]++];
       o->person_id = idv[i];
-      o->state = st;
+      state_from_planes(&o->state, b);
     }
   }
   if (!pm) {

@@ -119,9 +119,10 @@ static int states_usable(const shard *s) {
     const person_slot *p = &s->persons.slots[i];
     if (!p->person_id)
       continue;
+    /* latest_status is 3 bits: always below STATUS_COUNT (8). */
     if (p->person_id < 0 || p->state.latest_month >= PERIOD_MONTHS ||
         p->state.entry_municipality >= MUNICIPALITY_COUNT ||
-        (p->state.entry & 7) >= VISITATION_COUNT || p->state.latest_status >= STATUS_COUNT)
+        (p->state.entry & 7) >= VISITATION_COUNT)
       return 0;
     if (personmap_find(&s->persons, p->person_id, personmap_hash(p->person_id)) != p)
       return 0;
