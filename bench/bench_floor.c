@@ -9,12 +9,16 @@
  *           validation, no state, only a sum of a few fields;
  *   state   the records' person ids, kept in input order from one untimed
  *           decode pass (valid records only: the ones regstream applies),
- *           looked up in a table of 24-byte slots {id, 16-byte state} sized
- *           and allocated by regstream's own personmap_init and pre-filled
- *           with every person (untimed); the timed loop hashes an id with
- *           personmap_hash, prefetches its slot PREFETCH ahead as
- *           file/pipeline.c does, probes linearly and makes a tiny dependent
- *           change to the state (a 32-bit history shifted, a counter bumped).
+ *           looked up in the person map's own two tables, as its slots lie
+ *           (16 bytes {u32 id, 12-byte state} for ids of 32 bits, 20 bytes
+ *           {8-byte id, 12-byte state} for the others), sized and allocated
+ *           by regstream's own personmap_init and pre-filled with every
+ *           person (untimed); the timed loop hashes an id with
+ *           personmap_hash, prefetches its slot PREFETCH ahead with
+ *           personmap_prefetch as file/pipeline.c does, picks the table by
+ *           the id's width as the map does, probes linearly and makes a
+ *           tiny dependent change to the state (a 32-bit history shifted, a
+ *           counter bumped).
  *
  * The files are read once with read(2) before anything is timed, so no pass
  * is a cold read. Output on stdout, one "name value" per line, for scripts;
@@ -34,13 +38,33 @@
 
 enum { PASSES = 3, PREFETCH = 8 }; /* PREFETCH: file/mode.h's PREFETCH_DISTANCE */
 
+/* The map's slots (core/personmap.h) as the floor sees them. */
 typedef struct floor_slot {
-  int64_t person_id;
+  uint32_t person_id;
   uint32_t history; /* shifted left once per record, the id's low bit ORed in */
   uint32_t records; /* bumped once per record */
-  uint64_t rest;    /* the rest of a person_state's 16 bytes */
+  uint32_t rest;    /* the rest of a person_state's 12 bytes */
 } floor_slot;
+typedef struct floor_wide_slot {
+  unsigned char person_id[8]; /* the int64 id, memcpy'd, as in person_wide_slot */
+  uint32_t history, records, rest;
+} floor_wide_slot;
 _Static_assert(sizeof(floor_slot) == sizeof(person_slot), "a slot as large as regstream's");
+_Static_assert(sizeof(floor_wide_slot) == sizeof(person_wide_slot),
+               "a wide slot as large as regstream's");
+
+/* The map's two tables. */
+typedef struct floor_table {
+  floor_slot *slots;
+  floor_wide_slot *wide;
+  size_t mask, wide_mask;
+} floor_table;
+
+static int64_t wide_id(const floor_wide_slot *s) {
+  int64_t id;
+  memcpy(&id, s->person_id, sizeof id);
+  return id;
+}
 
 typedef struct floor_input {
   const char *path;
@@ -137,16 +161,20 @@ static uint64_t walk(const floor_input *in, ocf_buf *buf, uint64_t *sum, int64_t
   return records;
 }
 
-/* The table's memory: a person map's own, from personmap_init (sized for
- * persons as the map ends after growing from 1024 at 3/4 load, allocated as
- * core/personmap.c allocates its slot tables), so the floor's table lives in
- * the same kind of memory as regstream's. Only floor_slot lvalues touch the
- * slots (the map's code writes none before handing them over). */
-static floor_slot *slots_alloc(personmap *m, uint64_t persons, size_t *cap) {
-  if (personmap_init(m, (size_t)persons) < 0)
-    return NULL;
-  *cap = m->mask + 1;
-  return (floor_slot *)(void *)m->slots;
+/* The tables' memory: a person map's own, from personmap_init (each table
+ * sized for its persons as the map ends after growing at 3/4 load,
+ * allocated as core/personmap.c allocates its slot tables), so the floor's
+ * tables live in the same kind of memory as regstream's. Only floor_slot
+ * and floor_wide_slot lvalues touch the slots (the map's code writes none
+ * before handing them over). */
+static int slots_alloc(personmap *m, uint64_t narrow, uint64_t wide, floor_table *t) {
+  if (personmap_init(m, (size_t)narrow, (size_t)wide) < 0)
+    return -1;
+  t->slots = (floor_slot *)(void *)m->slots;
+  t->wide = (floor_wide_slot *)(void *)m->wide;
+  t->mask = m->mask;
+  t->wide_mask = m->wide_mask;
+  return 0;
 }
 static void slots_free(personmap *m) {
   personmap_free(m);
@@ -186,27 +214,41 @@ static int64_t *distinct_ids(const int64_t *ids, uint64_t n, size_t *cap_out, ui
 }
 
 /* One timed pass of state updates over ids in input order. */
-static double state_pass(floor_slot *slots, size_t mask, const int64_t *ids, uint64_t n) {
+static double state_pass(const personmap *map, const floor_table *t, const int64_t *ids,
+                         uint64_t n) {
   uint64_t ahead[PREFETCH]; /* the hashes of ids[i .. i+PREFETCH), by i % PREFETCH */
   for (uint64_t i = 0; i < PREFETCH && i < n; i++) {
     ahead[i] = personmap_hash(ids[i]);
-    __builtin_prefetch(&slots[ahead[i] & mask], 1, 1);
+    personmap_prefetch(map, ids[i], ahead[i]);
   }
+  floor_slot *slots = t->slots;
+  floor_wide_slot *wide = t->wide;
+  size_t mask = t->mask, wide_mask = t->wide_mask;
   double t0 = now_seconds();
   for (uint64_t i = 0; i < n; i++) {
     uint64_t h = ahead[i % PREFETCH];
     if (i + PREFETCH < n) {
       uint64_t next = personmap_hash(ids[i + PREFETCH]);
       ahead[i % PREFETCH] = next;
-      __builtin_prefetch(&slots[next & mask], 1, 1);
+      personmap_prefetch(map, ids[i + PREFETCH], next);
     }
     int64_t id = ids[i];
-    size_t j = h & mask;
-    while (slots[j].person_id != id)
-      j = (j + 1) & mask;
-    floor_slot *s = &slots[j];
-    s->history = s->history << 1 | (uint32_t)(id & 1);
-    s->records++;
+    uint32_t *history, *records;
+    if (personmap_narrow(id)) {
+      size_t j = h & mask;
+      while (slots[j].person_id != (uint32_t)id)
+        j = (j + 1) & mask;
+      history = &slots[j].history;
+      records = &slots[j].records;
+    } else {
+      size_t j = h & wide_mask;
+      while (wide_id(&wide[j]) != id)
+        j = (j + 1) & wide_mask;
+      history = &wide[j].history;
+      records = &wide[j].records;
+    }
+    *history = *history << 1 | (uint32_t)(id & 1);
+    ++*records;
   }
   return now_seconds() - t0;
 }
@@ -260,37 +302,50 @@ int main(int argc, char **argv) {
   double decode_ns = records ? best * 1e9 / (double)records : 0.0;
   fprintf(stderr, "bench-floor: decode %.2f ns/record (best of %d)\n", decode_ns, PASSES);
 
-  /* The table: every person in it before the timed loops. */
+  /* The tables: every person in them before the timed loops. */
   size_t set_cap;
-  uint64_t persons;
+  uint64_t persons, wide = 0;
   int64_t *set = distinct_ids(ids, kept, &set_cap, &persons);
+  for (size_t k = 0; k < set_cap; k++)
+    wide += set[k] && !personmap_narrow(set[k]);
   personmap map;
-  size_t cap = 0;
-  floor_slot *slots = slots_alloc(&map, persons, &cap);
-  if (!slots)
+  floor_table t;
+  if (slots_alloc(&map, persons - wide, wide, &t) < 0)
     die("%s", "out of memory for the table");
-  size_t mask = cap - 1;
   for (size_t k = 0; k < set_cap; k++) {
-    if (!set[k])
+    int64_t id = set[k];
+    if (!id)
       continue;
-    size_t j = personmap_hash(set[k]) & mask;
-    while (slots[j].person_id)
-      j = (j + 1) & mask;
-    slots[j].person_id = set[k];
+    uint64_t h = personmap_hash(id);
+    if (personmap_narrow(id)) {
+      size_t j = h & t.mask;
+      while (t.slots[j].person_id)
+        j = (j + 1) & t.mask;
+      t.slots[j].person_id = (uint32_t)id;
+    } else {
+      size_t j = h & t.wide_mask;
+      while (wide_id(&t.wide[j]))
+        j = (j + 1) & t.wide_mask;
+      memcpy(t.wide[j].person_id, &id, sizeof id);
+    }
   }
   free(set);
 
   best = 1e30;
   for (int p = 0; p < PASSES; p++) {
-    double t = state_pass(slots, mask, ids, kept);
-    if (t < best)
-      best = t;
+    double s = state_pass(&map, &t, ids, kept);
+    if (s < best)
+      best = s;
   }
   double state_ns = kept ? best * 1e9 / (double)kept : 0.0;
   uint64_t updates = 0, state_check = 0;
-  for (size_t j = 0; j < cap; j++) {
-    updates += slots[j].records;
-    state_check += slots[j].history;
+  for (size_t j = 0; j <= t.mask; j++) {
+    updates += t.slots[j].records;
+    state_check += t.slots[j].history;
+  }
+  for (size_t j = 0; j <= t.wide_mask; j++) {
+    updates += t.wide[j].records;
+    state_check += t.wide[j].history;
   }
   if (updates != kept * PASSES)
     die("%s", "the state passes lost updates");
@@ -300,9 +355,11 @@ int main(int argc, char **argv) {
   printf("records %" PRIu64 "\n", records);
   printf("state_records %" PRIu64 "\n", kept);
   printf("persons %" PRIu64 "\n", persons);
-  printf("table_slots %zu\n", cap);
+  printf("wide_persons %" PRIu64 "\n", wide);
+  printf("table_slots %zu\n", t.mask + 1);
+  printf("wide_table_slots %zu\n", t.wide_mask + 1);
   printf("table_bytes_per_person %.1f\n",
-         persons ? (double)(cap * sizeof(floor_slot)) / (double)persons : 0.0);
+         persons ? (double)personmap_bytes(&map) / (double)persons : 0.0);
   printf("decode_ns_per_record %.2f\n", decode_ns);
   printf("state_ns_per_record %.2f\n", state_ns);
   printf("floor_ns_per_record %.2f\n", decode_ns + state_ns);

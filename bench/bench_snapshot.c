@@ -78,13 +78,11 @@ static void grow_shard(shard *s, uint64_t key, int first_month, int months, uint
 static void check_equal(const shard *a, const shard *b) {
   if (a->persons.count != b->persons.count)
     die("loaded shard: person count differs");
-  for (size_t i = 0; i <= a->persons.mask; i++) {
-    const person_slot *sa = &a->persons.slots[i];
-    if (!sa->person_id)
-      continue;
-    const person_slot *sb =
-        personmap_find(&b->persons, sa->person_id, personmap_hash(sa->person_id));
-    if (!sb || memcmp(&sa->state, &sb->state, sizeof sa->state) != 0)
+  int64_t id;
+  const person_state *sa;
+  for (size_t at = 0; (sa = personmap_next(&a->persons, &at, &id));) {
+    const person_state *sb = personmap_find(&b->persons, id, personmap_hash(id));
+    if (!sb || memcmp(sa, sb, sizeof *sa) != 0)
       die("loaded shard: a person differs");
   }
   for (int m = 0; m < PERIOD_MONTHS; m++) {
@@ -100,8 +98,30 @@ static void check_equal(const shard *a, const shard *b) {
 
 /* ---------------------------------------------------------------- layout variants */
 
-static int cmp_slot(const void *a, const void *b) {
-  int64_t x = ((const person_slot *)a)->person_id, y = ((const person_slot *)b)->person_id;
+/* A person as the snapshot file lays it out: the id and the 16 bytes of its
+ * state planes (state/snapshot.c), not the 12 bytes of person_state in memory. */
+typedef struct file_row {
+  int64_t person_id;
+  unsigned char state[16];
+} file_row;
+
+static void file_row_of(int64_t id, const person_state *st, file_row *r) {
+  r->person_id = id;
+  for (int b = 0; b < 4; b++) {
+    r->state[b] = (unsigned char)(st->employed_bits >> (8 * b));
+    r->state[4 + b] = (unsigned char)(st->fulltime_bits >> (8 * b));
+  }
+  r->state[8] = (unsigned char)st->latest_month;
+  r->state[9] = (unsigned char)(st->latest_month >> 8);
+  r->state[10] = (unsigned char)st->entry_municipality;
+  r->state[11] = (unsigned char)st->entry;
+  r->state[12] = (unsigned char)st->goals;
+  r->state[13] = (unsigned char)st->latest_status;
+  r->state[14] = r->state[15] = 0; /* reserved */
+}
+
+static int cmp_row(const void *a, const void *b) {
+  int64_t x = ((const file_row *)a)->person_id, y = ((const file_row *)b)->person_id;
   return (x > y) - (x < y);
 }
 
@@ -133,25 +153,25 @@ static void put_varint(buf *b, uint64_t v) {
 }
 
 /* Byte j of field bytes [off, off+width) of every state, as planes. */
-static void put_planes(buf *b, const person_slot *s, size_t n, size_t off, size_t width) {
+static void put_planes(buf *b, const file_row *s, size_t n, size_t off, size_t width) {
   unsigned char *col = malloc(n ? n : 1);
   for (size_t j = 0; j < width; j++) {
     for (size_t i = 0; i < n; i++)
-      col[i] = ((const unsigned char *)&s[i].state)[off + j];
+      col[i] = s[i].state[off + j];
     put(b, col, n);
   }
   free(col);
 }
 
 /* Bit planes of a 32-bit field at off: plane k holds bit k of every person. */
-static void put_bitplanes(buf *b, const person_slot *s, size_t n, size_t off) {
+static void put_bitplanes(buf *b, const file_row *s, size_t n, size_t off) {
   size_t bytes = (n + 7) / 8;
   unsigned char *plane = malloc(bytes ? bytes : 1);
   for (int k = 0; k < 32; k++) {
     memset(plane, 0, bytes);
     for (size_t i = 0; i < n; i++) {
       uint32_t v;
-      memcpy(&v, (const unsigned char *)&s[i].state + off, 4);
+      memcpy(&v, s[i].state + off, 4);
       plane[i / 8] |= (unsigned char)(((v >> k) & 1) << (i % 8));
     }
     put(b, plane, bytes);
@@ -159,7 +179,7 @@ static void put_bitplanes(buf *b, const person_slot *s, size_t n, size_t off) {
   free(plane);
 }
 
-static void put_ids(buf *b, const person_slot *s, size_t n, int planes) {
+static void put_ids(buf *b, const file_row *s, size_t n, int planes) {
   if (!planes) {
     uint64_t prev = 0;
     for (size_t i = 0; i < n; i++) {
@@ -206,18 +226,19 @@ static zres zstd_measure(const buf *b, int level, int workers) {
 
 static void variants(const shard *s) {
   size_t n = s->persons.count, k = 0;
-  person_slot *p = malloc(n * sizeof *p);
+  file_row *p = malloc(n * sizeof *p);
   if (!p)
     die("out of memory");
-  for (size_t i = 0; i <= s->persons.mask; i++)
-    if (s->persons.slots[i].person_id)
-      p[k++] = s->persons.slots[i];
-  qsort(p, n, sizeof *p, cmp_slot);
+  int64_t id;
+  const person_state *st;
+  for (size_t at = 0; (st = personmap_next(&s->persons, &at, &id));)
+    file_row_of(id, st, &p[k++]);
+  qsort(p, n, sizeof *p, cmp_row);
   static const size_t fields[][2] = {{0, 4},  {4, 4},  {8, 2},  {10, 1},
                                      {11, 1}, {12, 1}, {13, 1}, {14, 2}};
   enum { V_ROWS, V_ROWS_DELTA, V_FIELDS, V_PLANES, V_PLANES_IDPLANES, V_BITPLANES, V_COUNT };
   static const char *names[V_COUNT] = {
-      "rows: 24-byte slots (raw id + state), sorted",
+      "rows: 24-byte rows (raw id + the 16 plane bytes of the state), sorted",
       "rows: varint id deltas, then 16-byte states",
       "columns: varint id deltas, each field a little-endian column",
       "byte planes: varint id deltas, 16 byte planes (the format)",
@@ -236,13 +257,13 @@ static void variants(const shard *s) {
     case V_ROWS_DELTA:
       put_ids(&b, p, n, 0);
       for (size_t i = 0; i < n; i++)
-        put(&b, &p[i].state, sizeof p[i].state);
+        put(&b, p[i].state, sizeof p[i].state);
       break;
     case V_FIELDS:
       put_ids(&b, p, n, 0);
       for (size_t f = 0; f < sizeof fields / sizeof *fields; f++)
         for (size_t i = 0; i < n; i++)
-          put(&b, (const unsigned char *)&p[i].state + fields[f][0], fields[f][1]);
+          put(&b, p[i].state + fields[f][0], fields[f][1]);
       break;
     case V_PLANES:
     case V_PLANES_IDPLANES:
@@ -269,7 +290,7 @@ static void variants(const shard *s) {
    * (as real ones would be) cost what their entropy says. */
   {
     uint64_t *ids = malloc(n * sizeof *ids), x = 0x243f6a8885a308d3ull;
-    person_slot *q = malloc(n * sizeof *q);
+    file_row *q = malloc(n * sizeof *q);
     if (!ids || !q)
       die("out of memory");
     for (size_t i = 0; i < n; i++) {
@@ -278,7 +299,7 @@ static void variants(const shard *s) {
     }
     for (size_t i = 0; i < n; i++)
       q[i].person_id = (int64_t)ids[i];
-    qsort(q, n, sizeof *q, cmp_slot);
+    qsort(q, n, sizeof *q, cmp_row);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
       if (k == 0 || q[i].person_id != q[k - 1].person_id)

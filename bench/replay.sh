@@ -124,7 +124,8 @@ entry=$out/entry.md
   echo "\`bash -c 'while :; do :; done'\` started before each run of a hog row and killed after it."
   echo "Floor: \`bench-floor\` on the same input, one thread, best of 3 passes each: the decoder"
   echo "alone (the OCF reader and pm_decode), and state updates of the same records' persons in"
-  echo "input order in a table of 24-byte slots sized like regstream's, prefetching 8 ahead."
+  echo "input order in the person map's own tables (16-byte slots for ids of 32 bits, 20-byte"
+  echo "for wider ones), sized like regstream's, prefetching 8 ahead."
   echo
   echo "| run | threads | records/s (best of $runs) | ns/record | peak RSS MiB | state bytes/person |"
   echo "|---|---|---|---|---|---|"

@@ -163,9 +163,9 @@ static void random_shard(shard *s, size_t n, int months) {
     if (id <= 0)
       id = 1;
     int created;
-    person_slot *slot = personmap_upsert(&s->persons, id, personmap_hash(id), &created);
-    assert_non_null(slot);
-    slot->state = random_state();
+    person_state *st = personmap_upsert(&s->persons, id, personmap_hash(id), &created);
+    assert_non_null(st);
+    *st = random_state();
   }
   for (int k = 0; k < months; k++) {
     int m = (int)(rnd() % PERIOD_MONTHS);
@@ -195,14 +195,12 @@ static snapshot_meta meta_for(const char *id, int64_t position, uint64_t fingerp
 static void assert_shards_equal(const shard *a, const shard *b) {
   assert_int_equal(a->persons.count, b->persons.count);
   size_t seen = 0;
-  for (size_t i = 0; i <= a->persons.mask; i++) {
-    const person_slot *sa = &a->persons.slots[i];
-    if (!sa->person_id)
-      continue;
-    const person_slot *sb =
-        personmap_find(&b->persons, sa->person_id, personmap_hash(sa->person_id));
+  int64_t id;
+  const person_state *sa;
+  for (size_t at = 0; (sa = personmap_next(&a->persons, &at, &id));) {
+    const person_state *sb = personmap_find(&b->persons, id, personmap_hash(id));
     assert_non_null(sb);
-    assert_memory_equal(&sa->state, &sb->state, sizeof sa->state);
+    assert_memory_equal(sa, sb, sizeof *sa);
     seen++;
   }
   assert_int_equal(seen, b->persons.count);
@@ -274,8 +272,8 @@ static void round_trip(void **state) {
   for (int i = 0; i < 5000; i++) {
     int64_t id = (int64_t)(2000000 + i);
     int created;
-    person_slot *slot = personmap_upsert(&b.persons, id, personmap_hash(id), &created);
-    assert_non_null(slot);
+    person_state *st = personmap_upsert(&b.persons, id, personmap_hash(id), &created);
+    assert_non_null(st);
     assert_true(created);
   }
   assert_int_equal(b.persons.count, a.persons.count + 5000);
@@ -341,16 +339,15 @@ static void id_layouts(void **state) {
     for (int i = 0; i < layouts[k].n; i++) {
       int64_t id = layouts[k].first + layouts[k].step * i;
       int created;
-      person_slot *slot = personmap_upsert(&a.persons, id, personmap_hash(id), &created);
-      assert_non_null(slot);
-      slot->state = random_state();
+      person_state *st = personmap_upsert(&a.persons, id, personmap_hash(id), &created);
+      assert_non_null(st);
+      *st = random_state();
     }
     if (layouts[k].n == 0) { /* the extremes */
       int64_t ids[] = {1, INT64_MAX, INT64_MAX - 1, 2};
       for (int i = 0; i < 4; i++) {
         int created;
-        personmap_upsert(&a.persons, ids[i], personmap_hash(ids[i]), &created)->state =
-            random_state();
+        *personmap_upsert(&a.persons, ids[i], personmap_hash(ids[i]), &created) = random_state();
       }
     }
     snapshot_meta w = meta_for("file.0of1", (int64_t)k, 5);

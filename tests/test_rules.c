@@ -2,12 +2,15 @@
  * month level and status, the 18.5-hour boundary with float inputs, leap
  * Februaries, durable windows and their edges, gaps, cohort entry,
  * corrections (including ones that undo or move an entry), identical
- * repeats, late records, the project window, validation order. */
+ * repeats, late records, the project window, validation order; and the
+ * person map's two tables (ids of 32 bits and wider), their growth, walk
+ * and bulk copy. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -389,24 +392,211 @@ static void test_periods(void **unused) {
 static void test_personmap_growth(void **unused) {
   (void)unused;
   personmap m;
-  assert_int_equal(personmap_init(&m, 0), 0);
+  assert_int_equal(personmap_init(&m, 0, 0), 0);
   for (int64_t id = 1; id <= 100000; id++) {
     int created;
-    person_slot *s = personmap_upsert(&m, id * 7919, personmap_hash(id * 7919), &created);
+    person_state *s = personmap_upsert(&m, id * 7919, personmap_hash(id * 7919), &created);
     assert_non_null(s);
     assert_true(created);
-    s->state.latest_month = (uint16_t)(id % 1000);
+    s->latest_month = (uint16_t)(id % 1000);
   }
   assert_int_equal(m.count, 100000);
+  assert_int_equal(m.wide_count, 0);
   for (int64_t id = 1; id <= 100000; id++) {
-    person_slot *s = personmap_find(&m, id * 7919, personmap_hash(id * 7919));
+    person_state *s = personmap_find(&m, id * 7919, personmap_hash(id * 7919));
     assert_non_null(s);
-    assert_int_equal(s->state.latest_month, id % 1000);
+    assert_int_equal(s->latest_month, id % 1000);
   }
   assert_null(personmap_find(&m, 3, personmap_hash(3)));
-  /* grown at 3/4 load: between 24/0.75 = 32 and 24/0.375 = 64 bytes a person */
-  assert_true(personmap_bytes(&m) / m.count <= 64);
+  /* 16-byte slots grown at 3/4 load: between 16/0.75 = 21.3 and 16/0.375 =
+   * 42.7 bytes a person (and the empty wide table's 64 slots) */
+  assert_true(personmap_bytes(&m) <= 100000 * 16 * 8 / 3 + 64 * 20);
+  assert_int_equal(personmap_bytes(&m), (m.mask + 1) * 16 + (m.wide_mask + 1) * 20);
   personmap_free(&m);
+  assert_int_equal(personmap_bytes(&m), 0);
+  personmap_free(&m); /* freed twice: nothing */
+}
+
+/* A state that tells persons apart. */
+static void mark(person_state *st, int64_t id) {
+  uint64_t h = personmap_hash(id);
+  st->employed_bits = (uint32_t)h;
+  st->fulltime_bits = (uint32_t)(h >> 32);
+  st->latest_month = (unsigned)(h % PERIOD_MONTHS);
+}
+static int marked(const person_state *st, int64_t id) {
+  person_state want;
+  memset(&want, 0, sizeof want);
+  mark(&want, id);
+  return st->employed_bits == want.employed_bits && st->fulltime_bits == want.fulltime_bits &&
+         st->latest_month == want.latest_month;
+}
+
+/* Ids on both sides of 2^32: each is its own person (an id above UINT32_MAX
+ * is never its low 32 bits), the compact table takes 1..UINT32_MAX only,
+ * and every other id but 0 (even negative ones, which validation keeps
+ * out) is kept exactly in the wide table. */
+static void test_personmap_id_widths(void **unused) {
+  (void)unused;
+  static const int64_t ids[] = {1,
+                                2,
+                                (int64_t)UINT32_MAX - 1,
+                                (int64_t)UINT32_MAX,
+                                (int64_t)UINT32_MAX + 1,
+                                (int64_t)UINT32_MAX + 2, /* 2^32 + 1: low bits 1 */
+                                (int64_t)UINT32_MAX + 3, /* 2^32 + 2: low bits 2 */
+                                (int64_t)1 << 33,
+                                ((int64_t)7 << 32) + 42,
+                                INT64_MAX - 1,
+                                INT64_MAX,
+                                -5,
+                                INT64_MIN};
+  enum { N = sizeof ids / sizeof *ids };
+  assert_true(personmap_narrow((int64_t)UINT32_MAX));
+  assert_false(personmap_narrow((int64_t)UINT32_MAX + 1));
+  assert_false(personmap_narrow(INT64_MAX));
+  assert_false(personmap_narrow(-1));
+  personmap m;
+  assert_int_equal(personmap_init(&m, 0, 0), 0);
+  size_t narrow = 0;
+  for (int i = 0; i < N; i++) {
+    assert_null(personmap_find(&m, ids[i], personmap_hash(ids[i])));
+    personmap_prefetch(&m, ids[i], personmap_hash(ids[i]));
+    int created;
+    person_state *st = personmap_upsert(&m, ids[i], personmap_hash(ids[i]), &created);
+    assert_non_null(st);
+    assert_true(created);
+    for (int b = 0; b < 12; b++)
+      assert_int_equal(((const unsigned char *)st)[b], 0);
+    mark(st, ids[i]);
+    narrow += personmap_narrow(ids[i]);
+  }
+  assert_int_equal(m.count, N);
+  assert_int_equal(m.wide_count, N - narrow);
+  assert_int_equal(narrow, 4);
+  for (int i = 0; i < N; i++) {
+    person_state *st = personmap_find(&m, ids[i], personmap_hash(ids[i]));
+    assert_non_null(st);
+    assert_true(marked(st, ids[i]));
+    int created;
+    assert_ptr_equal(personmap_upsert(&m, ids[i], personmap_hash(ids[i]), &created), st);
+    assert_false(created);
+  }
+  assert_int_equal(m.count, N);
+  static const int64_t absent[] = {
+      3, (int64_t)UINT32_MAX - 2, ((int64_t)1 << 32) + 4, ((int64_t)3 << 32) + 1, INT64_MAX - 2,
+      -6};
+  for (size_t i = 0; i < sizeof absent / sizeof *absent; i++)
+    assert_null(personmap_find(&m, absent[i], personmap_hash(absent[i])));
+  personmap_free(&m);
+}
+
+/* Both tables grow (from 1024 and 64 slots), with ids of both widths
+ * interleaved; every person is found with its own state, and the bytes
+ * count both tables. */
+static void test_personmap_both_grow(void **unused) {
+  (void)unused;
+  enum { PER_WIDTH = 60000 };
+  personmap m;
+  assert_int_equal(personmap_init(&m, 0, 0), 0);
+  assert_int_equal(m.mask + 1, 1024);
+  assert_int_equal(m.wide_mask + 1, 64);
+  for (int64_t i = 1; i <= PER_WIDTH; i++) {
+    int64_t pair[2] = {i * 65519 % ((int64_t)1 << 32), ((int64_t)1 << 32) + i * 65519};
+    if (!pair[0])
+      pair[0] = 1;
+    for (int w = 0; w < 2; w++) {
+      int created;
+      person_state *st = personmap_upsert(&m, pair[w], personmap_hash(pair[w]), &created);
+      assert_non_null(st);
+      if (created)
+        mark(st, pair[w]);
+    }
+  }
+  assert_int_equal(m.wide_count, PER_WIDTH);
+  assert_true(m.count - m.wide_count > PER_WIDTH - 10);
+  assert_true(m.mask + 1 >= 131072 && m.wide_mask + 1 >= 131072);
+  assert_true((m.count - m.wide_count) * 4 <= (m.mask + 1) * 3);
+  assert_true(m.wide_count * 4 <= (m.wide_mask + 1) * 3);
+  assert_int_equal(personmap_bytes(&m), (m.mask + 1) * 16 + (m.wide_mask + 1) * 20);
+  for (int64_t i = 1; i <= PER_WIDTH; i++) {
+    int64_t wide = ((int64_t)1 << 32) + i * 65519;
+    person_state *st = personmap_find(&m, wide, personmap_hash(wide));
+    assert_non_null(st);
+    assert_true(marked(st, wide));
+    int64_t narrow = i * 65519 % ((int64_t)1 << 32);
+    if (narrow) {
+      st = personmap_find(&m, narrow, personmap_hash(narrow));
+      assert_non_null(st);
+      assert_true(marked(st, narrow));
+    }
+    int64_t gone = wide + ((int64_t)1 << 40);
+    assert_null(personmap_find(&m, gone, personmap_hash(gone)));
+  }
+  personmap_free(&m);
+}
+
+static int cmp_id(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* The walk and the bulk copy visit every person exactly once, both tables,
+ * each with its own state; on an empty or freed map, none. */
+static void test_personmap_walk(void **unused) {
+  (void)unused;
+  enum { N = 5000 };
+  personmap m;
+  int64_t id;
+  size_t at = 0;
+  assert_int_equal(personmap_init(&m, 0, 0), 0);
+  assert_null(personmap_next(&m, &at, &id));
+  person_entry one[1];
+  assert_int_equal(personmap_export(&m, one, 0), 0);
+  static int64_t ids[N], seen[N];
+  for (int i = 0; i < N; i++) {
+    uint64_t h = personmap_hash(i + 1000);
+    ids[i] = i % 3 == 0   ? (int64_t)(1 + (h & 0xfffffffe))           /* narrow */
+             : i % 3 == 1 ? (int64_t)((h >> 1) | ((uint64_t)1 << 32)) /* wide */
+                          : (int64_t)UINT32_MAX - i;                  /* near the edge */
+    int created;
+    person_state *st = personmap_upsert(&m, ids[i], personmap_hash(ids[i]), &created);
+    assert_non_null(st);
+    assert_true(created);
+    mark(st, ids[i]);
+  }
+  assert_int_equal(m.count, N);
+  size_t n = 0;
+  person_state *st;
+  for (at = 0; (st = personmap_next(&m, &at, &id));) {
+    assert_true(n < N);
+    assert_ptr_equal(st, personmap_find(&m, id, personmap_hash(id)));
+    assert_true(marked(st, id));
+    seen[n++] = id;
+  }
+  assert_int_equal(n, N);
+  assert_null(personmap_next(&m, &at, &id)); /* stays at the end */
+  qsort(seen, N, sizeof *seen, cmp_id);
+  qsort(ids, N, sizeof *ids, cmp_id);
+  assert_memory_equal(seen, ids, sizeof ids);
+
+  person_entry *out = malloc((N + 1) * sizeof *out);
+  assert_non_null(out);
+  assert_int_equal(personmap_export(&m, out, N), N);
+  for (int i = 0; i < N; i++) {
+    seen[i] = out[i].person_id;
+    assert_true(marked(&out[i].state, out[i].person_id));
+  }
+  qsort(seen, N, sizeof *seen, cmp_id);
+  assert_memory_equal(seen, ids, sizeof ids);
+  /* Room for fewer than the map holds: it stops one past the room. */
+  assert_int_equal(personmap_export(&m, out, N / 2), N / 2 + 1);
+  free(out);
+
+  personmap_free(&m);
+  at = 0;
+  assert_null(personmap_next(&m, &at, &id));
+  assert_int_equal(personmap_export(&m, one, 0), 0);
 }
 
 int main(void) {
@@ -424,6 +614,9 @@ int main(void) {
       cmocka_unit_test(test_validation_order),
       cmocka_unit_test(test_periods),
       cmocka_unit_test(test_personmap_growth),
+      cmocka_unit_test(test_personmap_id_widths),
+      cmocka_unit_test(test_personmap_both_grow),
+      cmocka_unit_test(test_personmap_walk),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

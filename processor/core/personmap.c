@@ -1,5 +1,6 @@
-/* personmap.c — open-addressing map of person states with linear probing,
- * and the memory its slot tables live in. */
+/* personmap.c — the two open-addressing tables of person states (compact
+ * and wide, linear probing), the walk and the bulk copy over both, and the
+ * memory their slot tables live in. */
 #include "core/personmap.h"
 
 #include <stdlib.h>
@@ -18,15 +19,19 @@
  * mapping is memory, not I/O: the core still opens nothing. */
 enum { TABLE_HUGE = 2u << 20 };
 
-static size_t table_bytes(size_t cap) {
-  size_t bytes = cap * sizeof(person_slot);
+/* Smallest capacities: the compact table is where ids usually are; the
+ * wide one often stays empty. */
+enum { MIN_SLOTS = 1024, MIN_WIDE_SLOTS = 64 };
+
+static size_t table_bytes(size_t cap, size_t slot) {
+  size_t bytes = cap * slot;
   return bytes < TABLE_HUGE ? bytes : (bytes + TABLE_HUGE - 1) / TABLE_HUGE * TABLE_HUGE;
 }
 
-static person_slot *table_alloc(size_t cap) {
-  size_t bytes = table_bytes(cap);
+static void *table_alloc(size_t cap, size_t slot) {
+  size_t bytes = table_bytes(cap, slot);
   if (bytes < TABLE_HUGE)
-    return calloc(cap, sizeof(person_slot));
+    return calloc(cap, slot);
   void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED)
     return NULL;
@@ -38,37 +43,53 @@ static person_slot *table_alloc(size_t cap) {
   return p;
 }
 
-static void table_free(person_slot *slots, size_t cap) {
+static void table_free(void *slots, size_t cap, size_t slot) {
   if (!slots)
     return;
-  size_t bytes = table_bytes(cap);
+  size_t bytes = table_bytes(cap, slot);
   if (bytes < TABLE_HUGE)
     free(slots);
   else
     munmap(slots, bytes);
 }
 
-int personmap_init(personmap *m, size_t expected) {
-  size_t cap = 1024;
+/* A capacity for expected persons at no more than 3/4 load. */
+static size_t capacity_for(size_t expected, size_t least) {
+  size_t cap = least;
   while (cap / 4 * 3 < expected)
     cap *= 2;
-  m->slots = table_alloc(cap);
-  if (!m->slots)
+  return cap;
+}
+
+int personmap_init(personmap *m, size_t narrow, size_t wide) {
+  memset(m, 0, sizeof *m);
+  size_t cap = capacity_for(narrow, MIN_SLOTS), wcap = capacity_for(wide, MIN_WIDE_SLOTS);
+  m->slots = table_alloc(cap, sizeof(person_slot));
+  m->wide = table_alloc(wcap, sizeof(person_wide_slot));
+  if (!m->slots || !m->wide) {
+    table_free(m->slots, cap, sizeof(person_slot));
+    table_free(m->wide, wcap, sizeof(person_wide_slot));
+    memset(m, 0, sizeof *m);
     return -1;
+  }
   m->mask = cap - 1;
-  m->count = 0;
+  m->wide_mask = wcap - 1;
   return 0;
 }
 
 void personmap_free(personmap *m) {
   if (m->slots)
-    table_free(m->slots, m->mask + 1);
+    table_free(m->slots, m->mask + 1, sizeof(person_slot));
+  if (m->wide)
+    table_free(m->wide, m->wide_mask + 1, sizeof(person_wide_slot));
   memset(m, 0, sizeof *m);
 }
 
+/* ------------------------------------------------------------------ the compact table */
+
 static int grow(personmap *m) {
   size_t cap = (m->mask + 1) * 2;
-  person_slot *slots = table_alloc(cap);
+  person_slot *slots = table_alloc(cap, sizeof *slots);
   if (!slots)
     return -1;
   for (size_t i = 0; i <= m->mask; i++) {
@@ -80,47 +101,169 @@ static int grow(personmap *m) {
       j = (j + 1) & (cap - 1);
     slots[j] = *s;
   }
-  table_free(m->slots, m->mask + 1);
+  table_free(m->slots, m->mask + 1, sizeof *slots);
   m->slots = slots;
   m->mask = cap - 1;
   return 0;
 }
 
-person_slot *personmap_find(const personmap *m, int64_t person_id, uint64_t hash) {
+static person_state *find_narrow(const personmap *m, uint32_t id, uint64_t hash) {
   for (size_t i = hash & m->mask;; i = (i + 1) & m->mask) {
     person_slot *s = &m->slots[i];
-    if (s->person_id == person_id)
-      return s;
+    if (s->person_id == id)
+      return &s->state;
     if (!s->person_id)
       return NULL;
   }
 }
 
-person_slot *personmap_upsert(personmap *m, int64_t person_id, uint64_t hash, int *created) {
+static person_state *upsert_narrow(personmap *m, uint32_t id, uint64_t hash, int *created) {
   for (;;) {
     size_t i = hash & m->mask;
     for (;; i = (i + 1) & m->mask) {
       person_slot *s = &m->slots[i];
-      if (s->person_id == person_id) {
+      if (s->person_id == id) {
         *created = 0;
-        return s;
+        return &s->state;
       }
       if (!s->person_id)
         break;
     }
-    if ((m->count + 1) * 4 <= (m->mask + 1) * 3) {
+    if ((m->count - m->wide_count + 1) * 4 <= (m->mask + 1) * 3) {
       person_slot *s = &m->slots[i];
-      s->person_id = person_id;
+      s->person_id = id;
       memset(&s->state, 0, sizeof s->state);
       m->count++;
       *created = 1;
-      return s;
+      return &s->state;
     }
     if (grow(m) < 0)
       return NULL;
   }
 }
 
+/* ------------------------------------------------------------------ the wide table */
+
+static inline int64_t wide_id(const person_wide_slot *s) {
+  int64_t id;
+  memcpy(&id, s->person_id, sizeof id);
+  return id;
+}
+
+static int grow_wide(personmap *m) {
+  size_t cap = (m->wide_mask + 1) * 2;
+  person_wide_slot *slots = table_alloc(cap, sizeof *slots);
+  if (!slots)
+    return -1;
+  for (size_t i = 0; i <= m->wide_mask; i++) {
+    const person_wide_slot *s = &m->wide[i];
+    int64_t id = wide_id(s);
+    if (!id)
+      continue;
+    size_t j = personmap_hash(id) & (cap - 1);
+    while (wide_id(&slots[j]))
+      j = (j + 1) & (cap - 1);
+    slots[j] = *s;
+  }
+  table_free(m->wide, m->wide_mask + 1, sizeof *slots);
+  m->wide = slots;
+  m->wide_mask = cap - 1;
+  return 0;
+}
+
+static person_state *find_wide(const personmap *m, int64_t id, uint64_t hash) {
+  for (size_t i = hash & m->wide_mask;; i = (i + 1) & m->wide_mask) {
+    person_wide_slot *s = &m->wide[i];
+    int64_t at = wide_id(s);
+    if (at == id)
+      return &s->state;
+    if (!at)
+      return NULL;
+  }
+}
+
+static person_state *upsert_wide(personmap *m, int64_t id, uint64_t hash, int *created) {
+  for (;;) {
+    size_t i = hash & m->wide_mask;
+    for (;; i = (i + 1) & m->wide_mask) {
+      person_wide_slot *s = &m->wide[i];
+      int64_t at = wide_id(s);
+      if (at == id) {
+        *created = 0;
+        return &s->state;
+      }
+      if (!at)
+        break;
+    }
+    if ((m->wide_count + 1) * 4 <= (m->wide_mask + 1) * 3) {
+      person_wide_slot *s = &m->wide[i];
+      memcpy(s->person_id, &id, sizeof id);
+      memset(&s->state, 0, sizeof s->state);
+      m->count++;
+      m->wide_count++;
+      *created = 1;
+      return &s->state;
+    }
+    if (grow_wide(m) < 0)
+      return NULL;
+  }
+}
+
+/* ------------------------------------------------------------------ both */
+
+person_state *personmap_find(const personmap *m, int64_t person_id, uint64_t hash) {
+  if (personmap_narrow(person_id))
+    return find_narrow(m, (uint32_t)person_id, hash);
+  return find_wide(m, person_id, hash);
+}
+
+person_state *personmap_upsert(personmap *m, int64_t person_id, uint64_t hash, int *created) {
+  if (personmap_narrow(person_id))
+    return upsert_narrow(m, (uint32_t)person_id, hash, created);
+  return upsert_wide(m, person_id, hash, created);
+}
+
+/* Positions 0..cap-1 are the compact table's slots, cap..cap+wcap-1 the
+ * wide table's. */
+person_state *personmap_next(const personmap *m, size_t *at, int64_t *person_id) {
+  size_t i = *at, cap = m->slots ? m->mask + 1 : 0, wcap = m->wide ? m->wide_mask + 1 : 0;
+  for (; i < cap; i++)
+    if (m->slots[i].person_id) {
+      *at = i + 1;
+      *person_id = m->slots[i].person_id;
+      return &m->slots[i].state;
+    }
+  for (; i < cap + wcap; i++) {
+    int64_t id = wide_id(&m->wide[i - cap]);
+    if (id) {
+      *at = i + 1;
+      *person_id = id;
+      return &m->wide[i - cap].state;
+    }
+  }
+  *at = i;
+  return NULL;
+}
+
+size_t personmap_export(const personmap *m, person_entry *out, size_t max) {
+  size_t k = 0, cap = m->slots ? m->mask + 1 : 0, wcap = m->wide ? m->wide_mask + 1 : 0;
+  for (size_t i = 0; i < cap && k <= max; i++) {
+    const person_slot *s = &m->slots[i];
+    out[k].person_id = s->person_id;
+    out[k].state = s->state;
+    k += s->person_id != 0;
+  }
+  for (size_t i = 0; i < wcap && k <= max; i++) {
+    const person_wide_slot *s = &m->wide[i];
+    int64_t id = wide_id(s);
+    out[k].person_id = id;
+    out[k].state = s->state;
+    k += id != 0;
+  }
+  return k;
+}
+
 size_t personmap_bytes(const personmap *m) {
-  return (m->mask + 1) * sizeof(person_slot);
+  return (m->slots ? (m->mask + 1) * sizeof(person_slot) : 0) +
+         (m->wide ? (m->wide_mask + 1) * sizeof(person_wide_slot) : 0);
 }

@@ -170,12 +170,15 @@ static void apply_block(replay *rp, block_slot *s, unsigned w) {
     last = s->shard_end[w];
   }
   uint64_t applied = 0;
-  for (uint32_t j = first; j < last && j < first + PREFETCH_DISTANCE; j++)
-    personmap_prefetch(&sh->persons, s->hashes[own ? own[j] : j]);
+  for (uint32_t j = first; j < last && j < first + PREFETCH_DISTANCE; j++) {
+    uint32_t i = own ? own[j] : j;
+    personmap_prefetch(&sh->persons, s->records[i].person_id, s->hashes[i]);
+  }
   for (uint32_t j = first; j < last; j++) {
-    if (j + PREFETCH_DISTANCE < last)
-      personmap_prefetch(&sh->persons,
-                         s->hashes[own ? own[j + PREFETCH_DISTANCE] : j + PREFETCH_DISTANCE]);
+    if (j + PREFETCH_DISTANCE < last) {
+      uint32_t ahead = own ? own[j + PREFETCH_DISTANCE] : j + PREFETCH_DISTANCE;
+      personmap_prefetch(&sh->persons, s->records[ahead].person_id, s->hashes[ahead]);
+    }
     uint32_t i = own ? own[j] : j;
     int r = shard_apply(sh, &s->records[i], s->hashes[i]);
     applied += r >= 0 && r != RULES_LATE;

@@ -73,17 +73,16 @@ static int reset_shards(replay *rp) {
 /* A shard of another thread count: its persons go to their shards of this
  * run by hash; its counters are summed into shard 0 (only sums are read). */
 static int redistribute(replay *rp, const shard *old) {
-  for (size_t i = 0; i <= old->persons.mask; i++) {
-    const person_slot *p = &old->persons.slots[i];
-    if (!p->person_id)
-      continue;
-    uint64_t hash = personmap_hash(p->person_id);
+  int64_t id;
+  const person_state *st;
+  for (size_t at = 0; (st = personmap_next(&old->persons, &at, &id));) {
+    uint64_t hash = personmap_hash(id);
     int created;
-    person_slot *slot = personmap_upsert(&rp->shards[personmap_shard(hash, rp->workers)].persons,
-                                         p->person_id, hash, &created);
-    if (!slot)
+    person_state *to = personmap_upsert(&rp->shards[personmap_shard(hash, rp->workers)].persons, id,
+                                        hash, &created);
+    if (!to)
       return -1;
-    slot->state = p->state;
+    *to = *st;
   }
   shard *into = &rp->shards[0];
   rollup_merge(&into->counts, &old->counts);

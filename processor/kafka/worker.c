@@ -62,7 +62,7 @@ prefetch_message(const kafka_mode *km, const rd_kafka_message_t *m, const decode
     return;
   const part_shard *ps = km->table.shards[m->partition];
   if (ps)
-    personmap_prefetch(&ps->state.persons, d->hash);
+    personmap_prefetch(&ps->state.persons, d->rec.person_id, d->hash);
 }
 
 static void reject(kafka_mode *km, const rd_kafka_message_t *m, reason why) {

@@ -18,7 +18,8 @@ typedef struct shard {
   uint64_t applied, corrected, late;
 } shard;
 
-/* 0, or -1 when memory is short. */
+/* 0, or -1 when memory is short. expected_persons: a sizing hint, the
+ * persons expected with ids of 32 bits (personmap_init). */
 int shard_init(shard *s, const rules_config *rules, size_t expected_persons);
 void shard_free(shard *s);
 

@@ -78,12 +78,13 @@
  *
  * ---------------------------------------------------------------------------
  *
- * Capture copies only the occupied map slots (branch-free compaction, at
- * memory speed) and the month blocks; sorting (one MSD radix pass into
- * cache-sized buckets, then LSD radix within each), column encoding and
- * compression (zstd level 1, two workers for big payloads) happen in
- * snapshot_image_encode. Loading decompresses into one buffer, sizes the map
- * for n persons once and inserts in home-slot order (cache-local). Numbers:
+ * Capture copies only the persons out of the map (personmap_export:
+ * branch-free compaction of its two tables, at memory speed) and the month
+ * blocks; sorting (one MSD radix pass into cache-sized buckets, then LSD
+ * radix within each), column encoding and compression (zstd level 1, two
+ * workers for big payloads) happen in snapshot_image_encode. Loading
+ * decompresses into one buffer, sizes the map's tables for their persons
+ * once and inserts in home-slot order (cache-local). Numbers:
  * bench/results/snapshot.md. */
 #include "state/snapshot.h"
 #include "util/bytes.h"
@@ -212,7 +213,7 @@ uint64_t snapshot_fingerprint(const rules_config *r) {
 
 struct snapshot_image {
   snapshot_meta meta;
-  person_slot *persons; /* meta.persons occupied slots, in map order */
+  person_entry *persons; /* meta.persons persons, in map order */
   uint16_t month_index[PERIOD_MONTHS];
   uint32_t *counters; /* meta.months blocks of BLOCK_COUNTERS, in month order */
 };
@@ -229,21 +230,16 @@ snapshot_image *snapshot_capture(const shard *s, const snapshot_meta *meta) {
   img->meta.late = s->late;
   img->meta.written_unix_ms = clock_unix_ms();
 
-  /* One spare slot: the branch-free loop below stores every slot and only
-   * advances past occupied ones, so the last store may land at [count]. */
+  /* One spare entry: the branch-free copy stores every slot and only
+   * advances past persons, so the last store may land at [count]. */
   size_t n = s->persons.count;
   img->persons = malloc((n + 1) * sizeof *img->persons);
   if (!img->persons) {
     free(img);
     return NULL;
   }
-  const person_slot *slots = s->persons.slots;
-  size_t cap = slots ? s->persons.mask + 1 : 0, k = 0;
-  for (size_t i = 0; i < cap && k <= n; i++) {
-    img->persons[k] = slots[i];
-    k += slots[i].person_id != 0;
-  }
-  if (k != n) { /* a map whose count disagrees with its slots: refuse to copy it */
+  if (personmap_export(&s->persons, img->persons, n) != n) {
+    /* a map whose count disagrees with its slots: refuse to copy it */
     free(img->persons);
     free(img);
     return NULL;
@@ -282,9 +278,9 @@ const snapshot_meta *snapshot_image_meta(const snapshot_image *img) {
 
 enum { RADIX_BITS = 11, RADIX = 1 << RADIX_BITS };
 
-static void insertion_sort(person_slot *a, size_t n) {
+static void insertion_sort(person_entry *a, size_t n) {
   for (size_t i = 1; i < n; i++) {
-    person_slot x = a[i];
+    person_entry x = a[i];
     size_t j = i;
     for (; j > 0 && a[j - 1].person_id > x.person_id; j--)
       a[j] = a[j - 1];
@@ -294,12 +290,12 @@ static void insertion_sort(person_slot *a, size_t n) {
 
 /* Sort a[0, n) by the low `bits` bits of id - lo (the higher bits are equal):
  * LSD radix, RADIX_BITS per pass, b scratch of n slots. */
-static void lsd_sort(person_slot *a, person_slot *b, size_t n, uint64_t lo, int bits) {
+static void lsd_sort(person_entry *a, person_entry *b, size_t n, uint64_t lo, int bits) {
   if (n < 64) {
     insertion_sort(a, n);
     return;
   }
-  person_slot *src = a, *dst = b;
+  person_entry *src = a, *dst = b;
   size_t count[RADIX];
   for (int shift = 0; shift < bits; shift += RADIX_BITS) {
     memset(count, 0, sizeof count);
@@ -313,7 +309,7 @@ static void lsd_sort(person_slot *a, person_slot *b, size_t n, uint64_t lo, int 
     }
     for (size_t i = 0; i < n; i++)
       dst[count[(((uint64_t)src[i].person_id - lo) >> shift) & (RADIX - 1)]++] = src[i];
-    person_slot *t = src;
+    person_entry *t = src;
     src = dst;
     dst = t;
   }
@@ -325,8 +321,8 @@ static void lsd_sort(person_slot *a, person_slot *b, size_t n, uint64_t lo, int 
  * One MSD pass on the top RADIX_BITS significant bits of id - min scatters
  * them into buckets of a few thousand (for evenly spread ids), each then
  * sorted by LSD radix while it sits in cache. */
-static person_slot *sorted_slots(const person_slot *p, size_t n) {
-  person_slot *a = malloc((n ? n : 1) * sizeof *a);
+static person_entry *sorted_entries(const person_entry *p, size_t n) {
+  person_entry *a = malloc((n ? n : 1) * sizeof *a);
   if (!a || n == 0)
     return a;
   uint64_t lo = (uint64_t)p[0].person_id, hi = lo;
@@ -351,7 +347,7 @@ static person_slot *sorted_slots(const person_slot *p, size_t n) {
     start[d + 1] += start[d];
   }
   size_t *next = malloc(RADIX * sizeof *next);
-  person_slot *b = shift ? malloc((biggest ? biggest : 1) * sizeof *b) : NULL;
+  person_entry *b = shift ? malloc((biggest ? biggest : 1) * sizeof *b) : NULL;
   if (!next || (shift && !b)) {
     free(next);
     free(b);
@@ -439,7 +435,7 @@ static void payload_free(payload *pl) {
 static int encode_payload(const snapshot_image *img, payload *out) {
   size_t n = img->meta.persons, months = img->meta.months;
   memset(out, 0, sizeof *out);
-  person_slot *sorted = sorted_slots(img->persons, n);
+  person_entry *sorted = sorted_entries(img->persons, n);
   size_t counter_bytes = months * (size_t)BLOCK_COUNTERS * 4;
   out->ids = malloc(n * 10 + 1);
   out->planes = malloc(n * STATE_PLANES + 1);
@@ -938,8 +934,34 @@ fail:
   return kind;
 }
 
-/* Decode a decompressed payload; with pm and r non-NULL (pm empty, r
- * empty) fill them. READ_OK, or READ_CORRUPT / READ_FAILED with a reason. */
+/* The insertion buckets of decode_payload over a map's two tables: the
+ * compact table's first, then the wide table's. */
+typedef struct bucketing {
+  size_t mask, wide_mask, narrow_buckets;
+  int shift, wide_shift;
+} bucketing;
+
+static int bucket_shift(size_t mask) {
+  int lg = __builtin_ctzll((unsigned long long)mask + 1);
+  return lg > 11 ? lg - 11 : 0;
+}
+
+static bucketing bucketing_of(const personmap *pm) {
+  bucketing b = {pm->mask, pm->wide_mask, 0, bucket_shift(pm->mask), bucket_shift(pm->wide_mask)};
+  b.narrow_buckets = (pm->mask + 1) >> b.shift;
+  return b;
+}
+
+/* The bucket of id's home slot. */
+static size_t bucket_of(const bucketing *b, int64_t id) {
+  uint64_t h = personmap_hash(id);
+  return personmap_narrow(id) ? (h & b->mask) >> b->shift
+                              : b->narrow_buckets + ((h & b->wide_mask) >> b->wide_shift);
+}
+
+/* Decode a decompressed payload; with pm and r non-NULL (pm zeroed, not
+ * initialised: it is sized here; r empty) fill them. READ_OK, or READ_CORRUPT / READ_FAILED with a
+ * reason. */
 static read_kind decode_payload(const header *h, const unsigned char *data, personmap *pm,
                                 rollup *r, char *err, size_t errlen) {
   size_t n = (size_t)h->meta.persons, months = h->meta.months;
@@ -1003,19 +1025,27 @@ static read_kind decode_payload(const header *h, const unsigned char *data, pers
     last = m;
   }
 
-  /* With a map to fill, the persons are inserted in the order of their home
-   * slots, by coarse buckets of 2^shift slots (about 100 KB of the slot
-   * array): each bucket's inserts then stay in cache instead of hopping
-   * over the whole array. Any order gives the same map; this one is about
-   * twice as fast for millions. The states are checked on the way, all
-   * before the map is touched. */
-  size_t *next = NULL, mask = pm ? pm->mask : 0;
-  person_slot *order = NULL;
-  int shift = 0;
+  /* With a map to fill, it is sized once for the persons of each of its
+   * tables, and the persons are inserted in the order of their home slots,
+   * by coarse buckets (2048 a table, 2^shift slots each: 64 KB of a
+   * 2^23-slot compact table): each bucket's inserts then stay in cache
+   * instead of hopping over the whole table. Any order gives the same map;
+   * this one is about twice as fast for millions. The states are checked on
+   * the way, all before the map is touched. */
+  size_t *next = NULL, buckets = 0;
+  person_entry *order = NULL;
+  bucketing bk = {0};
   if (pm) {
-    int lg = __builtin_ctzll((unsigned long long)mask + 1);
-    shift = lg > 11 ? lg - 11 : 0;
-    size_t buckets = (mask + 1) >> shift;
+    size_t wide = 0;
+    for (size_t i = 0; i < n; i++)
+      wide += !personmap_narrow(idv[i]);
+    if (personmap_init(pm, n - wide, wide) < 0) {
+      free(idv);
+      set_err(err, errlen, "out of memory for %zu persons", n);
+      return READ_FAILED;
+    }
+    bk = bucketing_of(pm);
+    buckets = bk.narrow_buckets + ((pm->wide_mask + 1) >> bk.wide_shift);
     next = calloc(buckets + 1, sizeof *next);
     order = malloc((n ? n : 1) * sizeof *order);
     if (!next || !order) {
@@ -1026,7 +1056,7 @@ static read_kind decode_payload(const header *h, const unsigned char *data, pers
       return READ_FAILED;
     }
     for (size_t i = 0; i < n; i++)
-      next[((personmap_hash(idv[i]) & mask) >> shift) + 1]++;
+      next[bucket_of(&bk, idv[i]) + 1]++;
     for (size_t k = 0; k < buckets; k++)
       next[k + 1] += next[k];
   }
@@ -1045,7 +1075,7 @@ static read_kind decode_payload(const header *h, const unsigned char *data, pers
       return READ_CORRUPT;
     }
     if (pm) {
-      person_slot *o = &order[next[(personmap_hash(idv[i]) & mask) >> shift]++];
+      person_entry *o = &order[next[bucket_of(&bk, idv[i])]++];
       o->person_id = idv[i];
       state_from_planes(&o->state, b);
     }
@@ -1058,14 +1088,14 @@ static read_kind decode_payload(const header *h, const unsigned char *data, pers
   free(idv);
   for (size_t i = 0; i < n; i++) {
     int created;
-    person_slot *slot =
+    person_state *st =
         personmap_upsert(pm, order[i].person_id, personmap_hash(order[i].person_id), &created);
-    if (!slot) {
+    if (!st) {
       set_err(err, errlen, "out of memory for %zu persons", n);
       free(order);
       return READ_FAILED;
     }
-    slot->state = order[i].state;
+    *st = order[i].state;
   }
   free(order);
   size_t kc = (size_t)BLOCK_COUNTERS * months;
@@ -1153,11 +1183,6 @@ static read_kind read_snapshot(const char *path, const unsigned char *mem, size_
   rollup r;
   rollup_init(&r);
   memset(&pm, 0, sizeof pm);
-  if (s && personmap_init(&pm, (size_t)h->meta.persons) < 0) {
-    set_err(err, errlen, "out of memory for %" PRIu64 " persons", h->meta.persons);
-    free(raw);
-    return READ_FAILED;
-  }
   kind = decode_payload(h, raw, s ? &pm : NULL, s ? &r : NULL, err, errlen);
   if (payload_out && kind == READ_OK)
     *payload_out = raw;

@@ -115,31 +115,29 @@ static uint8_t *compress_payload(const uint8_t *in, size_t len, size_t *out_len)
 }
 
 static int states_usable(const shard *s) {
-  for (size_t i = 0; i <= s->persons.mask; i++) {
-    const person_slot *p = &s->persons.slots[i];
-    if (!p->person_id)
-      continue;
+  int64_t id;
+  const person_state *p;
+  size_t seen = 0;
+  for (size_t at = 0; (p = personmap_next(&s->persons, &at, &id)); seen++) {
     /* latest_status is 3 bits: always below STATUS_COUNT (8). */
-    if (p->person_id < 0 || p->state.latest_month >= PERIOD_MONTHS ||
-        p->state.entry_municipality >= MUNICIPALITY_COUNT ||
-        (p->state.entry & 7) >= VISITATION_COUNT)
+    if (id <= 0 || p->latest_month >= PERIOD_MONTHS ||
+        p->entry_municipality >= MUNICIPALITY_COUNT || (p->entry & 7) >= VISITATION_COUNT)
       return 0;
-    if (personmap_find(&s->persons, p->person_id, personmap_hash(p->person_id)) != p)
+    if (personmap_find(&s->persons, id, personmap_hash(id)) != p)
       return 0;
   }
-  return 1;
+  return seen == s->persons.count;
 }
 
 static int shards_equal(const shard *a, const shard *b) {
   if (a->persons.count != b->persons.count || a->applied != b->applied ||
       a->corrected != b->corrected || a->late != b->late)
     return 0;
-  for (size_t i = 0; i <= a->persons.mask; i++) {
-    const person_slot *p = &a->persons.slots[i];
-    if (!p->person_id)
-      continue;
-    const person_slot *q = personmap_find(&b->persons, p->person_id, personmap_hash(p->person_id));
-    if (!q || memcmp(&p->state, &q->state, sizeof p->state) != 0)
+  int64_t id;
+  const person_state *p;
+  for (size_t at = 0; (p = personmap_next(&a->persons, &at, &id));) {
+    const person_state *q = personmap_find(&b->persons, id, personmap_hash(id));
+    if (!q || memcmp(p, q, sizeof *p) != 0)
       return 0;
   }
   for (int m = 0; m < PERIOD_MONTHS; m++) {
@@ -286,14 +284,14 @@ static void add_persons(shard *s, int n, int64_t first, int64_t step) {
   for (int i = 0; i < n; i++) {
     int64_t id = first + step * i;
     int created;
-    person_slot *p = personmap_upsert(&s->persons, id, personmap_hash(id), &created);
-    p->state.employed_bits = 0xfffu >> (i % 5);
-    p->state.fulltime_bits = 0xff0u >> (i % 3);
-    p->state.latest_month = (uint16_t)(396 + i % 12);
-    p->state.entry_municipality = (uint8_t)(i % MUNICIPALITY_COUNT);
-    p->state.entry = (uint8_t)((i % VISITATION_COUNT) | 8);
-    p->state.goals = (uint8_t)(i % 64);
-    p->state.latest_status = (uint8_t)(i % STATUS_COUNT);
+    person_state *p = personmap_upsert(&s->persons, id, personmap_hash(id), &created);
+    p->employed_bits = 0xfffu >> (i % 5);
+    p->fulltime_bits = 0xff0u >> (i % 3);
+    p->latest_month = (uint16_t)(396 + i % 12);
+    p->entry_municipality = (uint8_t)(i % MUNICIPALITY_COUNT);
+    p->entry = (uint8_t)((i % VISITATION_COUNT) | 8);
+    p->goals = (uint8_t)(i % 64);
+    p->latest_status = (uint8_t)(i % STATUS_COUNT);
   }
 }
 
