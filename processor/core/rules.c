@@ -174,22 +174,28 @@ static void push_month(const rules_config *cfg, person_state *st, int month, con
                        rollup *out) {
   int full_time = full_time_in(cfg, rec->paid_hours, month);
   goal level = level_of(rec, full_time);
-  goal acc_before = (goal)(st->goals & 3), acc = acc_before;
-  uint8_t entry = st->entry & (uint8_t)~ENTRY_IN_LATEST;
+  /* The new state is made in a copy and stored whole: the bit-fields of its
+   * third word stored one by one are stores of several widths, and the word
+   * read back after them waits for them all (a store-forwarding stall, once
+   * the costliest instruction of the replay). */
+  person_state s = *st;
+  goal acc_before = (goal)(s.goals & 3), acc = acc_before;
+  uint8_t entry = s.entry & (uint8_t)~ENTRY_IN_LATEST;
 
-  st->employed_bits = (st->employed_bits << 1) | (rec->paid_hours > 0);
-  st->fulltime_bits = (st->fulltime_bits << 1) | (uint32_t)full_time;
+  s.employed_bits = (s.employed_bits << 1) | (rec->paid_hours > 0);
+  s.fulltime_bits = (s.fulltime_bits << 1) | (uint32_t)full_time;
   if (!(entry & ENTRY_MEMBER) && (rec->flags & PM_ENROLLED)) {
     entry = (uint8_t)(rec->visitation | ENTRY_MEMBER | ENTRY_IN_LATEST);
-    st->entry_municipality = (uint8_t)municipality_index(rec->municipality);
+    s.entry_municipality = (uint8_t)municipality_index(rec->municipality);
   }
   if ((entry & ENTRY_MEMBER) && month >= cfg->project_first_month &&
       month <= cfg->project_last_month && level > acc)
     acc = level;
-  st->entry = entry;
-  st->goals = (uint8_t)(acc | (acc_before << 2) | (level << 4));
-  st->latest_status = (uint8_t)status_of(rec, full_time);
-  st->latest_month = (uint16_t)month;
+  s.entry = entry;
+  s.goals = (uint8_t)(acc | (acc_before << 2) | (level << 4));
+  s.latest_status = (uint8_t)status_of(rec, full_time);
+  s.latest_month = (uint16_t)month;
+  *st = s;
   if (entry & ENTRY_MEMBER)
     contribute(cfg, st, 1, out);
 }
@@ -198,11 +204,13 @@ static void push_month(const rules_config *cfg, person_state *st, int month, con
 static void retract_latest(const rules_config *cfg, person_state *st, rollup *out) {
   if (st->entry & ENTRY_MEMBER)
     contribute(cfg, st, UINT32_MAX, out);
-  st->employed_bits >>= 1;
-  st->fulltime_bits >>= 1;
-  st->goals = (uint8_t)((st->goals >> 2) & 3);
-  if (st->entry & ENTRY_IN_LATEST)
-    st->entry = 0;
+  person_state s = *st; /* stored whole, as in push_month */
+  s.employed_bits >>= 1;
+  s.fulltime_bits >>= 1;
+  s.goals = (uint8_t)((s.goals >> 2) & 3);
+  if (s.entry & ENTRY_IN_LATEST)
+    s.entry = 0;
+  *st = s;
 }
 
 void rules_first(const rules_config *cfg, person_state *st, const pm_record *rec, rollup *out) {
