@@ -959,9 +959,9 @@ static size_t bucket_of(const bucketing *b, int64_t id) {
                               : b->narrow_buckets + ((h & b->wide_mask) >> b->wide_shift);
 }
 
-/* Decode a decompressed payload; with pm and r non-NULL (pm zeroed, not
- * initialised: it is sized here; r empty) fill them. READ_OK, or READ_CORRUPT / READ_FAILED with a
- * reason. */
+/* Decode a decompressed payload; with pm and r non-NULL fill them (pm
+ * zeroed, not initialised: it is sized here; r empty). READ_OK, or
+ * READ_CORRUPT / READ_FAILED with a reason. */
 static read_kind decode_payload(const header *h, const unsigned char *data, personmap *pm,
                                 rollup *r, char *err, size_t errlen) {
   size_t n = (size_t)h->meta.persons, months = h->meta.months;
@@ -1027,7 +1027,7 @@ static read_kind decode_payload(const header *h, const unsigned char *data, pers
 
   /* With a map to fill, it is sized once for the persons of each of its
    * tables, and the persons are inserted in the order of their home slots,
-   * by coarse buckets (2048 a table, 2^shift slots each: 64 KB of a
+   * by coarse buckets (at most 2048 a table, 2^shift slots each: 64 KB of a
    * 2^23-slot compact table): each bucket's inserts then stay in cache
    * instead of hopping over the whole table. Any order gives the same map;
    * this one is about twice as fast for millions. The states are checked on

@@ -21,8 +21,8 @@
  * (persons, month blocks, counts) and holds only states the rules can use;
  * and written again (snapshot_write) and read back it is the same shard
  * with the same meta. Files claiming more than 100000 persons are skipped
- * (the map is sized from the count before the persons are read; millions
- * are the benchmark's, bench/bench_snapshot.c).
+ * (the map is sized for all of them once their ids are read, before their
+ * states are; millions are the benchmark's, bench/bench_snapshot.c).
  *
  * Seeds (corpus/snapshot/seed-*): made by this file's seed writer,
  *   cc -DFUZZ_SNAPSHOT_SEEDS -D_GNU_SOURCE -Iprocessor -Itests/fuzz tests/fuzz/fuzz_snapshot.c \
