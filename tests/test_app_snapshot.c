@@ -6,7 +6,8 @@
  * snapshot with a warning naming the file; all damaged gives 0 and an untouched shard; another
  * fingerprint or format version is refused with a one-line error; pruning keeps SNAPSHOT_KEEP
  * files; temporary files are ignored (and removed once older than the newest snapshot); shard ids
- * with a common prefix never mix; inspect. */
+ * with a common prefix never mix; inspect; a snapshot written by an older build (the 16-byte
+ * person_state) loads exactly. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,12 +24,15 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "core/municipality.h"
 #include "core/period.h"
 #include "state/shard.h"
 #include "state/snapshot.h"
 #include "state/store.h"
+
+#include "snapshot_fixture.h"
 
 static char dir[256];
 static rules_config rules;
@@ -358,6 +362,67 @@ static void id_layouts(void **state) {
     shard_free(&a);
     shard_free(&b);
   }
+}
+
+/* A snapshot written by regstream at commit cfd8c9a, when person_state was
+ * 16 bytes in memory and the map one table of 24-byte slots
+ * (tests/data/snapshot-v1-16.snap, tests/snapshot_fixture.h): it loads as
+ * the very shard its records make today, ids on both sides of 2^32 in
+ * their tables; it keeps working; and written again it is the same file
+ * but for its time, its compressed size and its checksums (the payload the
+ * same bytes). */
+static void old_layout_snapshot_loads(void **state) {
+  (void)state;
+  char d[512], err[512];
+  const char *old_path = REGSTREAM_SOURCE_DIR "/tests/data/snapshot-v1-16.snap";
+  shard a, b;
+  assert_int_equal(shard_init(&a, &rules, 0), 0);
+  fixture_apply(&a, 0, FIXTURE_MONTHS);
+  assert_int_equal(shard_init(&b, &rules, 0), 0);
+  snapshot_meta m;
+  assert_int_equal(snapshot_read(old_path, &b, &m, err, sizeof err), 0);
+  assert_int_equal(b.persons.count, FIXTURE_PERSONS);
+  assert_true(b.persons.wide_count > 100 && b.persons.wide_count < FIXTURE_PERSONS - 100);
+  assert_non_null(personmap_find(&b.persons, (int64_t)UINT32_MAX, personmap_hash(UINT32_MAX)));
+  assert_non_null(
+      personmap_find(&b.persons, (int64_t)UINT32_MAX + 1, personmap_hash((int64_t)UINT32_MAX + 1)));
+  assert_non_null(personmap_find(&b.persons, INT64_MAX, personmap_hash(INT64_MAX)));
+  assert_true(a.applied > 4000 && a.corrected > 100 && a.late > 100);
+  assert_shards_equal(&a, &b);
+
+  /* Written again: the same header (but time and compressed size), the same payload. */
+  fresh_dir("v1-16", d, sizeof d);
+  assert_int_equal(snapshot_store_write_shard(d, &b, &m, err, sizeof err), 0);
+  size_t old_len, new_len;
+  unsigned char *o = (unsigned char *)slurp(old_path, &old_len);
+  unsigned char *n = (unsigned char *)slurp(snap_path(d, "file.0of1", 5000), &new_len);
+  assert_non_null(o);
+  assert_non_null(n);
+  uint32_t hb = o[12] | o[13] << 8 | o[14] << 16 | (uint32_t)o[15] << 24;
+  assert_true(hb > 104 && hb < old_len && hb < new_len);
+  assert_memory_equal(o, n, 80);                   /* magic .. months, state bytes 16 */
+  assert_memory_equal(o + 88, n + 88, 8);          /* raw payload bytes */
+  assert_memory_equal(o + 104, n + 104, hb - 108); /* sections, extra, shard id */
+  unsigned long long raw = ZSTD_getFrameContentSize(o + hb, old_len - hb - 4);
+  assert_true(raw > 0 && raw < (1u << 24));
+  assert_int_equal(ZSTD_getFrameContentSize(n + hb, new_len - hb - 4), raw);
+  unsigned char *po = malloc(raw), *pn = malloc(raw);
+  assert_non_null(po);
+  assert_non_null(pn);
+  assert_int_equal(ZSTD_decompress(po, raw, o + hb, old_len - hb - 4), raw);
+  assert_int_equal(ZSTD_decompress(pn, raw, n + hb, new_len - hb - 4), raw);
+  assert_memory_equal(po, pn, raw);
+  free(po);
+  free(pn);
+  free(o);
+  free(n);
+
+  /* The same records afterwards: the same shard. */
+  fixture_apply(&a, FIXTURE_MONTHS, FIXTURE_MONTHS + 4);
+  fixture_apply(&b, FIXTURE_MONTHS, FIXTURE_MONTHS + 4);
+  assert_shards_equal(&a, &b);
+  shard_free(&a);
+  shard_free(&b);
 }
 
 static void empty_shard(void **state) {
@@ -773,6 +838,7 @@ int main(void) {
       cmocka_unit_test(round_trip),
       cmocka_unit_test(rules_continue_after_load),
       cmocka_unit_test(id_layouts),
+      cmocka_unit_test(old_layout_snapshot_loads),
       cmocka_unit_test(empty_shard),
       cmocka_unit_test(nothing_to_load),
       cmocka_unit_test(every_flip_and_cut_detected),
