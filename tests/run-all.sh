@@ -14,7 +14,7 @@
 #                 (test_app_replay, differential over 1-4 threads, edge_cases,
 #                 kib_calibration, file_resume with its snapshot threads,
 #                 test_app_snapshot, test_app_snapshotter), and the broker-free
-#                 Kafka-mode units test_app_kafka_{wire,merge,settle}. The other
+#                 Kafka-mode units test_app_kafka_{wire,merge,settle,gap}. The other
 #                 Kafka-mode tests are not in it: TSan
 #                 crashes in its own allocator on threads of the uninstrumented
 #                 librdkafka; they run under ASan/UBSan instead.
@@ -184,7 +184,7 @@ fi
 
 run_tsan_ctest() {
   REGSTREAM_SANITIZED=1 TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
-    run_ctest build-tsan -j1 -R '^(test_app_replay|test_app_snapshot|test_app_snapshotter|test_app_kafka_wire|test_app_kafka_merge|test_app_kafka_settle|differential|edge_cases|kib_calibration|file_resume)$'
+    run_ctest build-tsan -j1 -R '^(test_app_replay|test_app_snapshot|test_app_snapshotter|test_app_kafka_wire|test_app_kafka_merge|test_app_kafka_settle|test_app_kafka_gap|differential|edge_cases|kib_calibration|file_resume)$'
 }
 
 stage tsan-build build_dir build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \

@@ -20,7 +20,9 @@
  *                (observe.h: the workers' counters)
  *   merge.c      the merge stage's state (pure), settle.c what --exit-at-eof
  *                waits for (pure), wire.c the formats of keys and marks
- *                (pure): unit-tested without a broker (tests/test_kafka_*.c)
+ *                (pure), gap.c whether an input message or end follows what
+ *                was applied (pure): unit-tested without a broker
+ *                (tests/test_app_kafka_*.c)
  *
  * Threads: the poll thread (kafka_run's), one merger thread, N workers,
  * librdkafka's own, and the snapshot writer. The shard table is the only
@@ -61,7 +63,8 @@ typedef struct part_shard {
   shard state;
   rollup sent;             /* the counters last published as partials */
   int64_t next_offset;     /* the input offset after the last one applied; -1 none yet */
-  int64_t eof_offset;      /* the end of the log at its last end-of-partition event; -1 */
+  int64_t eof_offset;      /* the end of the log at its last end-of-partition event taken
+                              (worker.c: none past a message not applied); -1 */
   int64_t marked;          /* the offset last published in a progress mark; -1 none */
   uint64_t since_snapshot; /* messages applied since the last snapshot (or load) */
   double next_snapshot;    /* when the next one is due, with a seconds interval */
@@ -75,8 +78,9 @@ typedef struct part_shard {
   /* When it was assigned (clock_seconds), until its first message is
    * applied: the worker then says how long the partition waited. 0 after. */
   double assigned_at;
-  /* The offset of a message that came after a gap (worker.c): read again
-   * once from next_offset; the same gap seen again is the log's own. */
+  /* The offset of the message or end-of-partition event that showed the
+   * last gap (kafka/gap.h): read again from next_offset; the same offset
+   * seen again is the log's own gap. */
   int64_t gap_at;
 } part_shard;
 
