@@ -191,8 +191,15 @@ static void assign_incremental(kafka_mode *km, rd_kafka_t *rk,
         parts->elems[i].offset = resume_offset(tb->shards[p]);
         continue;
       }
-      if (kafka_failed(km) || !(opened[i] = part_shard_open(km, p, &parts->elems[i].offset)))
+      /* One not opened (the run failed: it is stopping) is still assigned
+       * (the protocol wants the whole assignment taken), at its end: it
+       * fetches nothing, and asks for no committed offset, of which there
+       * is none (auto.offset.reset=error would report that as trouble, a
+       * line more after the one that says why the run stops). */
+      if (kafka_failed(km) || !(opened[i] = part_shard_open(km, p, &parts->elems[i].offset))) {
+        parts->elems[i].offset = RD_KAFKA_OFFSET_END;
         continue;
+      }
       forward_queue(km, parts->elems[i].topic, p);
     }
     double now = clock_seconds();
