@@ -46,11 +46,10 @@ typedef struct rules_config {
   double full_time_limit[PERIOD_MONTHS];       /* full_time_weekly_hours * days, by month index */
   int project_first_month, project_last_month; /* month indexes */
   uint32_t window_mask;
-  /* With a window of at most RULES_RUN_TABLE_BITS months: bit 0 of
-   * run_table[x] is "x has a run of durable_run_months set bits" (the
-   * month arithmetic and the bit loop of the durable test, done once
-   * here instead of once per record). */
-  uint8_t run_table[1u << 12];
+  /* With a window of at most RULES_RUN_TABLE_BITS months: run_table[x] is
+   * 1 when x has a run of durable_run_months set bits (the durable test's
+   * bit loop, done once here instead of once per record). */
+  uint8_t run_table[1u << RULES_RUN_TABLE_BITS];
 } rules_config;
 
 /* Defaults of SPEC §3. */
