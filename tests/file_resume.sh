@@ -69,6 +69,7 @@ sort ref.dlq >ref.dlq.sorted
 "$regstream" run --input "${inputs[@]}" --csv ref1.csv --dead-letter ref1.dlq --threads 1 \
   --quiet 2>ref1.log || fail "one-thread reference run failed: $(cat ref1.log)"
 cmp -s ref.csv ref1.csv || fail "one and two threads give different CSVs"
+sort ref1.dlq | cmp -s ref.dlq.sorted - || fail "one and two threads give different dead letters"
 summary ref.log >ref.summary
 [ "$(wc -l <ref.summary)" -eq 3 ] || fail "cannot read the reference summary: $(cat ref.log)"
 grep -q '"reason":"undecodable"' ref.dlq || fail "the damaged file gave no undecodable dead letter"

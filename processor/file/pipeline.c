@@ -89,8 +89,9 @@ static void group_by_shard(const replay *rp, block_slot *s) {
     s->order[end[personmap_shard(s->hashes[i], n)]++] = i;
 }
 
-/* Decompress and decode the block in s; rejects go straight to the sink. */
-static void decode_block(replay *rp, block_slot *s) {
+/* Decompress and decode the block in s into its records; rejects go
+ * straight to the sink. */
+static void decode_records(replay *rp, block_slot *s) {
   const input *in = &rp->inputs[s->file_index];
   const ocf_block *raw = &s->raw;
   s->count = 0;
@@ -154,9 +155,16 @@ static void decode_block(replay *rp, block_slot *s) {
   if (pos < end)
     reject(rp, s, REASON_UNDECODABLE, (int64_t)raw->first_record + i, 0, pos, (size_t)(end - pos),
            "bytes left over after the block's last record");
+  atomic_fetch_add(&rp->records_seen, (uint64_t)raw->count);
+}
+
+/* Decode the block in s and group its records by shard, whatever the
+ * decoding ended with: a slot's grouping is its last block's until
+ * redone, and a damaged block (no records) must not leave it so. */
+static void decode_block(replay *rp, block_slot *s) {
+  decode_records(rp, s);
   if (rp->workers > 1)
     group_by_shard(rp, s);
-  atomic_fetch_add(&rp->records_seen, (uint64_t)raw->count);
 }
 
 /* Apply the records of shard w in block s, in order, prefetching ahead. */
