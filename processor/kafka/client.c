@@ -794,6 +794,16 @@ rd_kafka_t *client_new(kafka_mode *km, client_role role, char *err, size_t errle
        * error to report (the worker), never a silent jump. */
       (role == CLIENT_INPUT && rd_kafka_conf_set(conf, "auto.offset.reset", "error", why,
                                                  sizeof why) != RD_KAFKA_CONF_OK) ||
+      /* The merger reads from the beginning: its committed offsets say
+       * nothing. And librdkafka's automatic commit of the partitions it
+       * unassigns, in a close that met a cooperative rebalance (the other
+       * instances leaving), failed ("Specified group generation id is not
+       * valid") and held the close until the session expired (45 s, past
+       * CLOSE_MERGER_SECONDS in run.c). The input consumer's commits (lag
+       * monitoring) stay librdkafka's: manual ones that meet a rebalance
+       * make it drop its whole assignment as lost. */
+      (role == CLIENT_MERGER && rd_kafka_conf_set(conf, "enable.auto.commit", "false", why,
+                                                  sizeof why) != RD_KAFKA_CONF_OK) ||
       (role == CLIENT_INPUT && observe_client_conf(km, conf, err, errlen) < 0) ||
       kafka_conf_apply(conf, NULL, o->conf, o->conf_count, err, errlen) < 0) {
     if (group && !err[0])
