@@ -160,7 +160,7 @@ scale_args=(--brokers "$B" --topic pm2 --group g_scale --output-topic out_scale 
 "$RS" run "${scale_args[@]}" >"$TMP/scale_a.log" 2>&1 &
 a=$!
 pids+=("$a")
-converges 60 half out_scale "$TMP/half.csv" && ok "one instance: the first half converges" || bad "one instance: the first half did not converge"
+converges 60 scale_half out_scale "$TMP/half.csv" && ok "one instance: the first half converges" || bad "one instance: the first half did not converge"
 "$RS" run "${scale_args[@]}" >"$TMP/scale_b.log" 2>&1 &
 b=$!
 pids+=("$b")

@@ -172,7 +172,7 @@ scale_args=(--brokers "$B" --topic pm2 --group g_scale --output-topic out_scale 
 run_in "$TMP/instance_a" "${scale_args[@]}" >"$TMP/scale_a.log" 2>&1 &
 a=$!
 pids+=("$a")
-converges 60 half out_scale "$TMP/half.csv" && ok "one instance: the first half converges" || bad "one instance: the first half did not converge"
+converges 60 scale_half out_scale "$TMP/half.csv" && ok "one instance: the first half converges" || bad "one instance: the first half did not converge"
 run_in "$TMP/instance_b" "${scale_args[@]}" >"$TMP/scale_b.log" 2>&1 &
 b=$!
 pids+=("$b")

@@ -64,6 +64,7 @@ void merger_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
       merge_own(km->merge, parts->elems[i].partition);
     }
     merge_set_assigned(km->merge);
+    km->clients.merger_assigned = 1;
     if (cooperative)
       e = rd_kafka_incremental_assign(rk, parts);
     else

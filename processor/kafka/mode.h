@@ -129,6 +129,10 @@ typedef struct kafka_clients {
   int partials_partitions;
   int input_partitions; /* of --topic at the start (client_prepare_topics) */
   int unclosed;         /* a consumer could not leave its group (the brokers did not answer) */
+  int merger_assigned;  /* the merge consumer had an assignment (merger.c), the input's:
+                           shard_table.assignment_received (run.c's mode_free) */
+  int joined[2];        /* input, merger: members under the cooperative protocol when
+                           they began to close (run.c) */
 } kafka_clients;
 
 /* The input partitions' shards. */

@@ -483,6 +483,28 @@ static kafka_mode *mode_new(const kafka_run_options *o) {
   return km;
 }
 
+/* Whether consumer rk is a member of its group under the cooperative
+ * protocol: it had a JoinGroup answer (before that librdkafka says NONE).
+ * Asked before its close too: once closed, the question may go unanswered
+ * (NULL). */
+static int joined_cooperative(rd_kafka_t *rk) {
+  const char *protocol = rd_kafka_rebalance_protocol(rk);
+  return protocol && !strcmp(protocol, "COOPERATIVE");
+}
+
+/* Whether consumer rk (closed) can be destroyed. librdkafka before 2.3
+ * aborts in rd_kafka_destroy ("rd_kafka_sticky_assignor_state_destroy:
+ * Assertion `assignor_state' failed"; its 2.3.0 changelog, #4381) when a
+ * cooperative-sticky member joined its group but had no assignment yet: a
+ * run stopped (SIGTERM, or the end of a reprocessing run) while a
+ * rebalance was under way. Such a consumer is left to the process's exit
+ * instead: it has left its group already (close_consumer) and holds
+ * nothing to flush. assigned: its rebalance callback took an assignment
+ * (then that state exists); joined: joined_cooperative before the close. */
+static int destroy_safe(rd_kafka_t *rk, int assigned, int joined) {
+  return assigned || rd_kafka_version() >= 0x02030000 || !(joined || joined_cooperative(rk));
+}
+
 static void mode_free(kafka_mode *km) {
   observe_free(km); /* first: the listener reads what follows */
   /* The workers' queues hold the consumer: they go first, or its
@@ -492,9 +514,11 @@ static void mode_free(kafka_mode *km) {
       rd_kafka_queue_destroy(km->workers[i].queue);
   /* A consumer that could not leave its group is not asked to again. */
   int flags = km->clients.unclosed ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0;
-  if (km->clients.consumer)
+  if (km->clients.consumer &&
+      destroy_safe(km->clients.consumer, km->table.assignment_received, km->clients.joined[0]))
     rd_kafka_destroy_flags(km->clients.consumer, flags);
-  if (km->clients.merger)
+  if (km->clients.merger &&
+      destroy_safe(km->clients.merger, km->clients.merger_assigned, km->clients.joined[1]))
     rd_kafka_destroy_flags(km->clients.merger, flags);
   merge_free(km->merge);
   char ignored[8];
@@ -645,6 +669,7 @@ int kafka_run(const kafka_run_options *o, kafka_run_result *result, char *err, s
   for (unsigned i = 0; i < started_workers; i++)
     pthread_join(km->workers[i].thread, NULL);
   /* Leaves the group (revokes, publishing partials). */
+  km->clients.joined[0] = joined_cooperative(km->clients.consumer);
   close_consumer(km, km->clients.consumer, rebalance_input, CLOSE_INPUT_SECONDS, "input consumer");
   if (rd_kafka_flush(km->clients.producer, kafka_flush_timeout_ms(km, 60000)) !=
       RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -652,6 +677,7 @@ int kafka_run(const kafka_run_options *o, kafka_run_result *result, char *err, s
   atomic_store(&km->stage1_done, 1);
   if (merging)
     pthread_join(merge_thread, NULL);
+  km->clients.joined[1] = joined_cooperative(km->clients.merger);
   close_consumer(km, km->clients.merger, merger_rebalance, CLOSE_MERGER_SECONDS, "merge stage");
   if (rd_kafka_flush(km->clients.producer, kafka_flush_timeout_ms(km, 60000)) !=
       RD_KAFKA_RESP_ERR_NO_ERROR)
