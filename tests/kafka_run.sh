@@ -188,6 +188,10 @@ timeout 60 "$RS" produce --brokers "$B" --topic pm_small --input "$TMP/reprocess
   --quiet -X linger.ms=5 -X batch.num.messages=100 || bad "produce (small batches) failed"
 # Heartbeats every 500 ms: the cooperative assignor (the default) hands
 # partitions to a joining member in two rounds, each noticed at a heartbeat.
+# Those rounds can drop the last messages of a kept partition from a batch
+# being taken (librdkafka 2.0): the end of the partition then comes first,
+# and is read as a gap, not as the end (kafka/gap.h); taken as the end it
+# once left this case rows off.
 THROTTLE=(-X message.max.bytes=1000 -X fetch.max.bytes=2048 -X max.partition.fetch.bytes=2048
   -X heartbeat.interval.ms=500)
 for i in 1 2; do

@@ -754,19 +754,24 @@ static void on_consumer_error(rd_kafka_t *rk, int err, const char *reason, void 
  * (bench/results/kafka.md), at 20 idle fetches a second. A subscription
  * to a topic the broker's metadata does not show yet (the partials topic
  * just created) is looked at again on the next refresh: 10 s, not 5 min.
- * The assignors are librdkafka's default (range,roundrobin: eager). -X
- * partition.assignment.strategy=cooperative-sticky selects the cooperative
- * protocol, which kafka/rebalance.c and kafka/merger.c serve too (only the
- * partitions that move are revoked), but which is not the default: with
- * librdkafka 2.0.2 a kept partition's prefetched messages were sometimes
- * not delivered after a cooperative rebalance (worker.c reads such a gap
- * again), and one two-instance --exit-at-eof run ended one row off (README,
- * "Several instances"). */
-static const char *const consumer_defaults[] = {
-    "enable.partition.eof=true",         "auto.offset.reset=earliest",
-    "fetch.max.bytes=52428800",          "max.partition.fetch.bytes=4194304",
-    "queued.max.messages.kbytes=262144", "fetch.wait.max.ms=50",
-    "queued.min.messages=1000000",       "topic.metadata.refresh.interval.ms=10000"};
+ * Both groups (the input's and "<group>.merge") rebalance cooperatively
+ * (cooperative-sticky): a joining or leaving instance moves only the
+ * partitions it takes or gives, the others go on (kafka/rebalance.c,
+ * kafka/merger.c). -X partition.assignment.strategy=range (or roundrobin),
+ * applied after these, brings back the eager protocol, which stops every
+ * partition on every rebalance. With librdkafka 2.0 a cooperative rebalance
+ * can drop messages of a kept partition from a batch being taken: the
+ * workers read such a gap again, also one that only its end-of-partition
+ * event shows (kafka/gap.h). */
+static const char *const consumer_defaults[] = {"enable.partition.eof=true",
+                                                "auto.offset.reset=earliest",
+                                                "fetch.max.bytes=52428800",
+                                                "max.partition.fetch.bytes=4194304",
+                                                "queued.max.messages.kbytes=262144",
+                                                "fetch.wait.max.ms=50",
+                                                "queued.min.messages=1000000",
+                                                "topic.metadata.refresh.interval.ms=10000",
+                                                "partition.assignment.strategy=cooperative-sticky"};
 /* Every row, mark and dead letter on all in-sync replicas, in order, once. */
 static const char *const producer_defaults[] = {"linger.ms=20", "compression.type=lz4",
                                                 "enable.idempotence=true", "acks=all",
