@@ -178,8 +178,10 @@ pids=()
 # a moment later, fetching slowly: the first to reach the end of its
 # partitions must not settle the totals before the other's partials are in.
 # Once both have exited, the output equals file mode.
-# (Its own, larger input: long enough that the second instance joins in time.)
-"$BUILD/bench/regstream-gen" --profile random --seed 12 --persons 6000 --months 24 \
+# (Its own, larger input: long enough that the second instance joins in time.
+# With 6000 persons the first instance once applied it all, 2.3 s, before the
+# cooperative join's two rounds gave the second any partition.)
+"$BUILD/bench/regstream-gen" --profile random --seed 12 --persons 30000 --months 24 \
   --repeat-rate 0.02 --correction-rate 0.03 --late-rate 0.02 --invalid-rate 0.01 \
   --out "$TMP/reprocess.avro" >/dev/null 2>&1 &&
   "$RS" run --input "$TMP/reprocess.avro" --csv "$TMP/reprocess_file.csv" \
@@ -199,7 +201,11 @@ for i in 1 2; do
     --dead-letter-topic dlq_reprocess --flush-ms 200 --threads 2 --exit-at-eof "${THROTTLE[@]}" \
     >"$TMP/reprocess$i.log" 2>&1 &
   pids+=($!)
-  sleep 1
+  # the second joins once the first applies messages (within 30 s)
+  for ((t = 0; t < 300; t++)); do
+    grep -q 'first message applied' "$TMP/reprocess$i.log" 2>/dev/null && break
+    sleep 0.1
+  done
 done
 both=0
 for i in 0 1; do
