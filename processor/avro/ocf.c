@@ -31,6 +31,7 @@ struct ocf_reader {
   size_t pos;        /* where the next block starts */
   uint64_t block_index, record_index;
   _Atomic size_t released; /* pages before this were given back (ocf_release) */
+  _Atomic size_t ahead;    /* pages before this were asked for (ocf_readahead) */
 };
 
 /* Varint in [*p, end) (at most 10 bytes); 0 or -1. */
@@ -214,6 +215,29 @@ void ocf_release(ocf_reader *r, uint64_t end_offset) {
   if (!atomic_compare_exchange_strong(&r->released, &from, end))
     return;
   madvise((void *)(r->map + from), end - from, MADV_DONTNEED);
+}
+
+void ocf_readahead(ocf_reader *r, uint64_t offset) {
+  /* The kernel's own readahead on faults of a mapping reads 128 KiB or so
+   * at a time, one request in flight: a replay of a file larger than the
+   * page cache waited on the disk for half its time (the 20-year history,
+   * 11 M records/s against 23 M/s from the cache, on a disk that reads
+   * 2 GB/s in large requests). MADV_WILLNEED starts reads of the next
+   * window without waiting for them; asked for in steps, as pages are
+   * given back. Pages already cached cost a lookup. */
+  enum { WINDOW = 64u << 20, STEP = 16u << 20 };
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t want = offset + WINDOW < r->size ? (size_t)offset + WINDOW : r->size;
+  size_t from = atomic_load_explicit(&r->ahead, memory_order_relaxed);
+  if (!r->map || want <= from || (want - from < STEP && want < r->size))
+    return;
+  /* Several workers may ask at once: the one that moves the mark asks. */
+  if (!atomic_compare_exchange_strong(&r->ahead, &from, want))
+    return;
+  if (from < offset) /* the first call, or after a seek */
+    from = (size_t)offset;
+  from -= from % page;
+  madvise((void *)(r->map + from), want - from, MADV_WILLNEED);
 }
 
 const char *ocf_path(const ocf_reader *r) {

@@ -83,6 +83,11 @@ const uint8_t *ocf_sync_marker(const ocf_reader *r);
  * Thread-safe: any worker may release, in any order. */
 void ocf_release(ocf_reader *r, uint64_t end_offset);
 
+/* Ask the kernel to read the file's bytes from offset on (a window of some
+ * tens of MiB) into the page cache now, without waiting: the caller is about
+ * to read them in order. Thread-safe; cheap when they are cached. */
+void ocf_readahead(ocf_reader *r, uint64_t offset);
+
 /* A growable buffer for decompressed block bytes, one per worker. */
 typedef struct ocf_buf {
   uint8_t *data;

@@ -251,6 +251,7 @@ static int claim_and_decode(replay *rp) {
   atomic_store(&s->tag, sequence << 2 | SLOT_DECODING);
   pthread_mutex_unlock(&rp->lock);
 
+  ocf_readahead(rp->inputs[s->file_index].reader, s->raw.file_offset);
   decode_block(rp, s);
   atomic_store_explicit(&s->tag, sequence << 2 | SLOT_READY, memory_order_release);
   replay_wake_all(rp);

@@ -123,6 +123,7 @@ static int produce_file(producer *p, ocf_reader *r, const pm_plan *plan, char *e
   int rc = 0;
   char why[512];
   while (rc == 0 && ocf_next_block(r, &b)) {
+    ocf_readahead(r, b.file_offset);
     if (b.kind == OCF_BLOCK_DAMAGED) {
       p->res->skipped++;
       log_cmd_fields(LOG_WARN, "produce",
