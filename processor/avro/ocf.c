@@ -218,15 +218,13 @@ void ocf_release(ocf_reader *r, uint64_t end_offset) {
 }
 
 void ocf_readahead(ocf_reader *r, uint64_t offset) {
-  /* The kernel's own readahead on faults of a mapping reads 128 KiB or so
-   * at a time, one request in flight: a replay of a file larger than the
-   * page cache waited on the disk for half its time (the 20-year history,
-   * 11 M records/s against 23 M/s from the cache, on a disk that reads
-   * 2 GB/s in large requests). MADV_WILLNEED starts reads of the next
-   * window without waiting for them; asked for in steps, as pages are
-   * given back. Pages already cached cost a lookup. */
+  /* The kernel's own readahead on faults of a mapping reads 128 KiB at a
+   * time (read_ahead_kb here), one request in flight. MADV_WILLNEED starts
+   * reads of the next window without waiting for them, asked for in steps
+   * as ocf_release gives pages back; pages already cached cost a lookup.
+   * The 20-year history (31.6 GB, more than the page cache), 2 threads:
+   * 127 s without, 96.5 s with. */
   enum { WINDOW = 64u << 20, STEP = 16u << 20 };
-  size_t page = (size_t)sysconf(_SC_PAGESIZE);
   size_t want = offset + WINDOW < r->size ? (size_t)offset + WINDOW : r->size;
   size_t from = atomic_load_explicit(&r->ahead, memory_order_relaxed);
   if (!r->map || want <= from || (want - from < STEP && want < r->size))
@@ -236,7 +234,7 @@ void ocf_readahead(ocf_reader *r, uint64_t offset) {
     return;
   if (from < offset) /* the first call, or after a seek */
     from = (size_t)offset;
-  from -= from % page;
+  from -= from % (size_t)sysconf(_SC_PAGESIZE);
   madvise((void *)(r->map + from), want - from, MADV_WILLNEED);
 }
 
