@@ -6,8 +6,11 @@
  * while every intact block is still read; corrupt compressed data and snappy
  * CRC mismatches fail decompression; ocf_tell/ocf_seek restart a walk at any
  * block (damaged regions included) exactly as the original walk went on;
- * ocf_open errors. Deterministic by seed;
+ * ocf_open errors; ocf_drop_behind: released pages leave the page cache
+ * (mincore) only for readers that drop behind, only when the inputs exceed
+ * the room, and never for a file replaced since it was opened. Deterministic by seed;
  * files go to a per-process temp directory. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -707,6 +711,76 @@ static void test_tell_seek(void **state) {
   ocf_close(r);
 }
 
+/* The share of path's pages in the page cache (mincore of a mapping of it
+ * that touches none). */
+static double cached_share(const char *path) {
+  int fd = open(path, O_RDONLY);
+  assert_true(fd >= 0);
+  off_t size = lseek(fd, 0, SEEK_END);
+  void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
+  assert_true(m != MAP_FAILED);
+  size_t page = (size_t)sysconf(_SC_PAGESIZE), pages = ((size_t)size + page - 1) / page;
+  unsigned char *vec = malloc(pages);
+  assert_int_equal(mincore(m, (size_t)size, vec), 0);
+  size_t in = 0;
+  for (size_t i = 0; i < pages; i++)
+    in += vec[i] & 1;
+  free(vec);
+  munmap(m, (size_t)size);
+  close(fd);
+  return (double)in / (double)pages;
+}
+
+/* Open path, read every block's bytes (into the mapping), release them all. */
+static ocf_reader *read_through(const char *path, uint64_t room, size_t *dropping) {
+  char err[256];
+  ocf_reader *r = ocf_open(path, err, sizeof err);
+  assert_non_null(r);
+  *dropping = ocf_drop_behind(&r, 1, room);
+  ocf_block b;
+  while (ocf_next_block(r, &b))
+    ;
+  ocf_release(r, ocf_file_size(r));
+  return r;
+}
+
+static void test_drop_behind(void **state) {
+  (void)state;
+  char path[512], other[512];
+  path_of(path, sizeof path, "drop.avro");
+  path_of(other, sizeof other, "drop_other.avro");
+  rng_state = 1000;
+  free(write_ours(path, OCF_CODEC_NULL, 200000, 65536)); /* about 4 MB */
+  free(write_ours(other, OCF_CODEC_NULL, 20000, 65536));
+  int fd = open(path, O_RDONLY); /* written back: clean pages can be dropped */
+  assert_true(fd >= 0);
+  assert_int_equal(fsync(fd), 0);
+  close(fd);
+  assert_true(cached_share(path) > 0.9);
+
+  /* room for the input: its pages stay cached */
+  size_t dropping;
+  ocf_reader *r = read_through(path, UINT64_MAX, &dropping);
+  assert_int_equal(dropping, 0);
+  ocf_close(r);
+  assert_true(cached_share(path) > 0.9);
+
+  /* no room: they leave the cache as they are released */
+  r = read_through(path, 0, &dropping);
+  assert_int_equal(dropping, 1);
+  assert_int_equal(ocf_drop_behind(&r, 1, 0), 0); /* once per reader */
+  assert_true(cached_share(path) < 0.1);
+  ocf_close(r);
+
+  /* a file replaced since it was opened is not the one being read */
+  char err[256];
+  r = ocf_open(path, err, sizeof err);
+  assert_non_null(r);
+  assert_int_equal(rename(other, path), 0);
+  assert_int_equal(ocf_drop_behind(&r, 1, 0), 0);
+  ocf_close(r);
+}
+
 static int setup(void **state) {
   (void)state;
   snprintf(tmpdir, sizeof tmpdir, "%s/regstream_test_ocf_XXXXXX",
@@ -729,6 +803,7 @@ int main(void) {
       cmocka_unit_test(test_damaged),
       cmocka_unit_test(test_open_errors),
       cmocka_unit_test(test_tell_seek),
+      cmocka_unit_test(test_drop_behind),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

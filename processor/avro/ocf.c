@@ -32,6 +32,9 @@ struct ocf_reader {
   uint64_t block_index, record_index;
   _Atomic size_t released; /* pages before this were given back (ocf_release) */
   _Atomic size_t ahead;    /* pages before this were asked for (ocf_readahead) */
+  int drop_fd; /* while released pages also leave the page cache (ocf_drop_behind); else -1 */
+  dev_t dev;   /* the file that was mapped */
+  ino_t ino;
 };
 
 /* Varint in [*p, end) (at most 10 bytes); 0 or -1. */
@@ -150,6 +153,7 @@ ocf_reader *ocf_open(const char *path, char *err, size_t errlen) {
     free(r);
     return NULL;
   }
+  r->drop_fd = -1;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -177,6 +181,8 @@ ocf_reader *ocf_open(const char *path, char *err, size_t errlen) {
     r->map = m;
     madvise(m, r->size, MADV_SEQUENTIAL);
   }
+  r->dev = st.st_dev;
+  r->ino = st.st_ino;
   close(fd);
   if (ocf_parse_header(r, err, errlen) < 0) {
     ocf_close(r);
@@ -190,6 +196,8 @@ void ocf_close(ocf_reader *r) {
     return;
   if (r->map)
     munmap((void *)r->map, r->size);
+  if (r->drop_fd >= 0)
+    close(r->drop_fd);
   free(r->schema);
   free(r->path);
   free(r);
@@ -215,6 +223,36 @@ void ocf_release(ocf_reader *r, uint64_t end_offset) {
   if (!atomic_compare_exchange_strong(&r->released, &from, end))
     return;
   madvise((void *)(r->map + from), end - from, MADV_DONTNEED);
+  if (r->drop_fd >= 0)
+    posix_fadvise(r->drop_fd, (off_t)from, (off_t)(end - from), POSIX_FADV_DONTNEED);
+}
+
+uint64_t ocf_cache_room(void) {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? (uint64_t)pages / 2 * (uint64_t)page : UINT64_MAX;
+}
+
+size_t ocf_drop_behind(ocf_reader *const *readers, size_t n, uint64_t room) {
+  uint64_t total = 0;
+  for (size_t i = 0; i < n; i++)
+    total += readers[i]->size;
+  if (total <= room)
+    return 0;
+  size_t dropping = 0;
+  for (size_t i = 0; i < n; i++) {
+    ocf_reader *r = readers[i];
+    struct stat st;
+    int fd = r->drop_fd >= 0 ? -1 : open(r->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) /* out of descriptors, or already dropping: as it is */
+      continue;
+    if (fstat(fd, &st) == 0 && st.st_dev == r->dev && st.st_ino == r->ino) {
+      r->drop_fd = fd;
+      dropping++;
+    } else { /* replaced since it was mapped: not the file being read */
+      close(fd);
+    }
+  }
+  return dropping;
 }
 
 void ocf_readahead(ocf_reader *r, uint64_t offset) {
@@ -223,8 +261,9 @@ void ocf_readahead(ocf_reader *r, uint64_t offset) {
    * reads of the next window without waiting for them, asked for in steps
    * as ocf_release gives pages back; pages already cached cost a lookup.
    * The 20-year history (31.6 GB, more than the page cache), 2 threads:
-   * 127 s without, 96.5 s with. */
-  enum { WINDOW = 64u << 20, STEP = 16u << 20 };
+   * 127 s without, 96.5 s with (64 MiB ahead in 16 MiB steps); 128 MiB in
+   * 8 MiB steps: 0.91 of that on a cold 6.3 GB file (the median of 4 pairs). */
+  enum { WINDOW = 128u << 20, STEP = 8u << 20 };
   size_t want = offset + WINDOW < r->size ? (size_t)offset + WINDOW : r->size;
   size_t from = atomic_load_explicit(&r->ahead, memory_order_relaxed);
   if (!r->map || want <= from || (want - from < STEP && want < r->size))

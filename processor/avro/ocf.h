@@ -83,6 +83,16 @@ const uint8_t *ocf_sync_marker(const ocf_reader *r);
  * Thread-safe: any worker may release, in any order. */
 void ocf_release(ocf_reader *r, uint64_t end_offset);
 
+/* For inputs larger together than room (ocf_cache_room: half the memory;
+ * they cannot stay in the page cache for the next run, and reading them
+ * through would push out everything else, the kernel reclaiming page after
+ * page: a 31.6 GB replay then spent 60 % more CPU per record), the pages
+ * ocf_release gives back from now on also leave the page cache
+ * (posix_fadvise DONTNEED; each reader opens its file again for that, and
+ * is left as it is when it cannot). Returns how many readers drop behind. */
+size_t ocf_drop_behind(ocf_reader *const *readers, size_t n, uint64_t room);
+uint64_t ocf_cache_room(void);
+
 /* Ask the kernel to read the file's bytes from offset on (a window of some
  * tens of MiB) into the page cache now, without waiting: the caller is about
  * to read them in order. Thread-safe; cheap when they are cached. */

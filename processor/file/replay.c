@@ -55,6 +55,13 @@ static int open_inputs(replay *rp, char *err, size_t errlen) {
       return -1;
     }
   }
+  ocf_reader **readers = malloc((size_t)cfg->input_count * sizeof *readers);
+  if (readers) { /* else the page cache keeps what it reads: slower, no worse */
+    for (int f = 0; f < cfg->input_count; f++)
+      readers[f] = rp->inputs[f].reader;
+    ocf_drop_behind(readers, (size_t)cfg->input_count, ocf_cache_room());
+    free(readers);
+  }
   return 0;
 }
 

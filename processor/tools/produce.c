@@ -225,6 +225,7 @@ int produce_run(const produce_options *o, produce_result *res, char *err, size_t
       goto done;
     }
   }
+  ocf_drop_behind(readers, (size_t)o->input_count, ocf_cache_room());
   plan = pm_plan_from_json(ocf_schema_json(readers[0]), ocf_schema_json_len(readers[0]), why,
                            sizeof why);
   if (!plan) {
