@@ -227,9 +227,63 @@ void ocf_release(ocf_reader *r, uint64_t end_offset) {
     posix_fadvise(r->drop_fd, (off_t)from, (off_t)(end - from), POSIX_FADV_DONTNEED);
 }
 
+/* Lowers *limit to the least of the files (bytes; "max" and unreadable
+ * ones are no limit) of cgroup path under root and of the cgroups above it. */
+static void least_cgroup_limit(const char *root, char *path, const char *const files[2],
+                               uint64_t *limit) {
+  for (;;) {
+    for (int i = 0; i < 2; i++) {
+      char file[2200];
+      unsigned long long bytes;
+      snprintf(file, sizeof file, "%s%s/%s", root, path[1] ? path : "", files[i]);
+      FILE *m = fopen(file, "re");
+      if (!m)
+        continue;
+      if (fscanf(m, "%llu", &bytes) == 1 && bytes < *limit)
+        *limit = bytes;
+      fclose(m);
+    }
+    char *slash = strrchr(path, '/');
+    if (!path[1] || !slash)
+      return;
+    slash[slash == path] = 0; /* the parent; "/" after the top */
+  }
+}
+
+/* The least memory limit of this process's cgroups (v2: memory.max and
+ * memory.high; v1: the memory controller's limit_in_bytes), its own and
+ * those above it: the page cache it fills counts against them. UINT64_MAX
+ * where none is set or none can be read. */
+static uint64_t cgroup_memory_limit(void) {
+  static const char *const v2[2] = {"memory.max", "memory.high"};
+  static const char *const v1[2] = {"memory.limit_in_bytes", "memory.soft_limit_in_bytes"};
+  uint64_t limit = UINT64_MAX;
+  char line[2048];
+  FILE *f = fopen("/proc/self/cgroup", "re");
+  if (!f)
+    return limit;
+  while (fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\n")] = 0;
+    char *controllers = strchr(line, ':'),
+         *path = controllers ? strchr(controllers + 1, ':') : NULL;
+    if (!path || path[1] != '/')
+      continue;
+    *path++ = 0;
+    controllers++;
+    if (!strcmp(line, "0") && !*controllers)
+      least_cgroup_limit("/sys/fs/cgroup", path, v2, &limit);
+    else if (!strcmp(controllers, "memory"))
+      least_cgroup_limit("/sys/fs/cgroup/memory", path, v1, &limit);
+  }
+  fclose(f);
+  return limit;
+}
+
 uint64_t ocf_cache_room(void) {
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  return pages > 0 && page > 0 ? (uint64_t)pages / 2 * (uint64_t)page : UINT64_MAX;
+  uint64_t memory = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : UINT64_MAX;
+  uint64_t limit = cgroup_memory_limit();
+  return (limit < memory ? limit : memory) / 2;
 }
 
 size_t ocf_drop_behind(ocf_reader *const *readers, size_t n, uint64_t room) {

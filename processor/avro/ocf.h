@@ -83,7 +83,8 @@ const uint8_t *ocf_sync_marker(const ocf_reader *r);
  * Thread-safe: any worker may release, in any order. */
 void ocf_release(ocf_reader *r, uint64_t end_offset);
 
-/* For inputs larger together than room (ocf_cache_room: half the memory;
+/* For inputs larger together than room (ocf_cache_room: half the memory,
+ * or of the least memory.max or memory.high of the cgroups it runs in;
  * they cannot stay in the page cache for the next run, and reading them
  * through would push out everything else, the kernel reclaiming page after
  * page: a 31.6 GB replay then spent 60 % more CPU per record), the pages

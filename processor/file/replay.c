@@ -59,7 +59,12 @@ static int open_inputs(replay *rp, char *err, size_t errlen) {
   if (readers) { /* else the page cache keeps what it reads: slower, no worse */
     for (int f = 0; f < cfg->input_count; f++)
       readers[f] = rp->inputs[f].reader;
-    ocf_drop_behind(readers, (size_t)cfg->input_count, ocf_cache_room());
+    uint64_t room = ocf_cache_room();
+    if (ocf_drop_behind(readers, (size_t)cfg->input_count, room) && !cfg->quiet)
+      log_msg(LOG_INFO, "replay",
+              "the input is larger than %.1f GiB, half the memory this run may use: its "
+              "pages leave the page cache as they are read",
+              (double)room / (1u << 30));
     free(readers);
   }
   return 0;
