@@ -8,7 +8,8 @@
  * block (damaged regions included) exactly as the original walk went on;
  * ocf_open errors; ocf_drop_behind: released pages leave the page cache
  * (mincore) only for readers that drop behind, only when the inputs exceed
- * the room, and never for a file replaced since it was opened. Deterministic by seed;
+ * the room, and never for a file replaced since it was opened;
+ * ocf_cgroup_memory_limit over made-up cgroup files (v1 and v2). Deterministic by seed;
  * files go to a per-process temp directory. */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -781,6 +782,49 @@ static void test_drop_behind(void **state) {
   ocf_close(r);
 }
 
+/* Writes text to dir/name, making the folders on the way. */
+static void put(const char *dir, const char *name, const char *text) {
+  char path[1024], cmd[1200];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  snprintf(cmd, sizeof cmd, "mkdir -p \"$(dirname '%s')\"", path);
+  assert_int_equal(system(cmd), 0);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+static void test_cgroup_memory_limit(void **state) {
+  (void)state;
+  char proc[512], sys[512];
+  path_of(proc, sizeof proc, "cgroup");
+  path_of(sys, sizeof sys, "sys");
+  /* none readable */
+  assert_true(ocf_cgroup_memory_limit(proc, sys) == UINT64_MAX);
+  /* v2: the least of memory.max and memory.high, of the own cgroup and
+   * those above it; "max" is no limit */
+  put(tmpdir, "cgroup", "0::/system.slice/regstream.service\n");
+  put(sys, "system.slice/regstream.service/memory.max", "2147483648\n");
+  put(sys, "system.slice/regstream.service/memory.high", "max\n");
+  assert_true(ocf_cgroup_memory_limit(proc, sys) == 2147483648u);
+  put(sys, "system.slice/regstream.service/memory.high", "1610612736\n");
+  assert_true(ocf_cgroup_memory_limit(proc, sys) == 1610612736u);
+  put(sys, "system.slice/memory.max", "1073741824\n");
+  assert_true(ocf_cgroup_memory_limit(proc, sys) == 1073741824u);
+  put(sys, "memory.max", "536870912\n"); /* a container's own root */
+  assert_true(ocf_cgroup_memory_limit(proc, sys) == 536870912u);
+  /* v1: the memory controller's hierarchy, other controllers ignored */
+  put(tmpdir, "cgroup", "4:memory:/jobs/replay\n3:cpu:/jobs/replay\n0::/\n");
+  put(sys, "cpu/jobs/replay/memory.limit_in_bytes", "1\n");
+  put(sys, "memory/jobs/replay/memory.limit_in_bytes", "9223372036854771712\n");
+  put(sys, "memory/jobs/replay/memory.soft_limit_in_bytes", "9223372036854771712\n");
+  put(sys, "memory/jobs/memory.limit_in_bytes", "3221225472\n");
+  /* the v2 root's memory.max (536870912) still counts: "0::/" names it */
+  assert_true(ocf_cgroup_memory_limit(proc, sys) == 536870912u);
+  put(sys, "memory.max", "max\n");
+  assert_true(ocf_cgroup_memory_limit(proc, sys) == 3221225472u);
+}
+
 static int setup(void **state) {
   (void)state;
   snprintf(tmpdir, sizeof tmpdir, "%s/regstream_test_ocf_XXXXXX",
@@ -804,6 +848,7 @@ int main(void) {
       cmocka_unit_test(test_open_errors),
       cmocka_unit_test(test_tell_seek),
       cmocka_unit_test(test_drop_behind),
+      cmocka_unit_test(test_cgroup_memory_limit),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

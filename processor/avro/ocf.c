@@ -250,30 +250,29 @@ static void least_cgroup_limit(const char *root, char *path, const char *const f
   }
 }
 
-/* The least memory limit of this process's cgroups (v2: memory.max and
- * memory.high; v1: the memory controller's limit_in_bytes), its own and
- * those above it: the page cache it fills counts against them. UINT64_MAX
- * where none is set or none can be read. */
-static uint64_t cgroup_memory_limit(void) {
+uint64_t ocf_cgroup_memory_limit(const char *proc_cgroup, const char *sys_cgroup) {
   static const char *const v2[2] = {"memory.max", "memory.high"};
   static const char *const v1[2] = {"memory.limit_in_bytes", "memory.soft_limit_in_bytes"};
   uint64_t limit = UINT64_MAX;
-  char line[2048];
-  FILE *f = fopen("/proc/self/cgroup", "re");
+  char line[2048], root[1024];
+  FILE *f = fopen(proc_cgroup, "re");
   if (!f)
     return limit;
   while (fgets(line, sizeof line, f)) {
     line[strcspn(line, "\n")] = 0;
-    char *controllers = strchr(line, ':'),
-         *path = controllers ? strchr(controllers + 1, ':') : NULL;
+    /* "ID:CONTROLLERS:PATH"; v2 is "0::PATH" */
+    char *controllers = strchr(line, ':');
+    char *path = controllers ? strchr(controllers + 1, ':') : NULL;
     if (!path || path[1] != '/')
       continue;
+    *controllers++ = 0;
     *path++ = 0;
-    controllers++;
-    if (!strcmp(line, "0") && !*controllers)
-      least_cgroup_limit("/sys/fs/cgroup", path, v2, &limit);
-    else if (!strcmp(controllers, "memory"))
-      least_cgroup_limit("/sys/fs/cgroup/memory", path, v1, &limit);
+    if (!strcmp(line, "0") && !*controllers) {
+      least_cgroup_limit(sys_cgroup, path, v2, &limit);
+    } else if (!strcmp(controllers, "memory")) {
+      snprintf(root, sizeof root, "%s/memory", sys_cgroup);
+      least_cgroup_limit(root, path, v1, &limit);
+    }
   }
   fclose(f);
   return limit;
@@ -282,7 +281,7 @@ static uint64_t cgroup_memory_limit(void) {
 uint64_t ocf_cache_room(void) {
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
   uint64_t memory = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : UINT64_MAX;
-  uint64_t limit = cgroup_memory_limit();
+  uint64_t limit = ocf_cgroup_memory_limit("/proc/self/cgroup", "/sys/fs/cgroup");
   return (limit < memory ? limit : memory) / 2;
 }
 

@@ -93,6 +93,13 @@ void ocf_release(ocf_reader *r, uint64_t end_offset);
  * is left as it is when it cannot). Returns how many readers drop behind. */
 size_t ocf_drop_behind(ocf_reader *const *readers, size_t n, uint64_t room);
 uint64_t ocf_cache_room(void);
+/* The least memory limit (bytes) of the process's cgroups as proc_cgroup
+ * (/proc/self/cgroup) names them, under sys_cgroup (/sys/fs/cgroup; tests
+ * give other files): v2 memory.max and memory.high, v1 the memory
+ * controller's limit_in_bytes and soft_limit_in_bytes; its own cgroup's and
+ * those above it, as the page cache it fills counts against them all.
+ * UINT64_MAX where none is set ("max") or none can be read. */
+uint64_t ocf_cgroup_memory_limit(const char *proc_cgroup, const char *sys_cgroup);
 
 /* Ask the kernel to read the file's bytes from offset on (a window of some
  * tens of MiB) into the page cache now, without waiting: the caller is about
