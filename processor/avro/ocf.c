@@ -5,7 +5,10 @@
  * sync marker is wrong but the next block frames cleanly, the region is the
  * one block; otherwise it runs to the end of the next occurrence of the
  * file's sync marker (or to the end of the file). Decompression (codec.c) is
- * separate and thread-safe. */
+ * separate and thread-safe. Also the mapping's pages: given back behind the
+ * reader, asked for ahead of it, and dropped from the page cache when the
+ * inputs are larger than the memory the run may use (which it reads from
+ * the cgroup files). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
