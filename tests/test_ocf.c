@@ -732,7 +732,8 @@ static double cached_share(const char *path) {
   return (double)in / (double)pages;
 }
 
-/* Open path, read every block's bytes (into the mapping), release them all. */
+/* Open path (dropping behind when its size exceeds room), walk its blocks
+ * and release them all. */
 static ocf_reader *read_through(const char *path, uint64_t room, size_t *dropping) {
   char err[256];
   ocf_reader *r = ocf_open(path, err, sizeof err);
@@ -788,10 +789,7 @@ static void put(const char *dir, const char *name, const char *text) {
   snprintf(path, sizeof path, "%s/%s", dir, name);
   snprintf(cmd, sizeof cmd, "mkdir -p \"$(dirname '%s')\"", path);
   assert_int_equal(system(cmd), 0);
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
-  fputs(text, f);
-  fclose(f);
+  save(path, (const uint8_t *)text, strlen(text));
 }
 
 static void test_cgroup_memory_limit(void **state) {

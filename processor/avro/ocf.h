@@ -83,15 +83,16 @@ const uint8_t *ocf_sync_marker(const ocf_reader *r);
  * Thread-safe: any worker may release, in any order. */
 void ocf_release(ocf_reader *r, uint64_t end_offset);
 
-/* For inputs larger together than room (ocf_cache_room: half the memory,
- * or of the least memory.max or memory.high of the cgroups it runs in;
- * they cannot stay in the page cache for the next run, and reading them
- * through would push out everything else, the kernel reclaiming page after
- * page: a 31.6 GB replay then spent 60 % more CPU per record), the pages
- * ocf_release gives back from now on also leave the page cache
- * (posix_fadvise DONTNEED; each reader opens its file again for that, and
- * is left as it is when it cannot). Returns how many readers drop behind. */
+/* For inputs larger together than room (they cannot stay in the page cache
+ * for the next run, and reading them through would push out everything
+ * else, the kernel reclaiming page after page: a 31.6 GB replay then spent
+ * 60 % more CPU per record), the pages ocf_release gives back from now on
+ * also leave the page cache (posix_fadvise DONTNEED; each reader opens its
+ * file again for that, and is left as it is when it cannot). Returns how
+ * many readers drop behind. */
 size_t ocf_drop_behind(ocf_reader *const *readers, size_t n, uint64_t room);
+/* The room for ocf_drop_behind: half the memory this process may use, the
+ * physical memory or less where its cgroups set a limit. */
 uint64_t ocf_cache_room(void);
 /* The least memory limit (bytes) of the process's cgroups as proc_cgroup
  * (/proc/self/cgroup) names them, under sys_cgroup (/sys/fs/cgroup; tests
