@@ -12,6 +12,11 @@
  *       chunk deleted by a tombstone (missing); prints "GEN PREVIOUS_POSITION"
  *       (where the previous snapshot resumes), exit 1 when P has fewer than
  *       two snapshots
+ *   leftover BROKERS TOPIC P N
+ *       N more generations of partition P, each a whole copy of its newest
+ *       snapshot (chunks and manifest under the next generation number): what
+ *       runs killed before their pruning's tombstones were delivered leave;
+ *       prints the newest copy's "GEN POSITION", exit 1 when P has none
  *
  * Reads a partition with the simple consumer up to its high watermark. */
 #include <inttypes.h>
@@ -139,11 +144,83 @@ static int manifests(const part *pt, int32_t p, snaptopic_manifest *out, int max
   return n;
 }
 
+static void send_one(rd_kafka_t *pr, const char *topic, int32_t p, const char *key,
+                     const void *value, size_t len) {
+  if (rd_kafka_producev(pr, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(p),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, strlen(key)),
+                        RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_END)) {
+    fprintf(stderr, "tool: produce failed\n");
+    exit(2);
+  }
+}
+
+/* leftover: copies of partition p's newest snapshot (ms[n - 1]) as the
+ * next `copies` generations, chunks before their manifest. */
+static int copy_newest(const char *brokers, const char *topic, int32_t p, part *pt,
+                       const snaptopic_manifest *ms, int n, int copies) {
+  if (n < 1 || copies < 1) {
+    fprintf(stderr, "tool: partition %d has no snapshot\n", p);
+    part_free(pt);
+    return 1;
+  }
+  snaptopic_manifest m = ms[n - 1];
+  uint64_t from = m.gen, gen = from;
+  for (int i = 0; i < pt->n; i++) { /* above every generation the partition holds */
+    int32_t kp;
+    uint64_t g;
+    int64_t index;
+    if (!snaptopic_key_parse(pt->recs[i].key, strlen(pt->recs[i].key), &kp, &g, &index) && g > gen)
+      gen = g;
+  }
+  rd_kafka_t *pr = client(RD_KAFKA_PRODUCER, brokers);
+  char key[SNAPTOPIC_KEY_MAX];
+  for (int c = 0; c < copies; c++) {
+    m.gen = ++gen;
+    for (uint32_t i = 0; i < m.chunks; i++) {
+      snaptopic_key(p, from, i, key);
+      const rec *chunk = NULL;
+      for (int r = 0; r < pt->n && !chunk; r++)
+        if (!strcmp(pt->recs[r].key, key) && pt->recs[r].value &&
+            pt->recs[r].len >= SNAPTOPIC_CHUNK_HEADER)
+          chunk = &pt->recs[r];
+      if (!chunk) {
+        fprintf(stderr, "tool: chunk %s not found\n", key);
+        return 1;
+      }
+      unsigned char *value = malloc(chunk->len);
+      memcpy(value, chunk->value, chunk->len);
+      for (int b = 0; b < 8; b++) /* the header's generation, little-endian */
+        value[8 + b] = (unsigned char)(m.gen >> (8 * b));
+      snaptopic_key(p, m.gen, i, key);
+      send_one(pr, topic, p, key, value, chunk->len);
+      free(value);
+    }
+    if (rd_kafka_flush(pr, 30000)) {
+      fprintf(stderr, "tool: produce failed\n");
+      return 2;
+    }
+    unsigned char mv[SNAPTOPIC_MANIFEST_MAX];
+    size_t mlen = snaptopic_manifest_encode(&m, mv);
+    snaptopic_key(p, m.gen, -1, key);
+    send_one(pr, topic, p, key, mv, mlen);
+    if (rd_kafka_flush(pr, 30000)) {
+      fprintf(stderr, "tool: produce failed\n");
+      return 2;
+    }
+  }
+  printf("%" PRIu64 " %" PRId64 "\n", m.gen, m.position);
+  rd_kafka_destroy(pr);
+  part_free(pt);
+  return 0;
+}
+
 int main(int argc, char **argv) {
-  if (argc < 4 || (strcmp(argv[1], "list") && strcmp(argv[1], "damage")) ||
-      (!strcmp(argv[1], "damage") && argc != 6)) {
+  int damage = argc == 6 && !strcmp(argv[1], "damage"),
+      leftover = argc == 6 && !strcmp(argv[1], "leftover");
+  if (!(argc == 4 && !strcmp(argv[1], "list")) && !damage && !leftover) {
     fprintf(stderr, "usage: kafka_snapshot_topic_tool list BROKERS TOPIC\n"
-                    "       kafka_snapshot_topic_tool damage BROKERS TOPIC P corrupt|missing\n");
+                    "       kafka_snapshot_topic_tool damage BROKERS TOPIC P corrupt|missing\n"
+                    "       kafka_snapshot_topic_tool leftover BROKERS TOPIC P N\n");
     return 2;
   }
   const char *brokers = argv[2], *topic = argv[3];
@@ -182,6 +259,8 @@ int main(int argc, char **argv) {
   part pt = {0};
   read_part(rk, rkt, topic, p, &pt);
   int n = manifests(&pt, p, ms, 256);
+  if (leftover)
+    return copy_newest(brokers, topic, p, &pt, ms, n, atoi(argv[5]));
   if (n < 2) {
     fprintf(stderr, "tool: partition %d has %d snapshots\n", p, n);
     part_free(&pt);
@@ -209,10 +288,8 @@ int main(int argc, char **argv) {
     value[SNAPTOPIC_CHUNK_HEADER + (len - SNAPTOPIC_CHUNK_HEADER) / 2] ^= 0x5a;
   }
   rd_kafka_t *pr = client(RD_KAFKA_PRODUCER, brokers);
-  if (rd_kafka_producev(pr, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(p),
-                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, strlen(key)),
-                        RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_END) ||
-      rd_kafka_flush(pr, 30000)) {
+  send_one(pr, topic, p, key, value, len);
+  if (rd_kafka_flush(pr, 30000)) {
     fprintf(stderr, "tool: produce failed\n");
     return 2;
   }

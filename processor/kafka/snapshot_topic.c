@@ -445,15 +445,13 @@ static int by_gen_desc(const void *x, const void *y) {
 }
 
 /* As the folder store: all but the newest SNAPSHOT_KEEP snapshots go, and
- * the leftovers of failed saves older than the newest snapshot. Tombstones,
- * the manifest's first (a reader never sees a manifest whose chunks are
- * gone), not waited for: a lost one leaves a generation that the next read
- * finds and the next prune deletes. */
-static void topic_prune(snapshot_store *st, const char *shard_id) {
-  topic_store *ts = (topic_store *)st;
-  int32_t p = partition_of(ts, shard_id);
-  if (p < 0 || p >= ts->partitions)
-    return;
+ * the leftovers of failed saves older than the newest snapshot; none at or
+ * above generation floor goes (UINT64_MAX: no floor). Tombstones, the
+ * manifest's first (a reader never sees a manifest whose chunks are gone),
+ * not waited for: a lost one (a run killed before they were delivered)
+ * leaves a generation that the next read finds and the next prune, after a
+ * save or a load, deletes. */
+static void prune_partition(topic_store *ts, int32_t p, uint64_t floor) {
   pthread_mutex_lock(&ts->lock);
   part_known *k = &ts->known[p];
   if (k->n > 1)
@@ -466,7 +464,7 @@ static void topic_prune(snapshot_store *st, const char *shard_id) {
   char key[SNAPTOPIC_KEY_MAX], why[128];
   for (int i = 0; i < k->n; i++) {
     known_gen *g = &k->gens[i];
-    int keep = g->complete ? kept++ < SNAPSHOT_KEEP : g->gen > newest;
+    int keep = g->complete ? kept++ < SNAPSHOT_KEEP || g->gen >= floor : g->gen > newest;
     size_t klen = snaptopic_key(p, g->gen, -1, key);
     /* a tombstone that cannot be queued: the rest stays known, and the
      * next prune tries again */
@@ -483,6 +481,13 @@ static void topic_prune(snapshot_store *st, const char *shard_id) {
   k->n = left;
   pthread_mutex_unlock(&ts->lock);
   rd_kafka_poll(ts->producer, 0);
+}
+
+static void topic_prune(snapshot_store *st, const char *shard_id) {
+  topic_store *ts = (topic_store *)st;
+  int32_t p = partition_of(ts, shard_id);
+  if (p >= 0 && p < ts->partitions)
+    prune_partition(ts, p, UINT64_MAX);
 }
 
 /* ---- reading a partition ---- */
@@ -786,6 +791,7 @@ static int topic_load(snapshot_store *st, const char *shard_id, uint64_t fingerp
     return -1;
   if (n > 1)
     qsort(gens, (size_t)n, sizeof *gens, by_data_gen_desc);
+  uint64_t loaded = 0;
   for (int i = 0; i < n; i++) {
     gen_data *g = &gens[i];
     if (g->manifest == 0)
@@ -829,6 +835,7 @@ static int topic_load(snapshot_store *st, const char *shard_id, uint64_t fingerp
                                   : SNAPSHOT_READ_DAMAGED;
     free(data);
     if (kind == SNAPSHOT_READ_OK) {
+      loaded = g->gen;
       rc = 1;
       break;
     }
@@ -847,6 +854,11 @@ static int topic_load(snapshot_store *st, const char *shard_id, uint64_t fingerp
     break;
   }
   gens_free(gens, n);
+  /* Killed runs may have left generations their tombstones never reached:
+   * a run that resumes and saves nothing new would keep them for ever. The
+   * one loaded and all newer (damaged, or a save cut short) stay. */
+  if (loaded)
+    prune_partition(ts, p, loaded);
   return rc;
 }
 
