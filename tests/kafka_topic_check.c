@@ -16,8 +16,8 @@
 #include <string.h>
 
 #include "avro/ocf.h"
-#include "tools/produce.h"
 #include "source/framing.h"
+#include "tools/produce.h"
 
 typedef struct person {
   int64_t id;
