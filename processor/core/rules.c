@@ -34,6 +34,8 @@ void rules_config_default(rules_config *cfg) {
   cfg->durable_run_months = 3;
 }
 
+static void fill_class_table(rules_config *cfg);
+
 /* 1 when x has a run of at least `run` consecutive set bits. */
 static int has_run(uint32_t x, int run) {
   for (int i = 1; i < run && x; i++)
@@ -79,6 +81,7 @@ int rules_config_prepare(rules_config *cfg, char *err, unsigned errlen) {
   cfg->project_first_month = cfg->project_start ? period_to_month(cfg->project_start) : 0;
   cfg->project_last_month =
       cfg->project_end ? period_to_month(cfg->project_end) : PERIOD_MONTHS - 1;
+  fill_class_table(cfg);
   cfg->window_mask = (uint32_t)((1ull << cfg->durable_window_months) - 1);
   if (cfg->durable_window_months <= RULES_RUN_TABLE_BITS)
     for (uint32_t x = 0; x <= cfg->window_mask; x++)
@@ -123,12 +126,33 @@ static status status_of(const pm_record *rec, int full_time) {
   return STATUS_SELF_SUPPORTING;
 }
 
+/* What level_of and status_of read of a month, as 8 bits: full-time (bit
+ * 0), paid hours (1), a benefit (2), the flags but enrolment (3-7). */
+enum {
+  CLASS_FLAGS = PM_EDUCATION | PM_INTERNSHIP | PM_WAGE_SUBSIDY | PM_FLEXJOB | PM_DISABILITY_PENSION
+};
+_Static_assert(CLASS_FLAGS == 0x3e, "the flags of a class are bits 1-5");
+static inline unsigned class_of(const pm_record *rec, int full_time) {
+  return (unsigned)full_time | (unsigned)(rec->paid_hours > 0) << 1 |
+         (unsigned)(rec->benefit != BENEFIT_NONE) << 2 | (rec->flags & CLASS_FLAGS) << 2u;
+}
+
+static void fill_class_table(rules_config *cfg) {
+  for (unsigned c = 0; c < 256; c++) {
+    pm_record rec = {.paid_hours = (c & 2) ? 1.0f : 0.0f,
+                     .benefit = (c & 4) ? BENEFIT_NONE + 1 : BENEFIT_NONE,
+                     .flags = (uint8_t)((c >> 2) & CLASS_FLAGS)};
+    int full_time = (int)(c & 1);
+    cfg->class_table[c] = (uint8_t)(level_of(&rec, full_time) << 3 | status_of(&rec, full_time));
+  }
+}
+
 goal rules_level(const rules_config *cfg, const pm_record *rec) {
-  return level_of(rec, rules_full_time(cfg, rec));
+  return (goal)(cfg->class_table[class_of(rec, rules_full_time(cfg, rec))] >> 3);
 }
 
 status rules_status(const rules_config *cfg, const pm_record *rec) {
-  return status_of(rec, rules_full_time(cfg, rec));
+  return (status)(cfg->class_table[class_of(rec, rules_full_time(cfg, rec))] & 7);
 }
 
 durable rules_durable(const rules_config *cfg, uint32_t employed_bits, uint32_t fulltime_bits) {
@@ -158,11 +182,15 @@ static void contribute(const rules_config *cfg, const person_state *st, uint32_t
   row[ROLLUP_MEMBERS] += delta;
   row[ROLLUP_NOW + goal_column(now)] += delta;
   row[ROLLUP_ACC + goal_column(acc)] += delta;
+  /* Without a branch (durability is as random as the persons): a month
+   * not durable adds 0. */
+  static const uint8_t durable_column[3] = {
+      [DURABLE_NONE] = ROLLUP_DURABLE_FULL,
+      [DURABLE_FULL] = ROLLUP_DURABLE_FULL,
+      [DURABLE_PARTIAL] = ROLLUP_DURABLE_PARTIAL,
+  };
   durable d = rules_durable(cfg, st->employed_bits, st->fulltime_bits);
-  if (d == DURABLE_FULL)
-    row[ROLLUP_DURABLE_FULL + goal_column(acc)] += delta;
-  else if (d == DURABLE_PARTIAL)
-    row[ROLLUP_DURABLE_PARTIAL + goal_column(acc)] += delta;
+  row[durable_column[d] + goal_column(acc)] += d == DURABLE_NONE ? 0 : delta;
   row[ROLLUP_STATUS + st->latest_status] += delta;
 }
 
@@ -173,7 +201,8 @@ static const pm_record empty_month = {0};
 static void push_month(const rules_config *cfg, person_state *st, int month, const pm_record *rec,
                        rollup *out) {
   int full_time = full_time_in(cfg, rec->paid_hours, month);
-  goal level = level_of(rec, full_time);
+  unsigned class = cfg->class_table[class_of(rec, full_time)];
+  goal level = (goal)(class >> 3);
   /* The new state is made in a copy and stored whole: the bit-fields of its
    * third word stored one by one are stores of several widths, and the word
    * read back after them waits for them all (a store-forwarding stall: the
@@ -193,7 +222,7 @@ static void push_month(const rules_config *cfg, person_state *st, int month, con
     acc = level;
   s.entry = entry;
   s.goals = (uint8_t)(acc | (acc_before << 2) | (level << 4));
-  s.latest_status = (uint8_t)status_of(rec, full_time);
+  s.latest_status = class & 7;
   s.latest_month = (uint16_t)month;
   *st = s;
   if (entry & ENTRY_MEMBER)

@@ -50,6 +50,10 @@ typedef struct rules_config {
    * 1 when x has a run of durable_run_months set bits (the durable test's
    * bit loop, done once here instead of once per record). */
   uint8_t run_table[1u << RULES_RUN_TABLE_BITS];
+  /* A month's level and status by the few facts of its record they depend
+   * on (rules.c's class_of): level << 3 | status, filled from the rules'
+   * own definitions, so that a month is classified without a branch. */
+  uint8_t class_table[256];
 } rules_config;
 
 /* Defaults of SPEC §3. */
