@@ -432,6 +432,68 @@ static int marked(const person_state *st, int64_t id) {
          st->latest_month == want.latest_month;
 }
 
+/* The next id after *from whose home in a table of mask + 1 slots is
+ * within `near` slots of its end or start (so that clusters wrap). */
+static int64_t id_at_edge(int64_t *from, size_t mask, size_t near) {
+  for (;;) {
+    int64_t id = ++*from;
+    size_t home = personmap_hash(id) & mask;
+    if (home >= mask - near || home < near)
+      return id;
+  }
+}
+
+/* The compact table doubling in place (personmap.c grow, table_double:
+ * realloc, then a mapping of its own, then mremap) against a list of the
+ * ids put in: at every growth, with clusters that wrap around the table's
+ * end made on purpose just before it (short ones, and ones of more than 64
+ * slots, which are set aside on the heap), every person is found with her
+ * own state, an absent one is not, and the count is right. */
+static void test_personmap_growth_in_place(void **unused) {
+  (void)unused;
+  enum { PERSONS = 700000 };
+  int64_t *ids = malloc(PERSONS * sizeof *ids);
+  assert_non_null(ids);
+  personmap m;
+  assert_int_equal(personmap_init(&m, 0, 0), 0);
+  size_t n = 0, growths = 0, mask = m.mask, edge_left = 80;
+  int64_t edge = 4250000000; /* edge ids from here, ordinary ones below */
+  while (n < PERSONS) {
+    /* once the table is 2/3 full, a wrapped cluster: 80 ids near the edge
+     * at 1024 slots, 20 at every later size */
+    int64_t id = edge_left && (m.count - m.wide_count) * 3 >= (m.mask + 1) * 2
+                     ? (edge_left--, id_at_edge(&edge, m.mask, m.mask < 2048 ? 40 : 10))
+                     : (int64_t)n * 6007 + 1;
+    int created;
+    person_state *st = personmap_upsert(&m, id, personmap_hash(id), &created);
+    assert_non_null(st);
+    if (!created)
+      continue;
+    mark(st, id);
+    ids[n++] = id;
+    if (m.mask == mask)
+      continue;
+    mask = m.mask;
+    edge_left = 20;
+    growths++;
+    assert_int_equal(m.count, n);
+    for (size_t i = 0; i < n; i++) {
+      person_state *found = personmap_find(&m, ids[i], personmap_hash(ids[i]));
+      assert_non_null(found);
+      assert_true(marked(found, ids[i]));
+    }
+    assert_null(personmap_find(&m, 2, personmap_hash(2)));
+  }
+  assert_true(growths >= 10); /* 1024 slots to 2^20 */
+  int64_t id;
+  size_t walked = 0;
+  for (size_t at = 0; personmap_next(&m, &at, &id);)
+    walked++;
+  assert_int_equal(walked, PERSONS);
+  personmap_free(&m);
+  free(ids);
+}
+
 /* Ids on both sides of 2^32: each is its own person (an id above UINT32_MAX
  * is never its low 32 bits), the compact table takes 1..UINT32_MAX only,
  * and every other id but 0 (even negative ones, which validation keeps
@@ -614,6 +676,7 @@ int main(void) {
       cmocka_unit_test(test_validation_order),
       cmocka_unit_test(test_periods),
       cmocka_unit_test(test_personmap_growth),
+      cmocka_unit_test(test_personmap_growth_in_place),
       cmocka_unit_test(test_personmap_id_widths),
       cmocka_unit_test(test_personmap_both_grow),
       cmocka_unit_test(test_personmap_walk),

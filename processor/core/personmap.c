@@ -3,6 +3,7 @@
  * memory their slot tables live in. */
 #include "core/personmap.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -28,6 +29,15 @@ static size_t table_bytes(size_t cap, size_t slot) {
   return bytes < TABLE_HUGE ? bytes : (bytes + TABLE_HUGE - 1) / TABLE_HUGE * TABLE_HUGE;
 }
 
+/* Ask for huge pages over [p, p + bytes) and write each page once. */
+static void table_touch(unsigned char *p, size_t bytes) {
+#ifdef MADV_HUGEPAGE
+  madvise(p, bytes, MADV_HUGEPAGE); /* a hint: where refused, 4 KiB pages */
+#endif
+  for (size_t at = 0; at < bytes; at += 4096)
+    ((volatile unsigned char *)p)[at] = 0;
+}
+
 static void *table_alloc(size_t cap, size_t slot) {
   size_t bytes = table_bytes(cap, slot);
   if (bytes < TABLE_HUGE)
@@ -35,11 +45,7 @@ static void *table_alloc(size_t cap, size_t slot) {
   void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED)
     return NULL;
-#ifdef MADV_HUGEPAGE
-  madvise(p, bytes, MADV_HUGEPAGE); /* a hint: where refused, 4 KiB pages */
-#endif
-  for (size_t at = 0; at < bytes; at += 4096)
-    ((volatile unsigned char *)p)[at] = 0;
+  table_touch(p, bytes);
   return p;
 }
 
@@ -51,6 +57,49 @@ static void table_free(void *slots, size_t cap, size_t slot) {
     free(slots);
   else
     munmap(slots, bytes);
+}
+
+/* The table slots (cap slots) made 2 * cap slots in place, as far as the
+ * memory allows: its first half as it was, its second zeroed; NULL (the
+ * table as it was) when memory is short. A mapping keeps its pages (moved,
+ * not copied, to an address aligned for huge pages when it cannot grow where
+ * it lies): only the new half is ever zeroed, where allocating anew zeroed
+ * twice the final table over all the growths (the kernel's page clearing
+ * was 8 % of a national replay, perf) and held three halves at once. */
+static void *table_double(void *slots, size_t cap, size_t slot) {
+  size_t old = table_bytes(cap, slot), bytes = table_bytes(2 * cap, slot);
+  if (bytes < TABLE_HUGE) {
+    unsigned char *p = realloc(slots, bytes);
+    if (p)
+      memset(p + old, 0, bytes - old);
+    return p;
+  }
+  if (old < TABLE_HUGE) { /* from the allocator to a mapping of its own */
+    unsigned char *p = table_alloc(2 * cap, slot);
+    if (p) {
+      memcpy(p, slots, old);
+      free(slots);
+    }
+    return p;
+  }
+  size_t reserve = bytes + TABLE_HUGE;
+  unsigned char *area =
+      mmap(NULL, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (area == MAP_FAILED)
+    return NULL;
+  unsigned char *at =
+      (unsigned char *)(((uintptr_t)area + TABLE_HUGE - 1) & ~(uintptr_t)(TABLE_HUGE - 1));
+  unsigned char *p = mremap(slots, old, bytes, MREMAP_MAYMOVE | MREMAP_FIXED, at);
+  if (p == MAP_FAILED) {
+    munmap(area, reserve);
+    return NULL;
+  }
+  if (at > area) /* the reservation around the table */
+    munmap(area, (size_t)(at - area));
+  if (area + reserve > at + bytes)
+    munmap(at + bytes, (size_t)(area + reserve - (at + bytes)));
+  table_touch(p + old, bytes - old);
+  return p;
 }
 
 /* A capacity for expected persons at no more than 3/4 load. */
@@ -87,23 +136,43 @@ void personmap_free(personmap *m) {
 
 /* ------------------------------------------------------------------ the compact table */
 
+/* Double the compact table in place. An entry's home in the doubled
+ * table is its old home h or h + cap. The slots before the first empty one
+ * (a cluster that may have wrapped around the end) are set aside; every
+ * other entry, in slot order, is taken out and put back from its new home:
+ * it lands at or before its old slot (h) or that slot + cap (h + cap), so
+ * nothing wraps and every slot between its home and it is already final.
+ * The set-aside ones go back last, as ordinary inserts. */
 static int grow(personmap *m) {
-  size_t cap = (m->mask + 1) * 2;
-  person_slot *slots = table_alloc(cap, sizeof *slots);
-  if (!slots)
+  size_t cap = m->mask + 1, first_empty = 0;
+  while (m->slots[first_empty].person_id)
+    first_empty++;
+  person_slot few[64], *aside = first_empty <= 64 ? few : malloc(first_empty * sizeof *aside);
+  person_slot *slots = aside ? table_double(m->slots, cap, sizeof *slots) : NULL;
+  if (!slots) {
+    if (aside != few)
+      free(aside);
     return -1;
-  for (size_t i = 0; i <= m->mask; i++) {
-    const person_slot *s = &m->slots[i];
-    if (!s->person_id)
-      continue;
-    size_t j = personmap_hash(s->person_id) & (cap - 1);
-    while (slots[j].person_id)
-      j = (j + 1) & (cap - 1);
-    slots[j] = *s;
   }
-  table_free(m->slots, m->mask + 1, sizeof *slots);
+  size_t mask = 2 * cap - 1;
+  memcpy(aside, slots, first_empty * sizeof *slots);
+  memset(slots, 0, first_empty * sizeof *slots);
+  for (size_t i = first_empty + 1; i < cap + first_empty; i++) {
+    size_t at = i < cap ? i : i - cap; /* then the set-aside ones */
+    person_slot s = i < cap ? slots[at] : aside[at];
+    if (!s.person_id)
+      continue;
+    if (i < cap)
+      slots[at].person_id = 0;
+    size_t j = personmap_hash(s.person_id) & mask;
+    while (slots[j].person_id)
+      j = (j + 1) & mask;
+    slots[j] = s;
+  }
+  if (aside != few)
+    free(aside);
   m->slots = slots;
-  m->mask = cap - 1;
+  m->mask = mask;
   return 0;
 }
 
