@@ -86,12 +86,11 @@ int personmap_init(personmap *m, size_t narrow, size_t wide);
 void personmap_free(personmap *m);
 
 /* Bring the home slot of person_id (whose hash is hash) into the cache, and
- * the line after it (a probe goes on past its home's line about a third of
- * the time at 3/4 load: prefetching that line too made the national year
- * 0.85x the time, farm-bench): of the table it lives in, picked without a
- * branch. Inlined by force: as a
- * function of its own GCC finds it free of effects (a prefetch only) and
- * drops the calls, prefetches and all. */
+ * the line after it (a probe often goes on past its home's line at 3/4
+ * load: prefetching that line too made the national year 0.85x the time,
+ * farm-bench): of the table it lives in, picked without a branch. Inlined
+ * by force: as a function of its own GCC finds it free of effects (a
+ * prefetch only) and drops the calls, prefetches and all. */
 static inline __attribute__((always_inline)) void
 personmap_prefetch(const personmap *m, int64_t person_id, uint64_t hash) {
   const void *home = personmap_narrow(person_id) ? (const void *)&m->slots[hash & m->mask]

@@ -21,8 +21,8 @@
  * first, then chunks) once a newer one is acknowledged, keeping the newest
  * SNAPSHOT_KEEP as the folder store does, and again after a load (the one
  * loaded and all newer kept), for generations whose tombstones a killed run
- * never delivered. The codec of keys and manifests
- * is here for the tests' tools (tests/kafka_snapshot_topic_tool.c). */
+ * never delivered. The codec of keys and manifests is here for the tests'
+ * tools (tests/kafka_snapshot_topic_tool.c). */
 #ifndef REGSTREAM_KAFKA_SNAPSHOT_TOPIC_H
 #define REGSTREAM_KAFKA_SNAPSHOT_TOPIC_H
 
