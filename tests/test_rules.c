@@ -446,9 +446,10 @@ static int64_t id_at_edge(int64_t *from, size_t mask, size_t near) {
 /* The compact table doubling in place (personmap.c grow, table_double:
  * realloc, then a mapping of its own, then mremap) against a list of the
  * ids put in: at every growth, with clusters that wrap around the table's
- * end made on purpose just before it (short ones, and ones of more than 64
- * slots, which are set aside on the heap), every person is found with her
- * own state, an absent one is not, and the count is right. */
+ * end made on purpose just before it (of more than 64 slots, set aside on
+ * the heap; the other tests' growths set short ones aside on the stack),
+ * every person is found with her own state, an absent one is not, and the
+ * count is right. */
 static void test_personmap_growth_in_place(void **unused) {
   (void)unused;
   enum { PERSONS = 700000 };
