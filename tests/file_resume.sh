@@ -11,7 +11,8 @@
 #
 # Input: regstream-gen's random profile with repeats, corrections, late and
 # invalid records over three files, the middle one with a damaged stretch
-# (undecodable dead letters). Smaller when REGSTREAM_SANITIZED=1.
+# (undecodable dead letters). Smaller when REGSTREAM_SANITIZED=1. Month
+# blocks move between workers often (REGSTREAM_RETIRE_RECORDS, below).
 #
 # usage: file_resume.sh REGSTREAM-GEN REGSTREAM WORKDIR [SEED]
 #   FILE_RESUME_TRIALS=N overrides the number of kill -9 trials (default 12).
@@ -49,6 +50,11 @@ inputs=(in.000.avro in.001.avro in.002.avro)
 records=$(sed -n 's/.*: \([0-9]*\) records (.*/\1/p' gen.log)
 [ -n "$records" ] || fail "cannot read the record count from gen.log: $(cat gen.log)"
 interval=$((records / 25))
+# Workers other than the first hand the month blocks they no longer touch
+# on to the first every REGSTREAM_RETIRE_RECORDS of their records (1 Mi in
+# a real run): low here, so that months move between workers all through
+# these runs, across cuts, kills and resumes, and the results must hold.
+export REGSTREAM_RETIRE_RECORDS=$((2000 + RANDOM % 20000))
 
 # The counts of an exit summary, without times, rates and memory.
 summary() {
@@ -74,7 +80,7 @@ summary ref.log >ref.summary
 [ "$(wc -l <ref.summary)" -eq 3 ] || fail "cannot read the reference summary: $(cat ref.log)"
 grep -q '"reason":"undecodable"' ref.dlq || fail "the damaged file gave no undecodable dead letter"
 grep -q '"reason":"late"' ref.dlq || fail "no late dead letters in the input"
-note "seed $seed: $records records, reference run ${ref_ms} ms; $(sed -n 3p ref.summary)"
+note "seed $seed: $records records, reference run ${ref_ms} ms; $(sed -n 3p ref.summary); months move between workers every $REGSTREAM_RETIRE_RECORDS records"
 
 # same RUN-LOG CSV DLQ: the outputs and the summary equal the reference's.
 same() {

@@ -662,6 +662,53 @@ static void test_personmap_walk(void **unused) {
   assert_int_equal(personmap_export(&m, one, 0), 0);
 }
 
+/* Month blocks moved between shards (rollup_take_idle, rollup_absorb): a
+ * month asked for in the interval stays, an idle one moves, a month made
+ * again after it moved (a straggler subtracting one) still sums exactly,
+ * and the moved sum equals the merged one. */
+static void test_rollup_take_idle(void **state) {
+  (void)state;
+  rollup a, b, into, expect;
+  rollup_init(&a);
+  rollup_init(&b);
+  rollup_init(&into);
+  rollup_init(&expect);
+  for (int m = 0; m < 3; m++) {
+    rollup_row(&a, m, 5, VISITATION_JOBPARAT)[ROLLUP_MEMBERS] += 10u + (uint32_t)m;
+    rollup_row(&b, m, 5, VISITATION_JOBPARAT)[ROLLUP_MEMBERS] += 1;
+  }
+  assert_int_equal(rollup_take_idle(&a, &into), 0); /* all three asked for */
+  rollup_row(&a, 2, 5, VISITATION_JOBPARAT)[ROLLUP_NOW] += 7;
+  assert_int_equal(rollup_take_idle(&a, &into), 2); /* months 0 and 1 */
+  assert_null(a.months[0]);
+  assert_null(a.months[1]);
+  assert_non_null(a.months[2]);
+  assert_int_equal(into.months[1][5 * VISITATION_COUNT * ROLLUP_COLUMNS +
+                                  VISITATION_JOBPARAT * ROLLUP_COLUMNS + ROLLUP_MEMBERS],
+                   11);
+  /* A straggler: month 0 made again, one subtracted. */
+  rollup_row(&a, 0, 5, VISITATION_JOBPARAT)[ROLLUP_MEMBERS] += UINT32_MAX;
+  assert_int_equal(rollup_take_idle(&a, &into), 1); /* month 2, idle now; 0 was asked for */
+  assert_non_null(a.months[0]);
+  assert_int_equal(rollup_take_idle(&a, &into), 1); /* month 0 */
+  for (int m = 0; m < PERIOD_MONTHS; m++)
+    assert_null(a.months[m]);
+
+  rollup_absorb(&into, &b); /* moves nothing new: adds into every month */
+  for (int m = 0; m < PERIOD_MONTHS; m++)
+    assert_null(b.months[m]);
+  for (int m = 0; m < 3; m++) {
+    rollup_row(&expect, m, 5, VISITATION_JOBPARAT)[ROLLUP_MEMBERS] += 11u + (uint32_t)m - (m == 0);
+  }
+  rollup_row(&expect, 2, 5, VISITATION_JOBPARAT)[ROLLUP_NOW] += 7;
+  for (int m = 0; m < 3; m++)
+    assert_memory_equal(into.months[m], expect.months[m],
+                        ROLLUP_KEYS * ROLLUP_COLUMNS * sizeof(uint32_t));
+  assert_null(into.months[3]);
+  rollup_free(&into);
+  rollup_free(&expect);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_time_boundary),
@@ -681,6 +728,7 @@ int main(void) {
       cmocka_unit_test(test_personmap_id_widths),
       cmocka_unit_test(test_personmap_both_grow),
       cmocka_unit_test(test_personmap_walk),
+      cmocka_unit_test(test_rollup_take_idle),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

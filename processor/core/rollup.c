@@ -67,6 +67,7 @@ static uint32_t *month_block(rollup *r, int month) {
 
 uint32_t *rollup_row(rollup *r, int month, int municipality_index, int visitation) {
   size_t key = (size_t)municipality_index * VISITATION_COUNT + (size_t)visitation;
+  r->touched[month] = 1;
   return month_block(r, month) + key * ROLLUP_COLUMNS;
 }
 
@@ -79,6 +80,39 @@ void rollup_merge(rollup *into, const rollup *from) {
     for (size_t i = 0; i < BLOCK_COUNTERS; i++)
       dst[i] += src[i];
   }
+}
+
+/* into's month += block, which is then into's or freed. */
+static void put_block(rollup *into, int month, uint32_t *block) {
+  uint32_t *dst = into->months[month];
+  if (!dst) {
+    into->months[month] = block;
+    return;
+  }
+  for (size_t i = 0; i < BLOCK_COUNTERS; i++)
+    dst[i] += block[i];
+  free(block);
+}
+
+void rollup_absorb(rollup *into, rollup *from) {
+  for (int m = 0; m < PERIOD_MONTHS; m++) {
+    if (from->months[m])
+      put_block(into, m, from->months[m]);
+    from->months[m] = NULL;
+  }
+}
+
+int rollup_take_idle(rollup *r, rollup *into) {
+  int moved = 0;
+  for (int m = 0; m < PERIOD_MONTHS; m++) {
+    if (r->months[m] && !r->touched[m]) {
+      put_block(into, m, r->months[m]);
+      r->months[m] = NULL;
+      moved++;
+    }
+  }
+  memset(r->touched, 0, sizeof r->touched);
+  return moved;
 }
 
 int rollup_each(const rollup *r, int (*visit)(const rollup_row_view *row, void *ctx), void *ctx) {

@@ -33,6 +33,7 @@ extern const char *const rollup_column_names[ROLLUP_COLUMNS];
 
 typedef struct rollup {
   uint32_t *months[PERIOD_MONTHS]; /* ROLLUP_KEYS * ROLLUP_COLUMNS each, or NULL */
+  uint8_t touched[PERIOD_MONTHS];  /* a row of the month was asked for since rollup_take_idle */
 } rollup;
 
 void rollup_init(rollup *r);
@@ -43,6 +44,17 @@ uint32_t *rollup_row(rollup *r, int month, int municipality_index, int visitatio
 
 /* into += from, row by row. */
 void rollup_merge(rollup *into, const rollup *from);
+
+/* into += from, leaving from empty: a month block into lacks is moved, not
+ * copied, so the sum of several shards costs no more memory than they do. */
+void rollup_absorb(rollup *into, rollup *from);
+
+/* Moves (as rollup_absorb) into `into` the month blocks of r that no row
+ * was asked for since the last call, and starts the next such interval;
+ * returns how many moved. Counters are sums modulo 2^32, so a block moved
+ * and made again later (a straggler, a correction subtracting one) still
+ * sums exactly. A month seen in every interval never moves. */
+int rollup_take_idle(rollup *r, rollup *into);
 
 /* A row as it is written out. */
 typedef struct rollup_row_view {

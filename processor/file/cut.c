@@ -134,6 +134,10 @@ void cut_take(replay *rp, unsigned w) {
   if (replay_failed(rp))
     return;
 
+  /* Every worker has met here, so no month block is on its way: those
+   * handed on before go into shard 0's image. */
+  if (w == 0 && rp->workers > 1)
+    replay_take_retired(rp);
   cut_shard_id(w, rp->workers, meta.shard_id);
   snapshot_image *img = snapshot_capture(&rp->shards[w], &meta);
 

@@ -154,6 +154,16 @@ typedef struct replay {
   unsigned workers_done;
   pthread_cond_t watch; /* signalled when a cut is captured or a worker ends */
 
+  /* More than one worker: month blocks that a shard other than 0 has not
+   * touched for retire_records of its records (past months of an input in
+   * month order), on their way to shard 0, which alone keeps every month;
+   * so a long history's counters are held once, not once per worker
+   * (file/pipeline.c). Under retired_lock; retired_waiting: some are. */
+  uint64_t retire_records;
+  pthread_mutex_t retired_lock;
+  rollup retired;
+  atomic_int retired_waiting;
+
   /* --metrics-listen (file/observe.c) */
   worker_tally *tallies;          /* [workers] */
   metrics_server *metrics;        /* NULL without it */
@@ -178,6 +188,9 @@ void replay_fail(replay *rp, const char *why);
 void replay_fail_locked(replay *rp, const char *why);
 void replay_wake_all(replay *rp);
 void *replay_worker_main(void *arg);
+/* Worker 0 (or, once the workers are done, the run): shard 0 takes the
+ * month blocks waiting in replay.retired. */
+void replay_take_retired(replay *rp);
 
 /* cut.c */
 /* The failure policy for durable output: append to err what to do about

@@ -167,8 +167,9 @@ static void decode_block(replay *rp, block_slot *s) {
     group_by_shard(rp, s);
 }
 
-/* Apply the records of shard w in block s, in order, prefetching ahead. */
-static void apply_block(replay *rp, block_slot *s, unsigned w) {
+/* Apply the records of shard w in block s, in order, prefetching ahead;
+ * returns how many records of the block are shard w's. */
+static uint32_t apply_block(replay *rp, block_slot *s, unsigned w) {
   shard *sh = &rp->shards[w];
   const uint32_t *own = NULL; /* one worker: every record, in order */
   uint32_t first = 0, last = s->count;
@@ -196,12 +197,40 @@ static void apply_block(replay *rp, block_slot *s, unsigned w) {
              m->end - m->start, NULL);
     } else if (r < 0) {
       replay_fail(rp, "out of memory for person states");
-      return;
+      return last - first;
     }
   }
   _Atomic uint64_t *tally = &rp->tallies[w].applied; /* once per block, its only writer */
   atomic_store_explicit(tally, atomic_load_explicit(tally, memory_order_relaxed) + applied,
                         memory_order_relaxed);
+  return last - first;
+}
+
+/* ---- month blocks on their way to shard 0 (replay.retired, mode.h) ---- */
+
+void replay_take_retired(replay *rp) {
+  pthread_mutex_lock(&rp->retired_lock);
+  rollup_absorb(&rp->shards[0].counts, &rp->retired);
+  atomic_store_explicit(&rp->retired_waiting, 0, memory_order_relaxed);
+  pthread_mutex_unlock(&rp->retired_lock);
+}
+
+/* After each block worker w applied (`own` records of it): worker 0 takes
+ * the blocks waiting; another, every rp->retire_records of its records,
+ * hands on its idle ones. *since: the worker's records since its last look. */
+static void pass_months(replay *rp, unsigned w, uint32_t own, uint64_t *since) {
+  if (w == 0) {
+    if (atomic_load_explicit(&rp->retired_waiting, memory_order_relaxed))
+      replay_take_retired(rp);
+    return;
+  }
+  if ((*since += own) < rp->retire_records)
+    return;
+  *since = 0;
+  pthread_mutex_lock(&rp->retired_lock);
+  if (rollup_take_idle(&rp->shards[w].counts, &rp->retired) > 0)
+    atomic_store_explicit(&rp->retired_waiting, 1, memory_order_relaxed);
+  pthread_mutex_unlock(&rp->retired_lock);
 }
 
 /* Claim the next block of the input and decode it. 1 when one was decoded. */
@@ -260,6 +289,7 @@ static int claim_and_decode(replay *rp) {
 
 static void work(replay *rp, unsigned w) {
   uint64_t next = rp->first_sequence; /* the next block sequence this worker applies */
+  uint64_t since_look = 0;            /* its records since it last looked for idle months */
   for (;;) {
     uint64_t generation = atomic_load(&rp->generation);
     if (replay_failed(rp) || next >= atomic_load(&rp->total_blocks))
@@ -270,7 +300,9 @@ static void work(replay *rp, unsigned w) {
     }
     block_slot *s = &rp->ring[next % rp->ring_size];
     if (atomic_load_explicit(&s->tag, memory_order_acquire) == (next << 2 | SLOT_READY)) {
-      apply_block(rp, s, w);
+      uint32_t own = apply_block(rp, s, w);
+      if (rp->workers > 1)
+        pass_months(rp, w, own, &since_look);
       if (atomic_fetch_add(&s->done, 1) + 1 == rp->workers) {
         /* Blocks are freed in input order: all bytes before this one's end are done. */
         ocf_release(rp->inputs[s->file_index].reader, s->raw.file_offset + s->raw.size);
