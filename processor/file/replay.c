@@ -249,7 +249,9 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
     rc = open_inputs(&rp, err, errlen);
   if (rc == 0) {
     rp.ring = calloc(rp.ring_size, sizeof *rp.ring);
-    rp.shards = calloc(rp.workers, sizeof *rp.shards);
+    rp.shards = aligned_alloc(alignof(shard), rp.workers * sizeof *rp.shards);
+    if (rp.shards)
+      memset(rp.shards, 0, rp.workers * sizeof *rp.shards);
     rp.cut.images = calloc(rp.workers, sizeof *rp.cut.images);
     rp.tallies = aligned_alloc(alignof(worker_tally), rp.workers * sizeof *rp.tallies);
     if (rp.tallies)

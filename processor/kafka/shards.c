@@ -33,7 +33,9 @@ static void meta_of(const kafka_mode *km, const part_shard *ps, snapshot_meta *m
 
 part_shard *part_shard_open(kafka_mode *km, int32_t p, int64_t *offset) {
   const kafka_run_options *o = km->opt;
-  part_shard *ps = calloc(1, sizeof *ps);
+  part_shard *ps = aligned_alloc(alignof(part_shard), sizeof *ps); /* shard.h: aligned */
+  if (ps)
+    memset(ps, 0, sizeof *ps);
   if (!ps || shard_init(&ps->state, &o->rules, 0) < 0) {
     free(ps);
     kafka_fail(km, "out of memory for a new shard");

@@ -5,14 +5,20 @@
 #ifndef REGSTREAM_SHARD_H
 #define REGSTREAM_SHARD_H
 
+#include <stdalign.h>
 #include <stdint.h>
 
 #include "core/personmap.h"
 #include "core/rollup.h"
 #include "core/rules.h"
 
+/* Aligned to a cache line and a whole number of lines long: the shards of
+ * file mode lie side by side in one array, each written on every record by
+ * its own worker (the counters below, counts.touched) and read on every
+ * record (persons), and must not share a line with a neighbour's. Heap
+ * copies come from aligned_alloc(alignof(shard), ...). */
 typedef struct shard {
-  const rules_config *rules;
+  alignas(64) const rules_config *rules;
   personmap persons;
   rollup counts;
   uint64_t applied, corrected, late;
