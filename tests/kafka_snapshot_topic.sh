@@ -151,16 +151,18 @@ fi
 # enough that the partition holds more than 3 (a slow run, under the
 # sanitizers, may have left it only one or two generations).
 pl=$(for p in 0 1 2 3; do [ "$p" != "${pc:-1}" ] && [ "$p" != "${pm:-2}" ] && echo $p; done | head -1)
+# held LIST: how many snapshots of partition pl the tool's LIST shows
+held() { awk -v p="$pl" '$1 == "snapshot" && $2 == p' "$1" | wc -l; }
 "$TOOL" list "$B" "$ST" >"$TMP/list_before_leftover.txt" 2>&1
-held=$(awk -v p="$pl" '$1 == "snapshot" && $2 == p' "$TMP/list_before_leftover.txt" | wc -l)
-copies=$((held < 2 ? 4 - held : 2))
+had=$(held "$TMP/list_before_leftover.txt")
+copies=$((had < 2 ? 4 - had : 2))
 left_over=$("$TOOL" leftover "$B" "$ST" "$pl" "$copies" 2>"$TMP/leftover.log")
 read -r lgen lpos <<<"$left_over"
 "$TOOL" list "$B" "$ST" >"$TMP/list_leftover.txt" 2>&1
-before=$(awk -v p="$pl" '$1 == "snapshot" && $2 == p' "$TMP/list_leftover.txt" | wc -l)
+before=$(held "$TMP/list_leftover.txt")
 if [ -n "$left_over" ] && timeout 300 "$RS" run "${run_args[@]}" >"$TMP/leftover_run.log" 2>&1; then
   "$TOOL" list "$B" "$ST" >"$TMP/list_after.txt" 2>&1
-  after=$(awk -v p="$pl" '$1 == "snapshot" && $2 == p' "$TMP/list_after.txt" | wc -l)
+  after=$(held "$TMP/list_after.txt")
   newest=$(awk -v p="$pl" '$1 == "snapshot" && $2 == p {g = $3} END {print g}' "$TMP/list_after.txt")
   [ "$before" -gt 3 ] && [ "$after" -le 3 ] && [ "$newest" = "$lgen" ] &&
     grep -q "partition $pl resumes at offset $lpos " "$TMP/leftover_run.log" &&

@@ -27,6 +27,7 @@
 #include "sink/csv.h"
 #include "sink/postgres.h"
 #include "state/store.h"
+#include "util/alloc.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/stop.h"
@@ -249,13 +250,9 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
     rc = open_inputs(&rp, err, errlen);
   if (rc == 0) {
     rp.ring = calloc(rp.ring_size, sizeof *rp.ring);
-    rp.shards = aligned_alloc(alignof(shard), rp.workers * sizeof *rp.shards);
-    if (rp.shards)
-      memset(rp.shards, 0, rp.workers * sizeof *rp.shards);
+    rp.shards = calloc_aligned(alignof(shard), rp.workers, sizeof *rp.shards);
     rp.cut.images = calloc(rp.workers, sizeof *rp.cut.images);
-    rp.tallies = aligned_alloc(alignof(worker_tally), rp.workers * sizeof *rp.tallies);
-    if (rp.tallies)
-      memset(rp.tallies, 0, rp.workers * sizeof *rp.tallies);
+    rp.tallies = calloc_aligned(alignof(worker_tally), rp.workers, sizeof *rp.tallies);
     for (unsigned i = 0; rp.ring && i < rp.ring_size; i++)
       if (!(rp.ring[i].shard_end = calloc(rp.workers, sizeof *rp.ring[i].shard_end)))
         rc = -1;

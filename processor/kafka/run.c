@@ -63,6 +63,7 @@
 #include "kafka/mode.h"
 #include "kafka/snapshot_topic.h"
 #include "sink/dead_letter_kafka.h"
+#include "util/alloc.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/stop.h"
@@ -583,11 +584,10 @@ static int mode_open(kafka_mode *km, char *err, size_t errlen) {
       client_subscribe(km->clients.merger, o->partials_topic, err, errlen) < 0)
     return -1;
   /* aligned: each worker's counters have a cache line of their own */
-  if (!(km->workers = aligned_alloc(alignof(worker), km->workers_n * sizeof *km->workers))) {
+  if (!(km->workers = calloc_aligned(alignof(worker), km->workers_n, sizeof *km->workers))) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  memset(km->workers, 0, km->workers_n * sizeof *km->workers);
   for (unsigned i = 0; i < km->workers_n; i++)
     if (!(km->workers[i].queue = rd_kafka_queue_new(km->clients.consumer))) {
       snprintf(err, errlen, "out of memory");

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "kafka/mode.h"
+#include "util/alloc.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -33,9 +34,7 @@ static void meta_of(const kafka_mode *km, const part_shard *ps, snapshot_meta *m
 
 part_shard *part_shard_open(kafka_mode *km, int32_t p, int64_t *offset) {
   const kafka_run_options *o = km->opt;
-  part_shard *ps = aligned_alloc(alignof(part_shard), sizeof *ps); /* shard.h: aligned */
-  if (ps)
-    memset(ps, 0, sizeof *ps);
+  part_shard *ps = calloc_aligned(alignof(part_shard), 1, sizeof *ps); /* shard.h: aligned */
   if (!ps || shard_init(&ps->state, &o->rules, 0) < 0) {
     free(ps);
     kafka_fail(km, "out of memory for a new shard");

@@ -16,7 +16,7 @@
  * file mode lie side by side in one array, each written on every record by
  * its own worker (the counters below, counts.touched) and read on every
  * record (persons), and must not share a line with a neighbour's. Heap
- * copies come from aligned_alloc(alignof(shard), ...). */
+ * copies come from calloc_aligned (util/alloc.h). */
 typedef struct shard {
   alignas(64) const rules_config *rules;
   personmap persons;
