@@ -33,7 +33,10 @@
 
 /* A ring slot's state, in the low bits of its tag. */
 enum { SLOT_FREE = 0, SLOT_DECODING = 1, SLOT_READY = 2 };
-enum { PREFETCH_DISTANCE = 8 };
+/* How far ahead (records) the pipeline prefetches: person-map slots when
+ * applying; a block's records when applying with several workers; a slot's
+ * arrays for writing when decoding (file/pipeline.c). */
+enum { PREFETCH_DISTANCE = 8, RECORD_AHEAD = 4 * PREFETCH_DISTANCE, STORE_AHEAD = 32 };
 
 /* meta.extra of a file-mode snapshot (see the top of file/cut.c). */
 enum {
