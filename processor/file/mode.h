@@ -34,9 +34,8 @@
 /* A ring slot's state, in the low bits of its tag. */
 enum { SLOT_FREE = 0, SLOT_DECODING = 1, SLOT_READY = 2 };
 /* How far ahead (records) the pipeline prefetches: person-map slots when
- * applying; a block's records when applying with several workers; a slot's
- * arrays for writing when decoding (file/pipeline.c). */
-enum { PREFETCH_DISTANCE = 8, RECORD_AHEAD = 4 * PREFETCH_DISTANCE, STORE_AHEAD = 32 };
+ * applying; a batch's arrays for writing when decoding (file/pipeline.c). */
+enum { PREFETCH_DISTANCE = 8, STORE_AHEAD = 32 };
 
 /* meta.extra of a file-mode snapshot (see the top of file/cut.c). */
 enum {
@@ -61,6 +60,15 @@ typedef struct record_meta {
   uint32_t start, end; /* its bytes inside the decoded block */
 } record_meta;
 
+/* A block's records of one shard, in input order: what one worker applies
+ * of the block. */
+typedef struct shard_batch {
+  uint32_t count;
+  pm_record *records;
+  uint64_t *hashes; /* personmap_hash of each record's person */
+  record_meta *meta;
+} shard_batch;
+
 typedef struct block_slot {
   _Atomic uint64_t tag; /* sequence << 2 | SLOT_* */
   atomic_uint done;     /* workers that have applied it */
@@ -68,16 +76,11 @@ typedef struct block_slot {
   ocf_block raw;
   ocf_buf inflated;
   const uint8_t *bytes; /* what the records were decoded from */
-  uint32_t count, capacity;
-  pm_record *records;
-  uint64_t *hashes;
-  record_meta *meta;
-  /* With several workers: the record indexes grouped by shard, in input
-   * order within each (decode_block sorts them), and where each shard's
-   * group ends: shard w applies order[w ? shard_end[w - 1] : 0,
-   * shard_end[w]) and no other record. */
-  uint32_t *order;
-  uint32_t *shard_end; /* [workers] */
+  /* The block's valid records scattered by shard as they are decoded
+   * (shard w's in batches[w], each batch with room for capacity): each
+   * worker reads only its own records, one after the other. */
+  uint32_t capacity;
+  shard_batch *batches; /* [workers] */
 } block_slot;
 
 typedef struct input {

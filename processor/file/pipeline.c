@@ -47,46 +47,28 @@ static void reject(replay *rp, const block_slot *s, reason why, int64_t record, 
     cut_fail_dead_letter(rp, 0);
 }
 
-static int reserve(block_slot *s, size_t n) {
+static int reserve(replay *rp, block_slot *s, size_t n) {
   if (n <= s->capacity)
     return 0;
   size_t cap = s->capacity ? s->capacity : 1024;
   while (cap < n)
     cap *= 2;
-  pm_record *records = realloc(s->records, cap * sizeof *records);
-  if (records)
-    s->records = records;
-  uint64_t *hashes = realloc(s->hashes, cap * sizeof *hashes);
-  if (hashes)
-    s->hashes = hashes;
-  record_meta *meta = realloc(s->meta, cap * sizeof *meta);
-  if (meta)
-    s->meta = meta;
-  uint32_t *order = realloc(s->order, cap * sizeof *order);
-  if (order)
-    s->order = order;
-  if (!records || !hashes || !meta || !order)
-    return -1;
+  for (unsigned w = 0; w < rp->workers; w++) {
+    shard_batch *b = &s->batches[w];
+    pm_record *records = realloc(b->records, cap * sizeof *records);
+    if (records)
+      b->records = records;
+    uint64_t *hashes = realloc(b->hashes, cap * sizeof *hashes);
+    if (hashes)
+      b->hashes = hashes;
+    record_meta *meta = realloc(b->meta, cap * sizeof *meta);
+    if (meta)
+      b->meta = meta;
+    if (!records || !hashes || !meta)
+      return -1;
+  }
   s->capacity = (uint32_t)cap;
   return 0;
-}
-
-/* Group the block's records by shard (a counting sort, stable): each
- * worker then reads only its own records, not every record's hash. */
-static void group_by_shard(const replay *rp, block_slot *s) {
-  unsigned n = rp->workers;
-  uint32_t *end = s->shard_end;
-  memset(end, 0, n * sizeof *end);
-  for (uint32_t i = 0; i < s->count; i++)
-    end[personmap_shard(s->hashes[i], n)]++;
-  uint32_t at = 0;
-  for (unsigned w = 0; w < n; w++) {
-    uint32_t c = end[w];
-    end[w] = at; /* for now: where shard w's group begins */
-    at += c;
-  }
-  for (uint32_t i = 0; i < s->count; i++)
-    s->order[end[personmap_shard(s->hashes[i], n)]++] = i;
 }
 
 /* Decompress and decode the block in s into its records; rejects go
@@ -94,7 +76,8 @@ static void group_by_shard(const replay *rp, block_slot *s) {
 static void decode_records(replay *rp, block_slot *s) {
   const input *in = &rp->inputs[s->file_index];
   const ocf_block *raw = &s->raw;
-  s->count = 0;
+  for (unsigned w = 0; w < rp->workers; w++)
+    s->batches[w].count = 0;
   if (raw->kind == OCF_BLOCK_DAMAGED) {
     reject(rp, s, REASON_UNDECODABLE, (int64_t)raw->first_record, -1, raw->data, raw->size,
            "bytes that do not frame as a container block (bad block header or sync marker)");
@@ -116,11 +99,12 @@ static void decode_records(replay *rp, block_slot *s) {
   s->bytes = bytes;
   /* A record takes at least one byte: a larger count cannot be true. */
   size_t claimed = (size_t)raw->count < len ? (size_t)raw->count : len;
-  if (reserve(s, claimed) < 0) {
+  if (reserve(rp, s, claimed) < 0) {
     replay_fail(rp, "out of memory while decoding a block");
     return;
   }
   const uint8_t *pos = bytes, *end = bytes + len;
+  uint32_t counts[REPLAY_MAX_THREADS] = {0};
   int64_t i;
   for (i = 0; i < raw->count; i++) {
     const uint8_t *start = pos;
@@ -147,79 +131,57 @@ static void decode_records(replay *rp, block_slot *s) {
       reject(rp, s, why, (int64_t)raw->first_record + i, 1, start, (size_t)(pos - start), NULL);
       continue;
     }
-    uint32_t n = s->count++;
-    /* The slot's arrays were last read by the other workers (their records
-     * of an earlier block): ask for their lines for writing ahead, or each
-     * store waits for a line to come back from another core (with two
-     * workers 0.96x the wall time, farm-bench). A prefetch past the end
-     * is harmless. */
-    __builtin_prefetch(&s->records[n + STORE_AHEAD], 1, 3);
-    __builtin_prefetch(&s->hashes[n + STORE_AHEAD], 1, 3);
-    __builtin_prefetch(&s->meta[n + STORE_AHEAD], 1, 3);
-    s->records[n] = rec;
-    s->hashes[n] = personmap_hash(rec.person_id);
-    s->meta[n] = (record_meta){(uint32_t)i, (uint32_t)(start - bytes), (uint32_t)(pos - bytes)};
+    uint64_t hash = personmap_hash(rec.person_id);
+    unsigned w = rp->workers > 1 ? personmap_shard(hash, rp->workers) : 0;
+    shard_batch *b = &s->batches[w];
+    uint32_t n = counts[w]++;
+    /* The batch's arrays were last read by another worker (its records of
+     * an earlier block): ask for their lines for writing ahead, or each
+     * store waits for a line to come back from another core. A prefetch
+     * past the end is harmless. */
+    __builtin_prefetch(&b->records[n + STORE_AHEAD], 1, 3);
+    __builtin_prefetch(&b->hashes[n + STORE_AHEAD], 1, 3);
+    __builtin_prefetch(&b->meta[n + STORE_AHEAD], 1, 3);
+    b->records[n] = rec;
+    b->hashes[n] = hash;
+    b->meta[n] = (record_meta){(uint32_t)i, (uint32_t)(start - bytes), (uint32_t)(pos - bytes)};
   }
+  for (unsigned w = 0; w < rp->workers; w++)
+    s->batches[w].count = counts[w];
   if (pos < end)
     reject(rp, s, REASON_UNDECODABLE, (int64_t)raw->first_record + i, 0, pos, (size_t)(end - pos),
            "bytes left over after the block's last record");
   atomic_fetch_add(&rp->records_seen, (uint64_t)raw->count);
 }
 
-/* Decode the block in s and group its records by shard, whatever the
- * decoding ended with: a slot's grouping is its last block's until
- * redone, and a damaged block (no records) must not leave it so. */
-static void decode_block(replay *rp, block_slot *s) {
-  decode_records(rp, s);
-  if (rp->workers > 1)
-    group_by_shard(rp, s);
-}
-
-/* Apply the records of shard w in block s, in order, prefetching ahead;
+/* Apply shard w's records of block s, in order, prefetching ahead;
  * returns how many records of the block are shard w's. */
 static uint32_t apply_block(replay *rp, block_slot *s, unsigned w) {
   shard *sh = &rp->shards[w];
-  const uint32_t *own = NULL; /* one worker: every record, in order */
-  uint32_t first = 0, last = s->count;
-  if (rp->workers > 1) {
-    own = s->order;
-    first = w ? s->shard_end[w - 1] : 0;
-    last = s->shard_end[w];
-  }
+  const shard_batch *b = &s->batches[w];
+  uint32_t count = b->count;
   uint64_t applied = 0;
-  for (uint32_t j = first; j < last && j < first + PREFETCH_DISTANCE; j++) {
-    uint32_t i = own ? own[j] : j;
-    personmap_prefetch(&sh->persons, s->records[i].person_id, s->hashes[i]);
-  }
-  for (uint32_t j = first; j < last; j++) {
-    /* With several workers the records come from another core's cache,
-     * picked by order[] where the hardware sees no stream: bring them in
-     * well before the person-map prefetch reads their ids. */
-    if (own && j + RECORD_AHEAD < last) {
-      uint32_t far = own[j + RECORD_AHEAD];
-      __builtin_prefetch(&s->records[far], 0, 3);
-      __builtin_prefetch(&s->hashes[far], 0, 3);
-    }
-    if (j + PREFETCH_DISTANCE < last) {
-      uint32_t ahead = own ? own[j + PREFETCH_DISTANCE] : j + PREFETCH_DISTANCE;
-      personmap_prefetch(&sh->persons, s->records[ahead].person_id, s->hashes[ahead]);
-    }
-    uint32_t i = own ? own[j] : j;
-    int r = shard_apply(sh, &s->records[i], s->hashes[i]);
+  for (uint32_t j = 0; j < count && j < PREFETCH_DISTANCE; j++)
+    personmap_prefetch(&sh->persons, b->records[j].person_id, b->hashes[j]);
+  for (uint32_t j = 0; j < count; j++) {
+    if (j + PREFETCH_DISTANCE < count)
+      personmap_prefetch(&sh->persons, b->records[j + PREFETCH_DISTANCE].person_id,
+                         b->hashes[j + PREFETCH_DISTANCE]);
+    int r = shard_apply(sh, &b->records[j], b->hashes[j]);
     applied += r >= 0 && r != RULES_LATE;
     if (r == RULES_LATE) {
-      const record_meta *m = &s->meta[i];
+      const record_meta *m = &b->meta[j];
       reject(rp, s, REASON_LATE, (int64_t)s->raw.first_record + m->index, 1, s->bytes + m->start,
              m->end - m->start, NULL);
     } else if (r < 0) {
       replay_fail(rp, "out of memory for person states");
-      return last - first;
+      return count;
     }
   }
   _Atomic uint64_t *tally = &rp->tallies[w].applied; /* once per block, its only writer */
   atomic_store_explicit(tally, atomic_load_explicit(tally, memory_order_relaxed) + applied,
                         memory_order_relaxed);
-  return last - first;
+  return count;
 }
 
 /* ---- month blocks on their way to shard 0 (replay.retired, mode.h) ---- */
@@ -297,7 +259,7 @@ static int claim_and_decode(replay *rp) {
   pthread_mutex_unlock(&rp->lock);
 
   ocf_readahead(rp->inputs[s->file_index].reader, s->raw.file_offset);
-  decode_block(rp, s);
+  decode_records(rp, s);
   atomic_store_explicit(&s->tag, sequence << 2 | SLOT_READY, memory_order_release);
   replay_wake_all(rp);
   return 1;

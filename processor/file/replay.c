@@ -83,11 +83,12 @@ static void close_replay(replay *rp) {
   for (unsigned i = 0; rp->ring && i < rp->ring_size; i++) {
     block_slot *s = &rp->ring[i];
     ocf_buf_free(&s->inflated);
-    free(s->records);
-    free(s->hashes);
-    free(s->meta);
-    free(s->order);
-    free(s->shard_end);
+    for (unsigned w = 0; s->batches && w < rp->workers; w++) {
+      free(s->batches[w].records);
+      free(s->batches[w].hashes);
+      free(s->batches[w].meta);
+    }
+    free(s->batches);
   }
   free(rp->ring);
   for (unsigned w = 0; rp->shards && w < rp->workers; w++)
@@ -254,7 +255,7 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
     rp.cut.images = calloc(rp.workers, sizeof *rp.cut.images);
     rp.tallies = calloc_aligned(alignof(worker_tally), rp.workers, sizeof *rp.tallies);
     for (unsigned i = 0; rp.ring && i < rp.ring_size; i++)
-      if (!(rp.ring[i].shard_end = calloc(rp.workers, sizeof *rp.ring[i].shard_end)))
+      if (!(rp.ring[i].batches = calloc(rp.workers, sizeof *rp.ring[i].batches)))
         rc = -1;
     if (rc < 0 || !rp.ring || !rp.shards || !rp.cut.images || !rp.tallies) {
       snprintf(err, errlen, "out of memory");
