@@ -33,9 +33,10 @@
 
 /* A ring slot's state, in the low bits of its tag. */
 enum { SLOT_FREE = 0, SLOT_DECODING = 1, SLOT_READY = 2 };
-/* How far ahead (records) the pipeline prefetches: person-map slots when
- * applying; a batch's arrays for writing when decoding (file/pipeline.c). */
-enum { PREFETCH_DISTANCE = 8, STORE_AHEAD = 32 };
+/* How far ahead the pipeline prefetches (file/pipeline.c): person-map
+ * slots when applying (records); when decoding, a batch's arrays for
+ * writing (records) and the block's bytes (bytes). */
+enum { PREFETCH_DISTANCE = 8, STORE_AHEAD = 32, INPUT_AHEAD = 1024 };
 
 /* meta.extra of a file-mode snapshot (see the top of file/cut.c). */
 enum {

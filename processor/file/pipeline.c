@@ -108,6 +108,11 @@ static void decode_records(replay *rp, block_slot *s) {
   int64_t i;
   for (i = 0; i < raw->count; i++) {
     const uint8_t *start = pos;
+    /* The block's bytes, well ahead: the hardware's streams stop at each
+     * 4 KiB page of the mapping, and the decoder's loads were its hottest
+     * instructions with two workers (0.91x the wall time, farm-bench; 256
+     * and 2048 bytes ahead gained less). Past the end is harmless. */
+    __builtin_prefetch(pos + INPUT_AHEAD, 0, 3);
     pm_record rec;
     int decoded = pm_decode(in->plan, &pos, end, &rec);
     if (decoded == PM_DECODE_BAD_VALUE) {
