@@ -64,7 +64,7 @@ typedef struct record_meta {
 /* A block's records of one shard, in input order: what one worker applies
  * of the block. */
 typedef struct shard_batch {
-  uint32_t count;
+  uint32_t count, capacity;
   pm_record *records;
   uint64_t *hashes; /* personmap_hash of each record's person */
   record_meta *meta;
@@ -78,9 +78,8 @@ typedef struct block_slot {
   ocf_buf inflated;
   const uint8_t *bytes; /* what the records were decoded from */
   /* The block's valid records scattered by shard as they are decoded
-   * (shard w's in batches[w], each batch with room for capacity): each
-   * worker reads only its own records, one after the other. */
-  uint32_t capacity;
+   * (shard w's in batches[w]): each worker reads only its own records, one
+   * after the other. */
   shard_batch *batches; /* [workers] */
 } block_slot;
 

@@ -47,27 +47,25 @@ static void reject(replay *rp, const block_slot *s, reason why, int64_t record, 
     cut_fail_dead_letter(rp, 0);
 }
 
-static int reserve(replay *rp, block_slot *s, size_t n) {
-  if (n <= s->capacity)
-    return 0;
-  size_t cap = s->capacity ? s->capacity : 1024;
-  while (cap < n)
-    cap *= 2;
-  for (unsigned w = 0; w < rp->workers; w++) {
-    shard_batch *b = &s->batches[w];
-    pm_record *records = realloc(b->records, cap * sizeof *records);
-    if (records)
-      b->records = records;
-    uint64_t *hashes = realloc(b->hashes, cap * sizeof *hashes);
-    if (hashes)
-      b->hashes = hashes;
-    record_meta *meta = realloc(b->meta, cap * sizeof *meta);
-    if (meta)
-      b->meta = meta;
-    if (!records || !hashes || !meta)
-      return -1;
-  }
-  s->capacity = (uint32_t)cap;
+/* Room for one more record in batch b (capacity doubled); -1 when memory
+ * is short. Each batch grows to its own shard's share of the largest
+ * blocks, not to whole blocks. */
+static int batch_grow(shard_batch *b) {
+  if (b->capacity > UINT32_MAX / 2)
+    return -1;
+  uint32_t cap = b->capacity ? 2 * b->capacity : 1024;
+  pm_record *records = realloc(b->records, cap * sizeof *records);
+  if (records)
+    b->records = records;
+  uint64_t *hashes = realloc(b->hashes, cap * sizeof *hashes);
+  if (hashes)
+    b->hashes = hashes;
+  record_meta *meta = realloc(b->meta, cap * sizeof *meta);
+  if (meta)
+    b->meta = meta;
+  if (!records || !hashes || !meta)
+    return -1;
+  b->capacity = cap;
   return 0;
 }
 
@@ -97,12 +95,6 @@ static void decode_records(replay *rp, block_slot *s) {
     len = s->inflated.len;
   }
   s->bytes = bytes;
-  /* A record takes at least one byte: a larger count cannot be true. */
-  size_t claimed = (size_t)raw->count < len ? (size_t)raw->count : len;
-  if (reserve(rp, s, claimed) < 0) {
-    replay_fail(rp, "out of memory while decoding a block");
-    return;
-  }
   const uint8_t *pos = bytes, *end = bytes + len;
   uint32_t counts[REPLAY_MAX_THREADS] = {0};
   int64_t i;
@@ -140,6 +132,12 @@ static void decode_records(replay *rp, block_slot *s) {
     unsigned w = rp->workers > 1 ? personmap_shard(hash, rp->workers) : 0;
     shard_batch *b = &s->batches[w];
     uint32_t n = counts[w]++;
+    if (n == b->capacity && batch_grow(b) < 0) {
+      for (unsigned k = 0; k < rp->workers; k++)
+        s->batches[k].count = 0;
+      replay_fail(rp, "out of memory while decoding a block");
+      return;
+    }
     /* The batch's arrays were last read by another worker (its records of
      * an earlier block): ask for their lines for writing ahead, or each
      * store waits for a line to come back from another core. A prefetch
