@@ -5,13 +5,14 @@
  * through a ring of slots, each tagged (sequence << 2 | state). A worker with
  * nothing to apply claims the next block of the input (the walk over the files
  * is the only locked step, once per block), decompresses and decodes it into
- * its slot and marks it READY. Every worker applies every READY block in
- * sequence order, taking only the records of its own persons (hash of
- * person_id), so each person's months are applied in input order by one
- * thread, and results do not depend on the thread count. The last worker to
- * finish a slot frees it for the block R sequences later. Rejects go to the
- * dead-letter sink as they are found: invalid or undecodable ones while
- * decoding, late ones while applying.
+ * its slot, scattering the valid records into one batch per shard (hash of
+ * person_id), and marks it READY. Every worker applies every READY block in
+ * sequence order, reading only its own shard's batch, so each person's
+ * months are applied in input order by one thread, and results do not
+ * depend on the thread count. The last worker to finish a slot frees it for
+ * the block R sequences later. Rejects go to the dead-letter sink as they
+ * are found: invalid or undecodable ones while decoding, late ones while
+ * applying.
  *
  *
  * Snapshots: cuts (file/cut.c) and resuming from them (file/resume.c). */
@@ -220,8 +221,9 @@ int replay_run(const replay_options *cfg, replay_result *result, char *err, size
   /* Every worker applies every block before its slot is free, so a worker
    * that the system takes off its core (another process, a page-cache
    * miss) holds the others back once they are a ring ahead: with several
-   * workers, a ring of 32 blocks per worker (64 KiB blocks: about 10 ms of
-   * work ahead at national-profile rates, about 200 KiB a slot). */
+   * workers, a ring of 32 blocks per worker (64 KiB blocks: about 5 ms of
+   * work ahead at national-profile rates, about 140 KiB of batches a
+   * slot). */
   rp.ring_size = rp.workers == 1 ? 4 : 32 * rp.workers;
   /* A worker other than 0 looks for month blocks it no longer touches
    * every 1 Mi of its records: a month of the national profile is 3 M
