@@ -36,7 +36,7 @@
 #include "core/personmap.h"
 #include "core/validate.h"
 
-enum { PASSES = 3, PREFETCH = 8 }; /* PREFETCH: file/mode.h's PREFETCH_DISTANCE */
+enum { PASSES = 3, PREFETCH = 16 }; /* PREFETCH: file/mode.h's PREFETCH_DISTANCE */
 
 /* The map's slots (core/personmap.h) as the floor sees them. */
 typedef struct floor_slot {
