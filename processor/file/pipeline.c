@@ -132,16 +132,14 @@ static void decode_records(replay *rp, block_slot *s) {
     unsigned w = rp->workers > 1 ? personmap_shard(hash, rp->workers) : 0;
     shard_batch *b = &s->batches[w];
     uint32_t n = counts[w]++;
-    if (n == b->capacity && batch_grow(b) < 0) {
-      for (unsigned k = 0; k < rp->workers; k++)
-        s->batches[k].count = 0;
+    if (n == b->capacity && batch_grow(b) < 0) { /* the batches stay empty */
       replay_fail(rp, "out of memory while decoding a block");
       return;
     }
-    /* The batch's arrays were last read by another worker (its records of
-     * an earlier block): ask for their lines for writing ahead, or each
-     * store waits for a line to come back from another core. A prefetch
-     * past the end is harmless. */
+    /* With several workers the batch's arrays were last read by another
+     * one (its records of an earlier block): ask for their lines for
+     * writing ahead, or each store waits for a line to come back from
+     * another core. A prefetch past the end is harmless. */
     __builtin_prefetch(&b->records[n + STORE_AHEAD], 1, 3);
     __builtin_prefetch(&b->hashes[n + STORE_AHEAD], 1, 3);
     __builtin_prefetch(&b->meta[n + STORE_AHEAD], 1, 3);
