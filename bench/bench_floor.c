@@ -36,7 +36,7 @@
 #include "core/personmap.h"
 #include "core/validate.h"
 
-enum { PASSES = 3, PREFETCH = 16 }; /* PREFETCH: file/mode.h's PREFETCH_DISTANCE */
+enum { PASSES = 3, PREFETCH = PERSONMAP_PREFETCH_AHEAD }; /* as regstream prefetches */
 
 /* The map's slots (core/personmap.h) as the floor sees them. */
 typedef struct floor_slot {
@@ -353,6 +353,7 @@ int main(int argc, char **argv) {
           PASSES, persons);
 
   printf("records %" PRIu64 "\n", records);
+  printf("prefetch_ahead %d\n", PREFETCH);
   printf("state_records %" PRIu64 "\n", kept);
   printf("persons %" PRIu64 "\n", persons);
   printf("wide_persons %" PRIu64 "\n", wide);

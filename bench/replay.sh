@@ -125,7 +125,7 @@ entry=$out/entry.md
   echo "Floor: \`bench-floor\` on the same input, one thread, best of 3 passes each: the decoder"
   echo "alone (the OCF reader and pm_decode), and state updates of the same records' persons in"
   echo "input order in the person map's own tables (16-byte slots for ids of 32 bits, 20-byte"
-  echo "for wider ones), sized like regstream's, prefetching 16 ahead."
+  echo "for wider ones), sized like regstream's, prefetching as far ahead as regstream does."
   echo
   echo "| run | threads | records/s (best of $runs) | ns/record | peak RSS MiB | state bytes/person |"
   echo "|---|---|---|---|---|---|"
@@ -206,7 +206,7 @@ floor_ns=$(floor_value floor_ns_per_record)
 echo "floor: decode ${decode_ns} + state ${state_ns} = ${floor_ns} ns/record ($(floor_value persons) persons, $(floor_value records) records)" >&2
 {
   echo "| floor: decoder alone (bench-floor) | 1 | $(ratio 1000 "$decode_ns" %.1f) M | $decode_ns | | |"
-  echo "| floor: state updates, input order, prefetch 16 ahead (bench-floor) | 1 | $(ratio 1000 "$state_ns" %.1f) M | $state_ns | | $(floor_value table_bytes_per_person) |"
+  echo "| floor: state updates, input order, prefetch $(floor_value prefetch_ahead) ahead (bench-floor) | 1 | $(ratio 1000 "$state_ns" %.1f) M | $state_ns | | $(floor_value table_bytes_per_person) |"
   echo "| floor: decode + state | 1 | $(ratio 1000 "$floor_ns" %.1f) M | $floor_ns | | |"
 } >>"$entry"
 

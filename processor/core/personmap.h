@@ -85,12 +85,18 @@ int personmap_init(personmap *m, size_t narrow, size_t wide);
 /* Frees the tables; the map is left zeroed (free again: nothing happens). */
 void personmap_free(personmap *m);
 
+/* How many records (messages) ahead of its use a caller prefetches a
+ * person's slot: file mode, Kafka mode and bench-floor alike. 16, not 8:
+ * the national year 0.92x the wall time with 1 file-mode worker and 0.88x
+ * with 2 (farm-bench, 8 pairs each); 32 no better. */
+enum { PERSONMAP_PREFETCH_AHEAD = 16 };
+
 /* Bring the home slot of person_id (whose hash is hash) into the cache, and
  * the line after it (a probe often goes on past its home's line at 3/4
  * load: prefetching that line too made the national year 0.85x the time,
  * farm-bench): of the table it lives in, picked without a branch. Into the
- * first-level cache (locality 3; 1, the second level only, was 1.06x the
- * wall time of a national year with 1 and 2 workers, farm-bench). Inlined
+ * first-level cache (locality 3; 1, the second level only, was 1.05-1.06x
+ * the wall time of a national year with 1 and 2 workers, farm-bench). Inlined
  * by force: as a function of its own GCC finds it free of effects (a
  * prefetch only) and drops the calls, prefetches and all. */
 static inline __attribute__((always_inline)) void

@@ -33,12 +33,10 @@
 
 /* A ring slot's state, in the low bits of its tag. */
 enum { SLOT_FREE = 0, SLOT_DECODING = 1, SLOT_READY = 2 };
-/* How far ahead the pipeline prefetches (file/pipeline.c): person-map
- * slots when applying (records: 16 made the national year 0.92x the wall
- * time with 1 worker and 0.88x with 2 against 8, farm-bench, 8 pairs; 32
- * no better); when decoding, a batch's arrays for writing (records) and
- * the block's bytes (bytes). */
-enum { PREFETCH_DISTANCE = 16, STORE_AHEAD = 32, INPUT_AHEAD = 1024 };
+/* How far ahead the decoder prefetches (file/pipeline.c): a batch's arrays
+ * for writing (records) and the block's bytes (bytes). Person-map slots:
+ * PERSONMAP_PREFETCH_AHEAD (core/personmap.h). */
+enum { STORE_AHEAD = 32, INPUT_AHEAD = 1024 };
 
 /* meta.extra of a file-mode snapshot (see the top of file/cut.c). */
 enum {

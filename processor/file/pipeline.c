@@ -96,14 +96,15 @@ static void decode_records(replay *rp, block_slot *s) {
   }
   s->bytes = bytes;
   const uint8_t *pos = bytes, *end = bytes + len;
+  const unsigned workers = rp->workers; /* not reloaded after each store */
   uint32_t counts[REPLAY_MAX_THREADS] = {0};
   int64_t i;
   for (i = 0; i < raw->count; i++) {
     const uint8_t *start = pos;
     /* The block's bytes, well ahead: the hardware's streams stop at each
      * 4 KiB page of the mapping, and the decoder's loads were its hottest
-     * instructions with two workers (0.91x the wall time, farm-bench; 256
-     * and 2048 bytes ahead gained less). Past the end is harmless. */
+     * instructions with two workers (0.91-0.96x the wall time, farm-bench;
+     * 256 and 2048 bytes ahead gained less). Past the end is harmless. */
     __builtin_prefetch(pos + INPUT_AHEAD, 0, 3);
     pm_record rec;
     int decoded = pm_decode(in->plan, &pos, end, &rec);
@@ -129,7 +130,7 @@ static void decode_records(replay *rp, block_slot *s) {
       continue;
     }
     uint64_t hash = personmap_hash(rec.person_id);
-    unsigned w = rp->workers > 1 ? personmap_shard(hash, rp->workers) : 0;
+    unsigned w = workers > 1 ? personmap_shard(hash, workers) : 0;
     shard_batch *b = &s->batches[w];
     uint32_t n = counts[w]++;
     if (n == b->capacity && batch_grow(b) < 0) { /* the batches stay empty */
@@ -147,7 +148,7 @@ static void decode_records(replay *rp, block_slot *s) {
     b->hashes[n] = hash;
     b->meta[n] = (record_meta){(uint32_t)i, (uint32_t)(start - bytes), (uint32_t)(pos - bytes)};
   }
-  for (unsigned w = 0; w < rp->workers; w++)
+  for (unsigned w = 0; w < workers; w++)
     s->batches[w].count = counts[w];
   if (pos < end)
     reject(rp, s, REASON_UNDECODABLE, (int64_t)raw->first_record + i, 0, pos, (size_t)(end - pos),
@@ -162,12 +163,12 @@ static uint32_t apply_block(replay *rp, block_slot *s, unsigned w) {
   const shard_batch *b = &s->batches[w];
   uint32_t count = b->count;
   uint64_t applied = 0;
-  for (uint32_t j = 0; j < count && j < PREFETCH_DISTANCE; j++)
+  for (uint32_t j = 0; j < count && j < PERSONMAP_PREFETCH_AHEAD; j++)
     personmap_prefetch(&sh->persons, b->records[j].person_id, b->hashes[j]);
   for (uint32_t j = 0; j < count; j++) {
-    if (j + PREFETCH_DISTANCE < count)
-      personmap_prefetch(&sh->persons, b->records[j + PREFETCH_DISTANCE].person_id,
-                         b->hashes[j + PREFETCH_DISTANCE]);
+    if (j + PERSONMAP_PREFETCH_AHEAD < count)
+      personmap_prefetch(&sh->persons, b->records[j + PERSONMAP_PREFETCH_AHEAD].person_id,
+                         b->hashes[j + PERSONMAP_PREFETCH_AHEAD]);
     int r = shard_apply(sh, &b->records[j], b->hashes[j]);
     applied += r >= 0 && r != RULES_LATE;
     if (r == RULES_LATE) {

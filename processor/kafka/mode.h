@@ -51,7 +51,6 @@ enum {
   MAX_PARTITIONS = WIRE_MAX_INPUTS, /* input partitions */
   TAKE_BATCH = 4096,                /* messages a worker takes from its queue at once */
   OUTPUT_PARTITIONS = 6,
-  PREFETCH_DISTANCE = 16,  /* messages between a person's prefetch and its use (as file mode) */
   QUEUE_FULL_SECONDS = 60, /* a producer queue full this long: the brokers do not take rows */
   RETRY_IDS = 16,          /* schema ids a worker retries between two batches */
 };

@@ -2,7 +2,7 @@
  * (the queues of the input partitions it owns, partition % threads, are
  * forwarded to it) in batches: it decodes and validates the whole batch
  * first, then applies it to the partitions' shards with each person's
- * slot prefetched PREFETCH_DISTANCE messages ahead, dead-letters rejects,
+ * slot prefetched PERSONMAP_PREFETCH_AHEAD messages ahead, dead-letters rejects,
  * takes interval snapshots and publishes its partials every --flush-ms.
  * No lock per message: the shard table's read lock is taken once per batch.
  * Rebalances (which shards exist) are kafka/rebalance.c's; what partials
@@ -381,11 +381,12 @@ void *worker_main(void *arg) {
     int32_t dropped = -1; /* a partition with dropped messages (rare: -2 several) */
     int saw_eof = 0;
     uint64_t taken_n = 0, applied = 0; /* added to the worker's counters once per batch */
-    for (ssize_t i = 0; i < n && i < PREFETCH_DISTANCE; i++)
+    for (ssize_t i = 0; i < n && i < PERSONMAP_PREFETCH_AHEAD; i++)
       prefetch_message(km, taken[i], &w->batch[i]);
     for (ssize_t i = 0; i < n; i++) {
-      if (i + PREFETCH_DISTANCE < n)
-        prefetch_message(km, taken[i + PREFETCH_DISTANCE], &w->batch[i + PREFETCH_DISTANCE]);
+      if (i + PERSONMAP_PREFETCH_AHEAD < n)
+        prefetch_message(km, taken[i + PERSONMAP_PREFETCH_AHEAD],
+                         &w->batch[i + PERSONMAP_PREFETCH_AHEAD]);
       saw_eof |= taken[i]->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
       if (worker_take(w, taken[i], &w->batch[i], revokes, &taken_n, &applied))
         dropped = dropped == -1 || dropped == taken[i]->partition ? taken[i]->partition : -2;
