@@ -145,6 +145,42 @@ done
 note "$cases injected faults: exit 1 and one line each; $resumed of the reruns resumed from a snapshot"
 [ "$resumed" -ge 20 ] || fail "only $resumed reruns resumed from a snapshot"
 
+# Reading the input past the page cache (REGSTREAM_CACHE_ROOM=0 makes this
+# small input take the path of inputs larger than the memory: O_DIRECT, 256 KiB
+# a read): a read that fails stops the run, naming the input and the offset;
+# not one record of it is taken for bad data (every dead letter of the failed
+# run is one of the uninterrupted run's); the rerun resumes exact.
+export REGSTREAM_CACHE_ROOM=0
+REGSTREAM_FAULT_TRACE=$PWD/read-trace run || fail "a clean run read past the page cache failed: $(cat run.err)"
+reads=$(grep -c '^read .*X\.avro$' read-trace || true)
+[ "$reads" -ge 3 ] || fail "the input was read in $reads reads past the page cache, not 3 or more"
+rm -rf SNAP CSVDIR/* DLQ.jsonl
+run || fail "a clean run read past the page cache failed: $(cat run.err)"
+cmp -s CSVDIR/OUT.csv ref.csv && cmp -s DLQ.jsonl ref.dlq || fail "read past the page cache, the outputs differ"
+for spec in read:1:EIO read:2:EIO read:3:EACCES; do
+  text="Input/output error"
+  [ "${spec##*:}" = EACCES ] && text="Permission denied"
+  rm -rf SNAP CSVDIR/* DLQ.jsonl
+  status=0
+  REGSTREAM_FAULT=$spec run || status=$?
+  [ "$status" -eq 1 ] || fail "$spec: exit $status, not 1: $(cat run.err)"
+  grep -q "^regstream: the input is larger than .* read past the page cache" run.err ||
+    fail "$spec: the run does not say it reads past the page cache: $(cat run.err)"
+  sed -i '/^regstream: the input is larger than/d' run.err
+  [ "$(wc -l <run.err)" -eq 1 ] || fail "$spec: stderr is not one line besides that: $(cat run.err)"
+  grep -q "^regstream run: .*X\.avro: reading at offset [0-9]*: $text.*rerun the same command" run.err ||
+    fail "$spec: $(cat run.err)"
+  [ ! -e CSVDIR/OUT.csv ] || fail "$spec: an OUT.csv after a failed read"
+  if [ -s DLQ.jsonl ]; then
+    extra=$(sort DLQ.jsonl | comm -23 - <(sort ref.dlq) | wc -l)
+    [ "$extra" -eq 0 ] || fail "$spec: $extra dead letters the input does not have (a failed read taken for bad data)"
+  fi
+  resume "$spec"
+  cases=$((cases + 1))
+done
+unset REGSTREAM_CACHE_ROOM
+note "reading past the page cache in $reads reads: equal outputs; 3 failed reads stopped the run naming the input and resumed exact"
+
 # Faults while resuming: a run that failed at the CSV left cuts; reopening the
 # dead-letter file fails, then cutting it back; then the same command resumes.
 rm -rf SNAP CSVDIR/* DLQ.jsonl

@@ -9,11 +9,17 @@
  * ocf_open errors; ocf_drop_behind: released pages leave the page cache
  * (mincore) only for readers that drop behind, only when the inputs exceed
  * the room, and never for a file replaced since it was opened;
+ * ocf_read_direct: walks past the page cache (blocking or polled, with
+ * blocks held unreleased as the pipeline holds them, restarted by ocf_seek,
+ * over damage and blocks longer than the ring) frame exactly what the
+ * mapping frames, and a read that fails is OCF_FAILED, never bad data;
  * ocf_cgroup_memory_limit over made-up cgroup files (v1 and v2). Deterministic by seed;
  * files go to a per-process temp directory. */
+#include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -783,6 +789,208 @@ static void test_drop_behind(void **state) {
   ocf_close(r);
 }
 
+/* ---- ocf_read_direct: the walk past the page cache, into the ring ---- */
+
+typedef struct seen {
+  ocf_block block; /* data compared through sum: it points into one walk's memory */
+  uint64_t sum;    /* FNV-1a of the block's bytes */
+} seen;
+
+static uint64_t bytes_sum(const uint8_t *p, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ p[i]) * 0x100000001b3ull;
+  return h;
+}
+
+static void count_landed(void *arg) {
+  atomic_fetch_add((_Atomic long *)arg, 1);
+}
+
+enum { HOLD_ALL = -1 };
+
+/* Walk path from `from` (NULL: the start), reading past the page cache when
+ * direct, with ocf_poll_block when poll. hold: how many blocks are kept
+ * (not released) behind the walk, as the pipeline's slots keep them; a
+ * poll that finds the ring full releases the oldest. HOLD_ALL: none is
+ * released before the end (ocf_next_block must then frame in the mapping
+ * rather than wait for ever). Returns the blocks, or -1 at OCF_FAILED with
+ * the reason in why. */
+static long walk_direct(const char *path, int direct, int poll, int hold, const ocf_position *from,
+                        seen *out, long max, char *why, size_t whylen) {
+  char err[256];
+  ocf_reader *r = ocf_open(path, err, sizeof err);
+  if (!r)
+    fail_msg("ocf_open: %s", err);
+  static _Atomic long landed;
+  atomic_store(&landed, 0);
+  if (direct) {
+    assert_int_equal(ocf_drop_behind(&r, 1, 0), 1);
+    assert_int_equal(ocf_read_direct(&r, 1, count_landed, (void *)&landed), 1);
+    assert_int_equal(ocf_read_direct(&r, 1, count_landed, (void *)&landed), 0); /* once */
+  }
+  if (from)
+    assert_int_equal(ocf_seek(r, from, err, sizeof err), 0);
+  enum { HELD_MAX = 1024 };
+  static uint64_t held[HELD_MAX]; /* block ends not yet released, oldest first */
+  long k = 0, nheld = 0, first = 0, not_yet = 0;
+  for (;;) {
+    ocf_block b;
+    int got = poll ? ocf_poll_block(r, &b) : ocf_next_block(r, &b);
+    if (got == OCF_NOT_YET) {
+      assert_true(poll);
+      not_yet++;
+      if (nheld > first) /* the ring may be full of held blocks: free one */
+        ocf_release(r, held[first++]);
+      else
+        usleep(20);
+      continue;
+    }
+    if (got == OCF_FAILED) {
+      int e = ocf_failure(r, why, whylen);
+      assert_true(e != 0);
+      ocf_close(r);
+      return -1;
+    }
+    if (got == OCF_END)
+      break;
+    assert_int_equal(got, OCF_GOT);
+    assert_true(k < max);
+    out[k].block = b;
+    out[k].sum = bytes_sum(b.data, b.size);
+    k++;
+    uint64_t end = b.file_offset + b.size;
+    if (hold == 0) {
+      ocf_release(r, end);
+    } else if (hold > 0) {
+      assert_true(nheld < HELD_MAX);
+      held[nheld++] = end;
+      if (nheld - first > hold)
+        ocf_release(r, held[first++]);
+      if (first == nheld)
+        first = nheld = 0;
+    }
+  }
+  ocf_release(r, ocf_file_size(r));
+  if (direct && k > 0)
+    assert_true(atomic_load(&landed) > 0);
+  ocf_close(r);
+  /* more blocks held than the ring holds: some polls found it full */
+  if (direct && poll && (uint64_t)hold * 65536 > 2u << 20)
+    assert_true(not_yet > 0);
+  return k;
+}
+
+static void expect_same_walk(const seen *a, long na, const seen *b, long nb) {
+  assert_int_equal(na, nb);
+  for (long k = 0; k < na; k++) {
+    assert_int_equal(a[k].block.kind, b[k].block.kind);
+    assert_int_equal(a[k].block.index, b[k].block.index);
+    assert_int_equal(a[k].block.first_record, b[k].block.first_record);
+    assert_int_equal(a[k].block.file_offset, b[k].block.file_offset);
+    assert_int_equal(a[k].block.size, b[k].block.size);
+    assert_int_equal(a[k].block.count, b[k].block.count);
+    assert_int_equal(a[k].sum, b[k].sum);
+  }
+}
+
+static void test_read_direct(void **state) {
+  (void)state;
+  char path[512], bad[512], big[512], why[400];
+  path_of(path, sizeof path, "direct.avro");
+  path_of(bad, sizeof bad, "direct_bad.avro");
+  path_of(big, sizeof big, "direct_big.avro");
+  rng_state = 1100;
+  /* about 45 MB in 64 KiB blocks: the 2 MiB ring wraps many times */
+  free(write_ours(path, OCF_CODEC_NULL, 2500000, 65536));
+  size_t n;
+  uint8_t *file = load(path, &n);
+  assert_true(n > 40u << 20);
+  /* damage: a flipped sync marker at 30 %, garbage over a block header at
+   * 55 %, 5 MiB of garbage at 75 % (a damaged region the ring reads
+   * through), and the last block cut in half */
+  ocf_reader *r = ocf_open(path, why, sizeof why);
+  assert_non_null(r);
+  static seen ref[4096];
+  uint64_t marks[3] = {n * 3 / 10, n * 55 / 100, n * 3 / 4}, mark_at[3] = {0}, last = 0;
+  ocf_block b;
+  int m = 0;
+  while (ocf_next_block(r, &b) == OCF_GOT) {
+    if (m < 3 && b.file_offset > marks[m])
+      mark_at[m++] = b.file_offset;
+    last = b.file_offset;
+  }
+  ocf_close(r);
+  assert_int_equal(m, 3);
+  file[mark_at[0] - 7] ^= 0x40; /* inside the sync marker before that block */
+  memset(file + mark_at[1] - 2, 0xff, 6);
+  for (size_t i = 0; i < 5u << 20; i++)
+    file[mark_at[2] + i] = (uint8_t)rng_next();
+  save(bad, file, (size_t)last + 100);
+  free(file);
+
+  static seen got[4096];
+  long nref = walk_direct(bad, 0, 0, 0, NULL, ref, 4096, why, sizeof why);
+  long damaged = 0;
+  for (long k = 0; k < nref; k++)
+    damaged += ref[k].block.kind == OCF_BLOCK_DAMAGED;
+  assert_true(damaged >= 4);
+  /* each block released at once; none released (the mapping frames the
+   * blocks the ring has no room for); polled with 64 and 400 blocks held
+   * (more than the ring holds: polls find it full) */
+  expect_same_walk(ref, nref, got, walk_direct(bad, 1, 0, 0, NULL, got, 4096, why, sizeof why));
+  expect_same_walk(ref, nref, got,
+                   walk_direct(bad, 1, 0, HOLD_ALL, NULL, got, 4096, why, sizeof why));
+  expect_same_walk(ref, nref, got, walk_direct(bad, 1, 1, 64, NULL, got, 4096, why, sizeof why));
+  expect_same_walk(ref, nref, got, walk_direct(bad, 1, 1, 400, NULL, got, 4096, why, sizeof why));
+
+  /* a walk restarted at a told position, past the first damage */
+  r = ocf_open(bad, why, sizeof why);
+  assert_non_null(r);
+  long at = 0;
+  ocf_position p = ocf_tell(r);
+  while (ocf_next_block(r, &b) == OCF_GOT && b.file_offset < marks[1]) {
+    at++;
+    p = ocf_tell(r);
+  }
+  ocf_close(r);
+  expect_same_walk(ref + at, nref - at, got,
+                   walk_direct(bad, 1, 1, 64, &p, got, 4096, why, sizeof why));
+  expect_same_walk(ref + at, nref - at, got,
+                   walk_direct(bad, 1, 0, 0, &p, got, 4096, why, sizeof why));
+
+  /* a block longer than the ring's span (3 MiB) is framed in the mapping,
+   * the shorter one after it in the ring */
+  free(write_ours(big, OCF_CODEC_NULL, 200000, 3u << 20));
+  nref = walk_direct(big, 0, 0, 0, NULL, ref, 4096, why, sizeof why);
+  assert_int_equal(nref, 2);
+  assert_true(ref[0].block.size > 2u << 20 && ref[1].block.size < 1u << 20);
+  expect_same_walk(ref, nref, got, walk_direct(big, 1, 0, 0, NULL, got, 4096, why, sizeof why));
+  expect_same_walk(ref, nref, got, walk_direct(big, 1, 1, 4, NULL, got, 4096, why, sizeof why));
+}
+
+/* A read that fails (REGSTREAM_FAULT, set in main: the second read of
+ * faulty.avro fails with EIO) is OCF_FAILED, naming the file, the offset
+ * and the error, after the blocks of the bytes read before it: never a
+ * damaged region, never the end. */
+static void test_read_direct_fails(void **state) {
+  (void)state;
+  char path[512], why[400];
+  path_of(path, sizeof path, "faulty.avro");
+  rng_state = 1200;
+  free(write_ours(path, OCF_CODEC_NULL, 300000, 65536)); /* about 5 MB */
+  static seen got[4096];
+  assert_int_equal(walk_direct(path, 1, 0, 0, NULL, got, 4096, why, sizeof why), -1);
+  assert_non_null(strstr(why, "faulty.avro"));
+  assert_non_null(strstr(why, "offset 262144"));
+  assert_non_null(strstr(why, strerror(EIO)));
+  /* the next walk's reads succeed: polled, it reads to the end */
+  long k = walk_direct(path, 1, 1, 8, NULL, got, 4096, why, sizeof why);
+  assert_true(k > 0);
+  for (long i = 0; i < k; i++)
+    assert_int_equal(got[i].block.kind, OCF_BLOCK_OK);
+}
+
 /* Writes text to dir/name, making the folders on the way. */
 static void put(const char *dir, const char *name, const char *text) {
   char path[1024], cmd[1200];
@@ -838,6 +1046,8 @@ static int teardown(void **state) {
 }
 
 int main(void) {
+  /* Read once, at the first file-system call (util/fs.h): only faulty.avro's. */
+  setenv("REGSTREAM_FAULT", "read:2:EIO:faulty.avro", 1);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip),
       cmocka_unit_test(test_avro_c_writes_we_read),
@@ -846,6 +1056,8 @@ int main(void) {
       cmocka_unit_test(test_open_errors),
       cmocka_unit_test(test_tell_seek),
       cmocka_unit_test(test_drop_behind),
+      cmocka_unit_test(test_read_direct),
+      cmocka_unit_test(test_read_direct_fails),
       cmocka_unit_test(test_cgroup_memory_limit),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -8,7 +8,9 @@
  * separate and thread-safe. Also the mapping's pages: given back behind the
  * reader, asked for ahead of it, and dropped from the page cache when the
  * inputs are larger than the memory the run may use (which it reads from
- * the cgroup files). */
+ * the cgroup files); such inputs may instead be read past the page cache
+ * into a ring (ocf_direct.c), the mapping kept for what the ring cannot
+ * frame (damaged regions, blocks longer than its span). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -21,6 +23,7 @@
 
 #include "avro/codec.h"
 #include "avro/ocf.h"
+#include "avro/ocf_direct.h"
 
 struct ocf_reader {
   char *path;
@@ -38,6 +41,8 @@ struct ocf_reader {
   int drop_fd; /* while released pages also leave the page cache (ocf_drop_behind); else -1 */
   dev_t dev;   /* the file that was mapped */
   ino_t ino;
+  ocf_ring *ring;       /* read past the page cache (ocf_read_direct), or NULL */
+  _Atomic int map_used; /* with a ring: a block was framed in the mapping */
 };
 
 /* Varint in [*p, end) (at most 10 bytes); 0 or -1. */
@@ -197,6 +202,7 @@ ocf_reader *ocf_open(const char *path, char *err, size_t errlen) {
 void ocf_close(ocf_reader *r) {
   if (!r)
     return;
+  ocf_ring_close(r->ring);
   if (r->map)
     munmap((void *)r->map, r->size);
   if (r->drop_fd >= 0)
@@ -214,6 +220,11 @@ void ocf_release(ocf_reader *r, uint64_t end_offset) {
    * the end of the file): each madvise flushes the TLB of every core the
    * process runs on, and one per block was measurable with two workers. */
   enum { RELEASE_STEP = 8u << 20 };
+  if (r->ring) {
+    ocf_ring_release(r->ring, end_offset);
+    if (!atomic_load_explicit(&r->map_used, memory_order_relaxed))
+      return; /* no page of the mapping was touched */
+  }
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
   size_t end = end_offset < r->size ? (size_t)end_offset : r->size;
   size_t from = atomic_load_explicit(&r->released, memory_order_relaxed);
@@ -282,6 +293,9 @@ uint64_t ocf_cgroup_memory_limit(const char *proc_cgroup, const char *sys_cgroup
 }
 
 uint64_t ocf_cache_room(void) {
+  const char *test = getenv("REGSTREAM_CACHE_ROOM");
+  if (test && *test)
+    return strtoull(test, NULL, 10);
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
   uint64_t memory = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : UINT64_MAX;
   uint64_t limit = ocf_cgroup_memory_limit("/proc/self/cgroup", "/sys/fs/cgroup");
@@ -322,7 +336,7 @@ void ocf_readahead(ocf_reader *r, uint64_t offset) {
   enum { WINDOW = 128u << 20, STEP = 8u << 20 };
   size_t want = offset + WINDOW < r->size ? (size_t)offset + WINDOW : r->size;
   size_t from = atomic_load_explicit(&r->ahead, memory_order_relaxed);
-  if (!r->map || want <= from || (want - from < STEP && want < r->size))
+  if (!r->map || r->ring || want <= from || (want - from < STEP && want < r->size))
     return;
   /* Several workers may ask at once: the one that moves the mark asks. */
   if (!atomic_compare_exchange_strong(&r->ahead, &from, want))
@@ -359,6 +373,8 @@ int ocf_seek(ocf_reader *r, const ocf_position *p, char *err, size_t errlen) {
   r->pos = (size_t)p->offset;
   r->block_index = p->block_index;
   r->record_index = p->first_record;
+  if (r->ring)
+    ocf_ring_restart(r->ring);
   return 0;
 }
 
@@ -370,11 +386,14 @@ const uint8_t *ocf_sync_marker(const ocf_reader *r) {
   return r->sync;
 }
 
-/* Frame a block at pos. 1: fully framed (data/size/count and the offset
- * after its sync in *next). 0: the header parses and the block fits in the
- * file but its sync marker is wrong (*next as if it were right). -1: no. */
-static int ocf_frame(const ocf_reader *r, size_t pos, ocf_block *out, size_t *next) {
-  const uint8_t *p = r->map + pos, *end = r->map + r->size;
+/* Frame a block at file offset pos, whose bytes start at p and whose
+ * readable bytes end at end (the file's end in the mapping, or the end of a
+ * span of the ring). 1: fully framed (data/size/count and the offset after
+ * its sync in *next). 0: the header parses and the block fits but its sync
+ * marker is wrong (*next as if it were right). -1: no. */
+static int ocf_frame_at(const ocf_reader *r, const uint8_t *p, const uint8_t *end, size_t pos,
+                        ocf_block *out, size_t *next) {
+  const uint8_t *at = p;
   int64_t count, size;
   if (ocf_read_long(&p, end, &count) < 0 || ocf_read_long(&p, end, &size) < 0)
     return -1;
@@ -388,14 +407,17 @@ static int ocf_frame(const ocf_reader *r, size_t pos, ocf_block *out, size_t *ne
   out->data = p;
   out->size = (size_t)size;
   out->count = count;
-  out->file_offset = (uint64_t)(p - r->map);
-  *next = (size_t)(p + size + 16 - r->map);
+  out->file_offset = pos + (uint64_t)(p - at);
+  *next = pos + (size_t)(p + size + 16 - at);
   return memcmp(p + size, r->sync, 16) == 0 ? 1 : 0;
 }
 
-int ocf_next_block(ocf_reader *r, ocf_block *out) {
-  if (r->pos >= r->size)
-    return 0;
+static int ocf_frame(const ocf_reader *r, size_t pos, ocf_block *out, size_t *next) {
+  return ocf_frame_at(r, r->map + pos, r->map + r->size, pos, out, next);
+}
+
+/* The walk's step taken in the mapping: a block, or a damaged region. */
+static int map_next_block(ocf_reader *r, ocf_block *out) {
   size_t next;
   int framed = ocf_frame(r, r->pos, out, &next);
   if (framed == 1) {
@@ -427,6 +449,80 @@ int ocf_next_block(ocf_reader *r, ocf_block *out) {
   out->file_offset = r->pos;
   r->pos = stop;
   return 1;
+}
+
+/* The walk's step taken in the ring: the block at pos when it frames in a
+ * span of the ring; else (damaged, longer than a span, or with wait the
+ * ring full of bytes not yet released) in the mapping. */
+static int ring_next_block(ocf_reader *r, ocf_block *out, int wait) {
+  enum { HEADER_MAX = 20 }; /* two varints */
+  size_t pos = r->pos, span = ocf_ring_span();
+  size_t to = r->size - pos < HEADER_MAX ? r->size : pos + HEADER_MAX;
+  const uint8_t *p;
+  int got = ocf_ring_get(r->ring, pos, to, wait, &p);
+  if (got == OCF_RING_READY) {
+    const uint8_t *q = p, *end = p + (to - pos);
+    int64_t count, size;
+    got = OCF_RING_TOO_FAR; /* unless it frames below */
+    if (ocf_read_long(&q, end, &count) == 0 && ocf_read_long(&q, end, &size) == 0 && size >= 0 &&
+        (uint64_t)size < span && (size_t)(q - p) + (size_t)size + 16 <= span &&
+        (size_t)(q - p) + (size_t)size + 16 <= r->size - pos) {
+      to = pos + (size_t)(q - p) + (size_t)size + 16;
+      got = ocf_ring_get(r->ring, pos, to, wait, &p);
+      size_t next;
+      if (got == OCF_RING_READY) {
+        if (ocf_frame_at(r, p, p + (to - pos), pos, out, &next) == 1) {
+          out->index = r->block_index++;
+          out->first_record = r->record_index;
+          r->record_index += (uint64_t)out->count;
+          r->pos = next;
+          return OCF_GOT;
+        }
+        got = OCF_RING_TOO_FAR;
+      }
+    }
+  }
+  if (got == OCF_RING_NOT_YET)
+    return OCF_NOT_YET;
+  if (got == OCF_RING_FAILED)
+    return OCF_FAILED;
+  atomic_store_explicit(&r->map_used, 1, memory_order_relaxed);
+  return map_next_block(r, out);
+}
+
+int ocf_next_block(ocf_reader *r, ocf_block *out) {
+  if (r->pos >= r->size)
+    return OCF_END;
+  return r->ring ? ring_next_block(r, out, 1) : map_next_block(r, out);
+}
+
+int ocf_poll_block(ocf_reader *r, ocf_block *out) {
+  if (r->pos >= r->size)
+    return OCF_END;
+  return r->ring ? ring_next_block(r, out, 0) : map_next_block(r, out);
+}
+
+size_t ocf_read_direct(ocf_reader *const *readers, size_t n, void (*landed)(void *arg), void *arg) {
+  size_t direct = 0;
+  for (size_t i = 0; i < n; i++) {
+    ocf_reader *r = readers[i];
+    if (r->drop_fd < 0 || r->ring)
+      continue; /* not dropping behind (it fits), or already */
+    r->ring = ocf_ring_open(r->path, r->dev, r->ino, r->size, landed, arg);
+    direct += r->ring != NULL;
+  }
+  return direct;
+}
+
+int ocf_failure(const ocf_reader *r, char *why, size_t len) {
+  char what[300];
+  if (!r->ring) {
+    snprintf(why, len, "%s: no read failed", r->path);
+    return 0;
+  }
+  int e = ocf_ring_failure(r->ring, what, sizeof what);
+  snprintf(why, len, "%s: %s", r->path, what);
+  return e;
 }
 
 int ocf_block_decompress(const ocf_reader *r, const ocf_block *b, ocf_buf *out, char *err,

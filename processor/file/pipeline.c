@@ -246,9 +246,22 @@ static int claim_and_decode(replay *rp) {
     return 0;
   }
   ocf_block block;
+  int got = OCF_END;
   while (rp->walk_file < rp->input_count &&
-         !ocf_next_block(rp->inputs[rp->walk_file].reader, &block))
+         (got = ocf_poll_block(rp->inputs[rp->walk_file].reader, &block)) == OCF_END)
     rp->walk_file++;
+  if (got == OCF_NOT_YET) { /* read past the page cache: its landed callback wakes us */
+    pthread_mutex_unlock(&rp->lock);
+    return 0;
+  }
+  if (got == OCF_FAILED) {
+    char why[LATCH_REASON_MAX];
+    int e = ocf_failure(rp->inputs[rp->walk_file].reader, why, sizeof why);
+    cut_append_advice(rp, e, why, sizeof why);
+    replay_fail_locked(rp, why);
+    pthread_mutex_unlock(&rp->lock);
+    return 0;
+  }
   if (rp->walk_file == rp->input_count) {
     end_walk(rp);
     pthread_mutex_unlock(&rp->lock);

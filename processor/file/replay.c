@@ -33,6 +33,10 @@
 #include "util/log.h"
 #include "util/stop.h"
 
+static void ring_landed(void *arg) {
+  replay_wake_all(arg);
+}
+
 static int open_inputs(replay *rp, char *err, size_t errlen) {
   const replay_options *cfg = rp->cfg;
   rp->inputs = calloc((size_t)cfg->input_count, sizeof *rp->inputs);
@@ -62,11 +66,18 @@ static int open_inputs(replay *rp, char *err, size_t errlen) {
     for (int f = 0; f < cfg->input_count; f++)
       readers[f] = rp->inputs[f].reader;
     uint64_t room = ocf_cache_room();
-    if (ocf_drop_behind(readers, (size_t)cfg->input_count, room) && !cfg->quiet)
-      log_msg(LOG_INFO, "replay",
-              "the input is larger than %.1f GiB, half the memory this run may use: its "
-              "pages leave the page cache as they are read",
-              (double)room / (1u << 30));
+    size_t n = (size_t)cfg->input_count;
+    if (ocf_drop_behind(readers, n, room)) {
+      /* Too large to stay in the page cache anyway: read past it, the
+       * claim that found a block's bytes not yet read woken as they land. */
+      size_t direct = ocf_read_direct(readers, n, ring_landed, rp);
+      if (!cfg->quiet)
+        log_msg(LOG_INFO, "replay",
+                "the input is larger than %.1f GiB, half the memory this run may use: %s",
+                (double)room / (1u << 30),
+                direct == n ? "it is read past the page cache (O_DIRECT)"
+                            : "its pages leave the page cache as they are read");
+    }
     free(readers);
   }
   return 0;

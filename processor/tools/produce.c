@@ -122,7 +122,7 @@ static int produce_file(producer *p, ocf_reader *r, const pm_plan *plan, char *e
   ocf_buf buf = {0};
   int rc = 0;
   char why[512];
-  while (rc == 0 && ocf_next_block(r, &b)) {
+  while (rc == 0 && ocf_next_block(r, &b) == OCF_GOT) {
     ocf_readahead(r, b.file_offset);
     if (b.kind == OCF_BLOCK_DAMAGED) {
       p->res->skipped++;

@@ -15,8 +15,8 @@
 
 /* ---- the fault hook (REGSTREAM_FAULT, REGSTREAM_FAULT_TRACE) ---- */
 
-typedef enum fs_op { OP_OPEN, OP_WRITE, OP_FSYNC, OP_RENAME, OP_MKDIR, OP_COUNT } fs_op;
-static const char *const op_names[OP_COUNT] = {"open", "write", "fsync", "rename", "mkdir"};
+typedef enum fs_op { OP_OPEN, OP_WRITE, OP_FSYNC, OP_RENAME, OP_MKDIR, OP_READ, OP_COUNT } fs_op;
+static const char *const op_names[OP_COUNT] = {"open", "write", "fsync", "rename", "mkdir", "read"};
 
 enum { FAULTS_MAX = 16, FAULT_TEXT_MAX = 256 };
 
@@ -77,7 +77,7 @@ static void hook_read(void) {
       if (strcmp(op, op_names[o]) == 0)
         r->op = (fs_op)o;
     if (r->op == OP_COUNT)
-      hook_refuse(spec, "OP is one of open, write, fsync, rename, mkdir");
+      hook_refuse(spec, "OP is one of open, write, fsync, rename, mkdir, read");
     char *stop;
     r->n = strtol(n, &stop, 10);
     if (*stop || r->n < 1)
@@ -220,6 +220,19 @@ int fs_write_all(int fd, const void *data, size_t len) {
 
 int fs_pwrite_all(int fd, const void *data, size_t len, off_t offset) {
   return write_fully(fd, data, len, offset);
+}
+
+ssize_t fs_pread(int fd, void *data, size_t len, off_t offset) {
+  int e = fault(OP_READ, fd, NULL);
+  if (e) {
+    errno = e;
+    return -1;
+  }
+  ssize_t n;
+  do
+    n = pread(fd, data, len, offset);
+  while (n < 0 && errno == EINTR);
+  return n;
 }
 
 int fs_truncate(int fd, off_t length) {

@@ -4,14 +4,15 @@
  * tests use. Every writer of state or output (snapshots, the dead-letter
  * file, the CSV) goes through here, so that this is the one place to change
  * how files are made. Naming files and what they hold stay with the writer;
- * reading stays out.
+ * reading stays out, but for fs_pread, the input's reads past the page cache
+ * (avro/ocf_direct.c), so that their failures can be injected too.
  *
  * Test hook, as SQLite's test VFS: the environment variable
  *   REGSTREAM_FAULT="OP:N:ERRNO[:TEXT],..."
  * makes the Nth call of kind OP fail with ERRNO, OP one of open (fs_open,
  * fs_create_private), write (fs_write_all, fs_pwrite_all, fs_truncate),
  * fsync (fs_fsync, fs_fsync_dir), rename (fs_rename), mkdir (fs_mkdirs_private,
- * once per call); ERRNO a name (ENOSPC, EIO, EACCES, EDQUOT, EROFS, EPERM) or
+ * once per call), read (fs_pread); ERRNO a name (ENOSPC, EIO, EACCES, EDQUOT, EROFS, EPERM) or
  * a number; with TEXT only calls on a path containing TEXT count. A failed
  * write writes half its bytes first (as a full disk does), then fails.
  * REGSTREAM_FAULT_TRACE=FILE appends "OP INDEX PATH" per call to FILE (to
@@ -43,6 +44,9 @@ int fs_create_private(const char *path, int flags);
 int fs_write_all(int fd, const void *data, size_t len);
 /* pwrite(2) all len bytes at offset. 0, or -1 with errno. */
 int fs_pwrite_all(int fd, const void *data, size_t len, off_t offset);
+/* pread(2), EINTR retried: bytes read (short at the end of the file), or
+ * -1 with errno. */
+ssize_t fs_pread(int fd, void *data, size_t len, off_t offset);
 /* ftruncate(2). 0, or -1 with errno. */
 int fs_truncate(int fd, off_t length);
 /* fsync(2). 0, or -1 with errno. */
