@@ -7,7 +7,9 @@
 # (fallback to an older cut, with a warning, same result), a changed rule option
 # and a changed input list (both refused: exit 1 and a message), another or
 # a missing dead-letter file (refused), and an uninterrupted run with
-# --snapshot-dir (same result, no snapshots left behind).
+# --snapshot-dir (same result, no snapshots left behind). Every second trial
+# reads its inputs past the page cache (O_DIRECT, as inputs larger than the
+# memory are read).
 #
 # Input: regstream-gen's random profile with repeats, corrections, late and
 # invalid records over three files, the middle one with a damaged stretch
@@ -130,10 +132,18 @@ pick_threads() {
     threads=${threads_choice[RANDOM % 4]}
   fi
 }
-kills=0 early=0 midway=0 resumes=0 resharded=0
+kills=0 early=0 midway=0 resumes=0 resharded=0 direct=0
 for ((trial = 1; trial <= trials; trial++)); do
   snaps=t$trial.snaps csv=t$trial.csv dlq=t$trial.dlq log=t$trial.log
   : >"$log"
+  # Even trials read the inputs past the page cache (REGSTREAM_CACHE_ROOM=0:
+  # the path of inputs larger than the memory, O_DIRECT into a ring), their
+  # resumes restarting the ring's reading at the cut.
+  if [ $((trial % 2)) -eq 0 ]; then
+    export REGSTREAM_CACHE_ROOM=0
+  else
+    unset REGSTREAM_CACHE_ROOM
+  fi
   # 1-3 kills; a run that completes before its kill moment does not count
   # (the next one starts afresh, its snapshots deleted)
   restarts=$((1 + RANDOM % 3))
@@ -189,6 +199,10 @@ for ((trial = 1; trial <= trials; trial++)); do
   if [ "$trial" -le 2 ]; then
     cmp -s ref1.dlq "$dlq" || fail "trial $trial: one-thread dead letters differ from ref1.dlq"
   fi
+  if [ $((trial % 2)) -eq 0 ]; then
+    grep -q 'read past the page cache (O_DIRECT)' "$log" || fail "trial $trial: not read past the page cache: $(tail -3 "$log")"
+    direct=$((direct + $(grep -c '^regstream: resuming from' "$log")))
+  fi
   resumes=$((resumes + $(grep -c '^regstream: resuming from' "$log")))
   # runs that resumed a cut written by another thread count
   resharded=$((resharded + $(awk '/^== threads/ { t = $3 }
@@ -198,10 +212,12 @@ for ((trial = 1; trial <= trials; trial++)); do
   [ -z "$(find "$snaps" -maxdepth 1 -name 'file.*' 2>/dev/null)" ] ||
     fail "trial $trial: snapshots left after a completed run: $(ls "$snaps")"
 done
-note "$trials trials: $kills kill -9 ($early before any snapshot, $midway with snapshots), $resumes resumes ($resharded of a cut by another thread count)"
+unset REGSTREAM_CACHE_ROOM
+note "$trials trials: $kills kill -9 ($early before any snapshot, $midway with snapshots), $resumes resumes ($resharded of a cut by another thread count, $direct read past the page cache)"
 [ "$kills" -ge "$trials" ] || fail "only $kills kills in $trials trials"
 [ "$resumes" -ge 3 ] || fail "only $resumes runs resumed from a snapshot"
 [ "$resharded" -ge 1 ] || fail "no run resumed a cut of another thread count"
+[ "$direct" -ge 1 ] || fail "no run read past the page cache resumed from a snapshot"
 
 # Leave a snapshot directory with at least N complete cuts of THREADS threads
 # (kill -9 of a run): interrupted SNAPDIR CSV DLQ THREADS N.
