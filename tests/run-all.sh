@@ -26,7 +26,10 @@
 #
 # A failed stage does not stop the others (a test stage whose build failed is
 # counted as failed, not run). Exit status 0 only when every stage passed; the
-# last line is always "run-all: N passed, M failed", counting stages.
+# last line is always "run-all: N passed, M failed", counting stages. A failed
+# stage's lines that say what failed (FAIL, ERROR, error:, ...) are repeated
+# after the summary, so that the end of a long log (all a CI page may keep)
+# still says which test failed and how.
 #
 # Environment: REGSTREAM_TEST_TIMEOUT, the default per-test ctest timeout in
 # seconds (1200; a test's own TIMEOUT property wins).
@@ -44,6 +47,9 @@ stage_names=()
 stage_results=()
 stage_seconds=()
 stage_notes=()
+stage_failures=() # per failed stage: its last lines saying what failed
+stage_logs=$(mktemp -d)
+trap 'rm -rf "$stage_logs"' EXIT
 passed=0
 failed=0
 stage_no=0
@@ -83,9 +89,16 @@ stage() {
   stage_no=$((stage_no + 1))
   ctest_note=""
   say "[$stage_no/$total_stages] $name: $*"
-  local t0 t1 rc=0
+  local t0 t1 rc=0 log=$stage_logs/$stage_no.log
   t0=$(date +%s)
-  "$@" || rc=$?
+  # Through tee in a process substitution: the command stays in this shell
+  # (a stage's functions set ctest_note).
+  "$@" > >(tee "$log") 2>&1 || rc=$?
+  local tee_pid=$! i # until tee has written all, but no longer than 5 s (a
+  for ((i = 0; i < 50; i++)); do # server left running may hold the pipe)
+    kill -0 "$tee_pid" 2>/dev/null || break
+    sleep 0.1
+  done
   t1=$(date +%s)
   local took=$((t1 - t0))
   if [ "$rc" -eq 0 ]; then
@@ -96,6 +109,8 @@ stage() {
     last_ok=0
     say "[$stage_no/$total_stages] $name: FAILED (exit $rc) after $(fmt_seconds "$took")${ctest_note:+ $ctest_note}"
     record "$name" FAILED "$took" "$ctest_note"
+    stage_failures+=("$name: $(grep -E 'FAIL|ERROR|[Ee]rror:|runtime error|SUMMARY|invariant|reproduce|\*\*\*' "$log" |
+      tail -n 20 | sed 's/^/  /')")
   fi
 }
 
@@ -221,6 +236,10 @@ say "---- summary ($(fmt_seconds $((run_end - run_start))) in all) ----"
 for i in "${!stage_names[@]}"; do
   printf 'run-all:   %-7s %-11s %7s %s\n' "${stage_results[$i]}" "${stage_names[$i]}" \
     "$(fmt_seconds "${stage_seconds[$i]}")" "${stage_notes[$i]}"
+done
+for f in "${stage_failures[@]}"; do
+  say "---- what failed in ${f%%:*} (its last lines that say so) ----"
+  printf '%s\n' "${f#*: }"
 done
 say "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
