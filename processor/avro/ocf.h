@@ -114,8 +114,9 @@ size_t ocf_drop_behind(ocf_reader *const *readers, size_t n, uint64_t room);
  * mapping as before). The page cache adds a copy, page faults, its own
  * readahead and reclaim: on this project's 2-core host it read 0.6-0.9 GB/s
  * where O_DIRECT reads 1.8. landed(arg), when not NULL, is called on that
- * thread (no lock of the reader held) each time bytes arrive or the reading
- * fails: ocf_poll_block's cue. Returns how many readers read so; a file
+ * thread (no lock of the reader held) when bytes arrive after an
+ * ocf_poll_block returned OCF_NOT_YET, or the reading fails: the cue to
+ * poll again. Returns how many readers read so; a file
  * system that refuses O_DIRECT leaves its reader as it was. */
 size_t ocf_read_direct(ocf_reader *const *readers, size_t n, void (*landed)(void *arg), void *arg);
 /* The room for ocf_drop_behind: half the memory this process may use, the

@@ -52,6 +52,7 @@ struct ocf_ring {
   _Atomic uint64_t done;    /* nobody reads bytes before this any more */
   _Atomic uint64_t room_at; /* the reader waits for done to reach this; UINT64_MAX: it does not */
   _Atomic int failed;       /* errno of a failed read; why is written before */
+  _Atomic int polled;       /* a poll found its bytes not yet read: call landed */
   char why[300];
 };
 
@@ -98,7 +99,9 @@ static void *ring_main(void *arg) {
     at += (uint64_t)n;
     atomic_store_explicit(&g->fill, at < g->size ? at : g->size, memory_order_release);
     pthread_cond_broadcast(&g->filled);
-    if (g->landed) {
+    /* Only a poll that came too early is waiting to be called: each call
+     * wakes the caller's threads. */
+    if (g->landed && atomic_exchange(&g->polled, 0)) {
       pthread_mutex_unlock(&g->lock);
       g->landed(g->arg);
       pthread_mutex_lock(&g->lock);
@@ -209,12 +212,18 @@ int ocf_ring_get(ocf_ring *g, uint64_t from, uint64_t to, int wait, const uint8_
     }
     if (atomic_load(&g->failed))
       return OCF_RING_FAILED;
+    if (!wait) {
+      /* Ask to be called, then look again: the thread stores fill before
+       * it looks at polled, so one of the two sees the other's store. */
+      atomic_store(&g->polled, 1);
+      if (atomic_load(&g->fill) >= to || atomic_load(&g->failed))
+        continue;
+      return OCF_RING_NOT_YET;
+    }
     /* The thread reads on while at + CHUNK <= done + RING: up to here it
      * gets without more releases. */
     if (to > atomic_load(&g->done) + RING - CHUNK)
-      return wait ? OCF_RING_TOO_FAR : OCF_RING_NOT_YET;
-    if (!wait)
-      return OCF_RING_NOT_YET;
+      return OCF_RING_TOO_FAR;
     pthread_mutex_lock(&g->lock);
     while (atomic_load(&g->fill) < to && !atomic_load(&g->failed))
       pthread_cond_wait(&g->filled, &g->lock);
