@@ -30,9 +30,10 @@
  * still in the cache when the decoder reads them. The 20-year history with
  * 2 workers (farm-bench, 3 pairs each): ring 8 MiB in 1 MiB reads 1.04x the
  * wall time of 4 MiB in 512 KiB reads, that 1.05x of 2 MiB in 256 KiB,
- * that 1.05x of 1 MiB in 128 KiB on a noisier sitting. 2 MiB keeps room
- * for the blocks in flight (28 of 64 KiB; the pipeline's slots hold up to
- * 64) and blocks up to 1.75 MiB in the ring. */
+ * that 1.05x of 1 MiB in 128 KiB on a noisier sitting; 3 MiB in 512 KiB
+ * reads 1.02x and 4 MiB in 256 KiB 0.99x of 2 MiB in 256 KiB (noise). 2 MiB
+ * keeps room for the blocks in flight (28 of 64 KiB; the pipeline's slots
+ * hold up to 64) and blocks up to 1.75 MiB in the ring. */
 enum { RING = 2u << 20, CHUNK = 256u << 10, PROBE = 4096 };
 
 struct ocf_ring {
