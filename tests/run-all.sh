@@ -92,9 +92,10 @@ stage() {
   local t0 t1 rc=0 log=$stage_logs/$stage_no.log
   t0=$(date +%s)
   # Through tee in a process substitution: the command stays in this shell
-  # (a stage's functions set ctest_note).
-  "$@" > >(tee "$log") 2>&1 || rc=$?
-  local tee_pid=$! i # until tee has written all, but no longer than 5 s (a
+  # (a stage's functions set ctest_note). The braces make this shell, not
+  # the command's child, open it, so that $! is tee.
+  { "$@"; } > >(tee "$log") 2>&1 || rc=$?
+  local tee_pid=${!:-} i # until tee has written all, but no longer than 5 s (a
   for ((i = 0; i < 50; i++)); do # server left running may hold the pipe)
     kill -0 "$tee_pid" 2>/dev/null || break
     sleep 0.1
