@@ -463,22 +463,23 @@ static int ring_next_block(ocf_reader *r, ocf_block *out, int wait) {
   if (got == OCF_RING_READY) {
     const uint8_t *q = p, *end = p + (to - pos);
     int64_t count, size;
-    got = OCF_RING_TOO_FAR; /* unless it frames below */
+    got = OCF_RING_TOO_FAR; /* unless it frames below: the mapping takes it */
     if (ocf_read_long(&q, end, &count) == 0 && ocf_read_long(&q, end, &size) == 0 && size >= 0 &&
-        (uint64_t)size < span && (size_t)(q - p) + (size_t)size + 16 <= span &&
-        (size_t)(q - p) + (size_t)size + 16 <= r->size - pos) {
-      to = pos + (size_t)(q - p) + (size_t)size + 16;
-      got = ocf_ring_get(r->ring, pos, to, wait, &p);
-      size_t next;
-      if (got == OCF_RING_READY) {
-        if (ocf_frame_at(r, p, p + (to - pos), pos, out, &next) == 1) {
+        (uint64_t)size <= span) {
+      uint64_t total = (uint64_t)(q - p) + (uint64_t)size + 16; /* header, data, sync */
+      if (total <= span && total <= r->size - pos) {
+        to = pos + (size_t)total;
+        got = ocf_ring_get(r->ring, pos, to, wait, &p);
+        size_t next;
+        if (got == OCF_RING_READY && ocf_frame_at(r, p, p + (to - pos), pos, out, &next) == 1) {
           out->index = r->block_index++;
           out->first_record = r->record_index;
           r->record_index += (uint64_t)out->count;
           r->pos = next;
           return OCF_GOT;
         }
-        got = OCF_RING_TOO_FAR;
+        if (got == OCF_RING_READY)
+          got = OCF_RING_TOO_FAR;
       }
     }
   }
