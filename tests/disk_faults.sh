@@ -146,7 +146,7 @@ note "$cases injected faults: exit 1 and one line each; $resumed of the reruns r
 [ "$resumed" -ge 20 ] || fail "only $resumed reruns resumed from a snapshot"
 
 # Reading the input past the page cache (REGSTREAM_CACHE_ROOM=0 makes this
-# small input take the path of inputs larger than the memory: O_DIRECT, 256 KiB
+# small input take the path of inputs larger than the memory: O_DIRECT, 1 MiB
 # a read): a read that fails stops the run, naming the input and the offset;
 # not one record of it is taken for bad data (every dead letter of the failed
 # run is one of the uninterrupted run's); the rerun resumes exact.

@@ -34,6 +34,7 @@
 
 #include "avro/decode.h"
 #include "avro/ocf.h"
+#include "avro/ocf_direct.h" /* ocf_ring_span */
 
 static char tmpdir[256];
 
@@ -879,7 +880,7 @@ static long walk_direct(const char *path, int direct, int poll, int hold, const 
     assert_int_equal(atomic_load(&landed), 0);
   ocf_close(r);
   /* more blocks held than the ring holds: some polls found it full */
-  if (direct && poll && (uint64_t)hold * 65536 > 2u << 20)
+  if (direct && poll && (uint64_t)hold * 65536 > 4u << 20) /* the ring */
     assert_true(not_yet > 0);
   return k;
 }
@@ -904,7 +905,7 @@ static void test_read_direct(void **state) {
   path_of(bad, sizeof bad, "direct_bad.avro");
   path_of(big, sizeof big, "direct_big.avro");
   rng_state = 1100;
-  /* about 45 MB in 64 KiB blocks: the 2 MiB ring wraps many times */
+  /* about 45 MB in 64 KiB blocks: the 4 MiB ring wraps many times */
   free(write_ours(path, OCF_CODEC_NULL, 2500000, 65536));
   size_t n;
   uint8_t *file = load(path, &n);
@@ -939,12 +940,12 @@ static void test_read_direct(void **state) {
     damaged += ref[k].block.kind == OCF_BLOCK_DAMAGED;
   assert_true(damaged >= 4);
   /* each block released at once; none released (the mapping frames the
-   * blocks the ring has no room for); polled with 64 and 400 blocks held
+   * blocks the ring has no room for); polled with 100 and 400 blocks held
    * (more than the ring holds: polls find it full) */
   expect_same_walk(ref, nref, got, walk_direct(bad, 1, 0, 0, NULL, got, 4096, why, sizeof why));
   expect_same_walk(ref, nref, got,
                    walk_direct(bad, 1, 0, HOLD_ALL, NULL, got, 4096, why, sizeof why));
-  expect_same_walk(ref, nref, got, walk_direct(bad, 1, 1, 64, NULL, got, 4096, why, sizeof why));
+  expect_same_walk(ref, nref, got, walk_direct(bad, 1, 1, 100, NULL, got, 4096, why, sizeof why));
   expect_same_walk(ref, nref, got, walk_direct(bad, 1, 1, 400, NULL, got, 4096, why, sizeof why));
 
   /* a walk restarted at a told position, past the first damage */
@@ -962,12 +963,12 @@ static void test_read_direct(void **state) {
   expect_same_walk(ref + at, nref - at, got,
                    walk_direct(bad, 1, 0, 0, &p, got, 4096, why, sizeof why));
 
-  /* a block longer than the ring's span (3 MiB) is framed in the mapping,
-   * the shorter one after it in the ring */
-  free(write_ours(big, OCF_CODEC_NULL, 200000, 3u << 20));
+  /* a block longer than the ring's span is framed in the mapping, the
+   * shorter one after it in the ring */
+  free(write_ours(big, OCF_CODEC_NULL, 300000, 5u << 20));
   nref = walk_direct(big, 0, 0, 0, NULL, ref, 4096, why, sizeof why);
   assert_int_equal(nref, 2);
-  assert_true(ref[0].block.size > 2u << 20 && ref[1].block.size < 1u << 20);
+  assert_true(ref[0].block.size > ocf_ring_span() && ref[1].block.size < ocf_ring_span());
   expect_same_walk(ref, nref, got, walk_direct(big, 1, 0, 0, NULL, got, 4096, why, sizeof why));
   expect_same_walk(ref, nref, got, walk_direct(big, 1, 1, 4, NULL, got, 4096, why, sizeof why));
 }
@@ -985,7 +986,7 @@ static void test_read_direct_fails(void **state) {
   static seen got[4096];
   assert_int_equal(walk_direct(path, 1, 0, 0, NULL, got, 4096, why, sizeof why), -1);
   assert_non_null(strstr(why, "faulty.avro"));
-  assert_non_null(strstr(why, "offset 262144"));
+  assert_non_null(strstr(why, "offset 1048576")); /* the second 1 MiB read */
   assert_non_null(strstr(why, strerror(EIO)));
   /* the next walk's reads succeed: polled, it reads to the end */
   long k = walk_direct(path, 1, 1, 8, NULL, got, 4096, why, sizeof why);

@@ -26,15 +26,16 @@
 #include "util/fs.h"
 
 /* One read at a time reads 1.8 GB/s here with O_DIRECT (dd, 1 MiB reads;
- * 0.6 GB/s through the page cache). A small ring is faster: the bytes are
- * still in the cache when the decoder reads them. The 20-year history with
- * 2 workers (farm-bench, 3 pairs each): ring 8 MiB in 1 MiB reads 1.04x the
- * wall time of 4 MiB in 512 KiB reads, that 1.05x of 2 MiB in 256 KiB,
- * that 1.05x of 1 MiB in 128 KiB on a noisier sitting; 3 MiB in 512 KiB
- * reads 1.02x and 4 MiB in 256 KiB 0.99x of 2 MiB in 256 KiB (noise). 2 MiB
- * keeps room for the blocks in flight (28 of 64 KiB; the pipeline's slots
- * hold up to 64) and blocks up to 1.75 MiB in the ring. */
-enum { RING = 2u << 20, CHUNK = 256u << 10, PROBE = 4096 };
+ * 0.6 GB/s through the page cache). What a read costs besides the bytes
+ * (the request's kick of the virtual disk, the thread's wake-ups and
+ * context switches on the workers' cores) is paid per read: the 20-year
+ * history with 2 workers (farm-bench, 3 pairs each) took 0.965x the wall
+ * time with a ring of 4 MiB in 1 MiB reads than of 2 MiB in 256 KiB, its
+ * system time 3.96 s against 6.79; 8 MiB in 2 MiB reads 1.01x that again
+ * (noise). The ring is four reads long: the reading goes on while the
+ * oldest byte still in use is less than 3 MiB (the span, the longest block
+ * framed in the ring) behind the read's start. */
+enum { RING = 4u << 20, CHUNK = 1u << 20, PROBE = 4096 };
 
 struct ocf_ring {
   int fd;        /* O_DIRECT */
