@@ -17,6 +17,9 @@
 #   4. two live instances in one consumer group converge to the same CSV and
 #      both stop cleanly on SIGTERM; two --exit-at-eof instances in one group
 #      (one joining later, slow fetches) leave the file-mode CSV once both exit;
+#      so do three under the eager protocol, timed by test hooks so that the
+#      last to settle loses partials partitions in a rebalance while another
+#      settled instance is still running;
 #   5. clean one-line errors: a missing input topic, an unreachable broker.
 # Needs Java >= 17 and Maven (deploy/install-deps.sh --kafka): without them
 # the test FAILS, it never skips.
@@ -224,6 +227,47 @@ if export_equals reprocess out_reprocess "$TMP/reprocess_file.csv"; then
   ok "two --exit-at-eof instances: the output equals file mode once both have exited"
 else
   bad "two --exit-at-eof instances: the output differs from file mode: $(diff "$TMP/reprocess_file.csv" "$TMP/reprocess.csv" 2>&1 | head -3 | tr '\n' ' ')"
+fi
+
+# Three reprocessing instances, the eager protocol (range), the timing that
+# once lost a partials partition's totals, made certain by the test hooks:
+# a (client.id, so the range assignor's order is a, b, c: a holds partials
+# 0-1, b 2-3, c 4-5) stays 12 s in its input group once settled, as with a
+# slow disk; b settles 5 s after it could, as a busy host's merger; c leaves
+# first. c's leave reassigns the merge group: with a still in it (so it was
+# until stage 1 ended), partials 2 went to a, which applies nothing once
+# settled, and out of b, which published without it: 983 rows missing in 4
+# of 4 rounds. A settled merger leaves the merge group at once: b gets all.
+three=0
+pids=()
+for i in 1 2 3; do
+  name=$(printf '\x'"$(printf %x $((96 + i)))") # a b c
+  hooks=()
+  [ "$i" = 1 ] && hooks=(REGSTREAM_TEST_SETTLED_LINGER_MS=12000)
+  [ "$i" = 2 ] && hooks=(REGSTREAM_TEST_SETTLE_LATE_MS=5000)
+  env "${hooks[@]}" timeout 300 "$RS" run --brokers "$B" --topic pm_small --group g_three \
+    --output-topic out_three --dead-letter-topic dlq_three --flush-ms 200 --threads 2 --exit-at-eof \
+    "${THROTTLE[@]}" -X partition.assignment.strategy=range -X client.id="$name" \
+    >"$TMP/three$i.log" 2>&1 &
+  pids+=($!)
+  for ((t = 0; i < 3 && t < 300; t++)); do
+    grep -q 'first message applied' "$TMP/three$i.log" 2>/dev/null && break
+    sleep 0.1
+  done
+done
+for pid in "${pids[@]}"; do
+  wait "$pid" && three=$((three + 1))
+done
+pids=()
+applied=$(sed -n 's/^regstream: \([0-9]*\) messages from.*/\1/p' "$TMP"/three?.log | tr '\n' ' ')
+if [ $three != 3 ] || [ "$(echo "$applied" | wc -w)" != 3 ] || echo " $applied" | grep -q ' 0 '; then
+  bad "three --exit-at-eof instances: $three of 3 exited 0, messages applied: $applied: $(tail -qn 1 "$TMP"/three?.log | tr '\n' ' ')"
+elif [ "$(grep -c 'merge rebalance: assigned \[[0-9]' "$TMP/three2.log")" -lt 3 ]; then
+  bad "three --exit-at-eof instances: b's merge assignment did not change again after c left, so this is not the case: $(grep 'merge rebalance' "$TMP/three2.log" | tr '\n' ' ')"
+elif export_equals three out_three "$TMP/reprocess_file.csv"; then
+  ok "three --exit-at-eof instances (eager; one slow to leave once settled, one slow to settle): the output equals file mode ($applied messages applied)"
+else
+  bad "three --exit-at-eof instances: $(diff "$TMP/reprocess_file.csv" "$TMP/three.csv" | grep -c '^<') rows missing or different against file mode"
 fi
 
 # Clean errors.

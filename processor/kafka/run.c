@@ -44,8 +44,10 @@
  * configuration at or past P's end (a partial read after a mark voids it;
  * marks are sent again while at the end). The partials held then are those
  * of the whole input under these rules, so the merger publishes its totals
- * at once and stage 1 stops. A merger holding no partials partition waits
- * for one. Between the revoke and the assignment of one rebalance a shard
+ * at once, leaves the merge group (what it held, and anything moved to it
+ * meanwhile, goes to instances not yet settled, which publish what they
+ * hold when they settle) and stage 1 stops. A merger holding no partials
+ * partition waits for one. Between the revoke and the assignment of one rebalance a shard
  * is kept, so an instance that keeps a partition goes on where it was; one
  * that gets a partition of an instance that left resumes from that
  * instance's snapshot, or replays the partition (which cannot change the
@@ -57,6 +59,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "avro/schemas.h"
 #include "kafka/client.h"
@@ -658,6 +661,15 @@ int kafka_run(const kafka_run_options *o, kafka_run_result *result, char *err, s
   if (!kafka_failed(km))
     poll_input(km);
   double input_done = clock_seconds();
+  /* A test hook: a settled instance that is slow to end stage 1 (its
+   * snapshots on a slow disk, a slow broker) stays that much longer in the
+   * input group, while the others settle and leave. */
+  const char *linger = getenv("REGSTREAM_TEST_SETTLED_LINGER_MS");
+  if (linger && settle_done(&km->settle)) {
+    long ms = atol(linger);
+    struct timespec pause = {ms / 1000, ms % 1000 * 1000000L};
+    nanosleep(&pause, NULL);
+  }
 
   /* Stage 1 ends: workers finish their batch and publish their partials;
    * what is still queued is left to the snapshots' offsets (or, without
