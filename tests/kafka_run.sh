@@ -236,8 +236,8 @@ fi
 # slow disk; b settles 5 s after it could, as a busy host's merger; c leaves
 # first. c's leave reassigns the merge group: with a still in it (so it was
 # until stage 1 ended), partials 2 went to a, which applies nothing once
-# settled, and out of b, which published without it: 983 rows missing in 4
-# of 4 rounds. A settled merger leaves the merge group at once: b gets all.
+# settled, and out of b, which published without it: 983 rows missing in 5
+# of 5 rounds. A settled merger leaves the merge group at once: b gets all.
 three=0
 pids=()
 for i in 1 2 3; do

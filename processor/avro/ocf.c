@@ -464,8 +464,7 @@ static int ring_next_block(ocf_reader *r, ocf_block *out, int wait) {
     const uint8_t *q = p, *end = p + (to - pos);
     int64_t count, size;
     got = OCF_RING_TOO_FAR; /* unless it frames below: the mapping takes it */
-    if (ocf_read_long(&q, end, &count) == 0 && ocf_read_long(&q, end, &size) == 0 && size >= 0 &&
-        (uint64_t)size <= span) {
+    if (ocf_read_long(&q, end, &count) == 0 && ocf_read_long(&q, end, &size) == 0 && size >= 0) {
       uint64_t total = (uint64_t)(q - p) + (uint64_t)size + 16; /* header, data, sync */
       if (total <= span && total <= r->size - pos) {
         to = pos + (size_t)total;

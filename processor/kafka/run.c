@@ -47,11 +47,11 @@
  * at once, leaves the merge group (what it held, and anything moved to it
  * meanwhile, goes to instances not yet settled, which publish what they
  * hold when they settle) and stage 1 stops. A merger holding no partials
- * partition waits for one. Between the revoke and the assignment of one rebalance a shard
- * is kept, so an instance that keeps a partition goes on where it was; one
- * that gets a partition of an instance that left resumes from that
- * instance's snapshot, or replays the partition (which cannot change the
- * totals already settled, only delay the others). */
+ * partition waits for one. Between the revoke and the assignment of one
+ * rebalance a shard is kept, so an instance that keeps a partition goes on
+ * where it was; one that gets a partition of an instance that left resumes
+ * from that instance's snapshot, or replays the partition (which cannot
+ * change the totals already settled, only delay the others). */
 
 #include "kafka/run.h"
 
