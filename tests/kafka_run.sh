@@ -240,14 +240,14 @@ fi
 # of 5 rounds. A settled merger leaves the merge group at once: b gets all.
 three=0
 pids=()
+names=(a b c)
 for i in 1 2 3; do
-  name=$(printf '\x'"$(printf %x $((96 + i)))") # a b c
   hooks=()
   [ "$i" = 1 ] && hooks=(REGSTREAM_TEST_SETTLED_LINGER_MS=12000)
   [ "$i" = 2 ] && hooks=(REGSTREAM_TEST_SETTLE_LATE_MS=5000)
   env "${hooks[@]}" timeout 300 "$RS" run --brokers "$B" --topic pm_small --group g_three \
     --output-topic out_three --dead-letter-topic dlq_three --flush-ms 200 --threads 2 --exit-at-eof \
-    "${THROTTLE[@]}" -X partition.assignment.strategy=range -X client.id="$name" \
+    "${THROTTLE[@]}" -X partition.assignment.strategy=range -X client.id="${names[i - 1]}" \
     >"$TMP/three$i.log" 2>&1 &
   pids+=($!)
   for ((t = 0; i < 3 && t < 300; t++)); do

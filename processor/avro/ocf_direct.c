@@ -28,11 +28,11 @@
 /* One read at a time reads 1.8 GB/s here with O_DIRECT (dd, 1 MiB reads;
  * 0.6 GB/s through the page cache). What a read costs besides the bytes
  * (the request's kick of the virtual disk, the thread's wake-ups and
- * context switches on the workers' cores) is paid per read: the 20-year
- * history with 2 workers (farm-bench, 3 pairs each) took 0.965x the wall
- * time with a ring of 4 MiB in 1 MiB reads than of 2 MiB in 256 KiB, its
- * system time 3.96 s against 6.79; 8 MiB in 2 MiB reads 1.01x that again
- * (noise). The ring is four reads long: the reading goes on while the
+ * context switches on the workers' cores) is paid per read: on the 20-year
+ * history with 2 workers (farm-bench, 3 pairs each), a ring of 4 MiB read
+ * in 1 MiB reads took 0.965x the wall time of 2 MiB in 256 KiB reads, its
+ * system time 3.96 s against 6.79; 8 MiB in 2 MiB reads took 1.01x that of
+ * 4 MiB in 1 MiB (noise). The ring is four reads long: the reading goes on while the
  * oldest byte still in use is less than 3 MiB (the span, the longest block
  * framed in the ring) behind the read's start. */
 enum { RING = 4u << 20, CHUNK = 1u << 20, PROBE = 4096 };
